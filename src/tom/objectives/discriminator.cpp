@@ -1,0 +1,165 @@
+#include "tom/objectives/discriminator.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include "tom/core/error.hpp"
+
+namespace tom::objectives {
+namespace {
+
+struct SettingsChecker {
+  template <class T, class Constraint>
+  void operator()(const char* name, T& value, const char*, const Constraint& constraint) {
+    constraint.check(name, static_cast<double>(value));
+  }
+  template <class T>
+  void operator()(const char*, T&, const char*) {}
+};
+
+constexpr std::int64_t kLogitChunk = 50000;
+
+}  // namespace
+
+void DiscriminatorSettings::check() {
+  SettingsChecker checker;
+  visit(checker);
+}
+
+struct Discriminator::Net : torch::nn::Module {
+  std::int64_t state_dim, action_dim, branch;
+  torch::nn::Linear state_in{nullptr}, action_in{nullptr}, next_in{nullptr}, joint{nullptr},
+      out{nullptr};
+
+  Net(std::int64_t s, std::int64_t a, int branch_hidden, int hidden)
+      : state_dim(s), action_dim(a), branch(branch_hidden) {
+    state_in = register_module("state_in", torch::nn::Linear(s, branch_hidden));
+    action_in = register_module("action_in", torch::nn::Linear(a, branch_hidden));
+    next_in = register_module("next_in", torch::nn::Linear(s, branch_hidden));
+    joint = register_module("joint", torch::nn::Linear(3 * branch_hidden, hidden));
+    out = register_module("out", torch::nn::Linear(hidden, 1));
+  }
+
+  // Logits of rows x = [s, a, s'] ([n]) and, for the last `grad_rows` rows, the norm of
+  // d logit / d x, written out through the tanh layers (exactly what autograd would give).
+  std::pair<torch::Tensor, torch::Tensor> forward(const torch::Tensor& x, std::int64_t grad_rows) {
+    const auto hs = torch::tanh(state_in->forward(x.narrow(1, 0, state_dim)));
+    const auto ha = torch::tanh(action_in->forward(x.narrow(1, state_dim, action_dim)));
+    const auto hn = torch::tanh(next_in->forward(x.narrow(1, state_dim + action_dim, state_dim)));
+    const auto g = torch::tanh(joint->forward(torch::cat({hs, ha, hn}, 1)));
+    const auto logits = out->forward(g).squeeze(1);
+    if (grad_rows == 0) return {logits, {}};
+    const auto first = x.size(0) - grad_rows;
+    auto tail = [&](const torch::Tensor& t) { return t.narrow(0, first, grad_rows); };
+    auto tanh_slope = [&](const torch::Tensor& h) { return 1.0 - tail(h).square(); };
+    const auto d_hidden = (tanh_slope(g) * out->weight).matmul(joint->weight);
+    auto branch_grad = [&](int index, const torch::Tensor& h, torch::nn::Linear& layer) {
+      return (d_hidden.narrow(1, index * branch, branch) * tanh_slope(h)).matmul(layer->weight);
+    };
+    const auto squared = branch_grad(0, hs, state_in).square().sum(1) +
+                         branch_grad(1, ha, action_in).square().sum(1) +
+                         branch_grad(2, hn, next_in).square().sum(1);
+    return {logits, torch::sqrt(squared + 1e-12)};
+  }
+};
+
+Discriminator::Discriminator(DiscriminatorSettings settings, std::int64_t state_dim,
+                             std::int64_t action_dim, torch::Device device)
+    : settings_(std::move(settings)),
+      state_dim_(state_dim),
+      action_dim_(action_dim),
+      device_(device) {
+  settings_.check();
+  if (state_dim < 1 || action_dim < 1)
+    fail("discriminator: state and action dimensions must be positive (got {}, {})", state_dim,
+         action_dim);
+  reset();
+}
+
+void Discriminator::reset() {
+  net_ = std::make_shared<Net>(state_dim_, action_dim_, settings_.branch_hidden, settings_.hidden);
+  net_->to(device_);
+  optimizer_ =
+      std::make_unique<torch::optim::Adam>(net_->parameters(), torch::optim::AdamOptions(settings_.lr));
+}
+
+torch::Tensor Discriminator::rows(const Transitions& t, const char* name) const {
+  const std::int64_t n = t.s.defined() && t.s.dim() == 2 ? t.s.size(0) : -1;
+  auto ok = [&](const torch::Tensor& x, std::int64_t width) {
+    return x.defined() && x.dim() == 2 && x.size(0) == n && x.size(1) == width;
+  };
+  if (n < 1 || !ok(t.s, state_dim_) || !ok(t.a, action_dim_) || !ok(t.s_next, state_dim_))
+    fail("discriminator: {} transitions need non-empty s [N,{}], a [N,{}], s_next [N,{}] (got {}, {}, {})",
+         name, state_dim_, action_dim_, state_dim_,
+         t.s.defined() ? c10::str(t.s.sizes()) : "undefined",
+         t.a.defined() ? c10::str(t.a.sizes()) : "undefined",
+         t.s_next.defined() ? c10::str(t.s_next.sizes()) : "undefined");
+  torch::Tensor x = torch::cat({t.s, t.a, t.s_next}, 1).to(device_, torch::kFloat32);
+  if (!torch::isfinite(x).all().item<bool>())
+    fail("discriminator: {} transitions contain NaN or inf", name);
+  return x;
+}
+
+double Discriminator::step(const torch::Tensor& recent_rows, const torch::Tensor& buffer_rows,
+                           at::Generator& gen) {
+  const auto b = recent_rows.size(0);
+  if (buffer_rows.sizes() != recent_rows.sizes() || recent_rows.dim() != 2 ||
+      recent_rows.size(1) != 2 * state_dim_ + action_dim_)
+    fail("discriminator step: both sides need shape [B, {}] (got {} and {})",
+         2 * state_dim_ + action_dim_, c10::str(recent_rows.sizes()), c10::str(buffer_rows.sizes()));
+  const bool penalised = settings_.grad_penalty > 0.0;
+  std::vector<torch::Tensor> parts{recent_rows, buffer_rows};
+  if (penalised) {
+    const auto alpha = torch::rand({b, 1}, gen, recent_rows.options());
+    parts.push_back(alpha * recent_rows + (1.0 - alpha) * buffer_rows);
+  }
+  // One forward over both sides and the interpolates.
+  const auto [logits, grad_norm] = net_->forward(torch::cat(parts), penalised ? b : 0);
+  const auto opts = logits.options();
+  torch::Tensor loss =
+      torch::binary_cross_entropy_with_logits(logits.narrow(0, 0, b), torch::ones({b}, opts)) +
+      torch::binary_cross_entropy_with_logits(logits.narrow(0, b, b),
+                                              torch::full({b}, settings_.buffer_label, opts));
+  if (penalised) loss = loss + settings_.grad_penalty * (grad_norm - 1.0).square().mean();
+  optimizer_->zero_grad();
+  loss.backward();
+  optimizer_->step();
+  return loss.item<double>();
+}
+
+double Discriminator::fit(const Transitions& recent, const Transitions& buffer,
+                          at::Generator& gen) {
+  const torch::Tensor recent_x = rows(recent, "recent");
+  const torch::Tensor buffer_x = rows(buffer, "buffer");
+  if (settings_.recreate && fitted_) reset();
+  fitted_ = true;
+  const auto pool = recent_x.size(0), size = buffer_x.size(0);
+  const auto index_options = torch::TensorOptions().dtype(torch::kLong).device(device_);
+  double last_pass = 0.0;
+  for (int pass = 0; pass < settings_.passes; ++pass) {
+    const auto order = torch::randperm(pool, gen, index_options);
+    double sum = 0.0;
+    int steps = 0;
+    for (std::int64_t start = 0; start < pool; start += settings_.batch) {
+      const auto len = std::min<std::int64_t>(settings_.batch, pool - start);
+      const auto buffer_pick = torch::randint(size, {len}, gen, index_options);
+      sum += step(recent_x.index_select(0, order.narrow(0, start, len)),
+                  buffer_x.index_select(0, buffer_pick), gen);
+      ++steps;
+    }
+    last_pass = sum / steps;
+  }
+  if (!std::isfinite(last_pass)) fail("discriminator: the loss diverged (lr {})", settings_.lr);
+  return last_pass;
+}
+
+torch::Tensor Discriminator::log_ratio(const Transitions& transitions) const {
+  const torch::Tensor x = rows(transitions, "scored");
+  torch::NoGradGuard no_grad;
+  std::vector<torch::Tensor> chunks;
+  for (std::int64_t start = 0; start < x.size(0); start += kLogitChunk)
+    chunks.push_back(net_->forward(x.narrow(0, start, std::min(kLogitChunk, x.size(0) - start)), 0).first);
+  return torch::cat(chunks);
+}
+
+}  // namespace tom::objectives

@@ -1,0 +1,111 @@
+#include "tom/objectives/finite_verify.hpp"
+
+#include <limits>
+
+#include "tom/core/error.hpp"
+
+namespace tom::objectives {
+namespace {
+
+// Draws an index per row of `probs` ([rows, n]); [rows, count].
+torch::Tensor sample_rows(const torch::Tensor& probs, std::int64_t count, at::Generator& gen) {
+  return torch::multinomial(probs, count, /*replacement=*/true, gen);
+}
+
+}  // namespace
+
+std::vector<VerificationForm> verification_forms() {
+  return {{"conjugate-exact", "conjugate", 1, true},
+          {"conjugate-k1", "conjugate", 1, false},
+          {"conjugate-k16", "conjugate", 16, false},
+          {"conjugate-u", "conjugate-u", 1, false}};
+}
+
+const VerificationForm& verification_form(const std::string& name) {
+  static const std::vector<VerificationForm> forms = verification_forms();
+  for (const auto& form : forms)
+    if (form.name == name) return form;
+  std::vector<std::string> names;
+  for (const auto& form : forms) names.push_back(form.name);
+  fail("unknown dual form '{}' (valid: {})", name, join(names));
+}
+
+RatioErrors ratio_errors(const RatioProblem& problem, const torch::Tensor& estimate) {
+  if (estimate.sizes() != problem.true_ratio.sizes())
+    fail("ratio estimate has shape {} (expected {})", c10::str(estimate.sizes()),
+         c10::str(problem.true_ratio.sizes()));
+  const torch::Tensor error = (estimate.to(torch::kFloat64) - problem.true_ratio).abs();
+  const torch::Tensor relative = error / problem.true_ratio;
+  return {relative.max().item<double>(), relative.mean().item<double>(),
+          (problem.replay * error).sum().item<double>()};
+}
+
+DualData finite_dual_data(const RatioProblem& problem, bool exact_next, at::Generator gen) {
+  const auto n = problem.mdp.states(), m = problem.mdp.actions();
+  const auto f32 = torch::TensorOptions().dtype(torch::kFloat32);
+  const torch::Tensor state_eye = torch::eye(n, f32), action_eye = torch::eye(m, f32);
+  const torch::Tensor replay_flat = problem.replay.reshape({n * m}).to(torch::kFloat32);
+  const torch::Tensor transition_rows = problem.mdp.transition.reshape({n * m, n}).to(torch::kFloat32);
+  const torch::Tensor initial = problem.mdp.initial.to(torch::kFloat32).unsqueeze(0);
+  const torch::Tensor policy = problem.policy.to(torch::kFloat32);
+
+  DualData data;
+  data.sample_initial_states = [=](std::int64_t count) mutable {
+    return state_eye.index_select(0, sample_rows(initial, count, gen).squeeze(0));
+  };
+  data.sample_replay = [=](std::int64_t count) mutable {
+    const torch::Tensor pair = sample_rows(replay_flat.unsqueeze(0), count, gen).squeeze(0);
+    const torch::Tensor next = sample_rows(transition_rows.index_select(0, pair), 1, gen).squeeze(1);
+    return ReplayBatch{state_eye.index_select(0, pair.div(m, "floor")),
+                       action_eye.index_select(0, pair.remainder(m)), torch::zeros({count}, f32),
+                       state_eye.index_select(0, next), torch::zeros({count}, f32)};
+  };
+  data.sample_next_actions = [=](const torch::Tensor& states, std::int64_t k) mutable {
+    const auto rows = states.size(0);
+    const torch::Tensor pi = policy.index_select(0, states.argmax(1));
+    if (exact_next)
+      return NextActions{action_eye.unsqueeze(1).expand({m, rows, m}), pi.t()};
+    const torch::Tensor picks = sample_rows(pi, k, gen).t().reshape({k * rows});
+    return NextActions{action_eye.index_select(0, picks).view({k, rows, m}), {}};
+  };
+  return data;
+}
+
+torch::Tensor estimated_ratio(const TomDual& dual, const RatioProblem& problem) {
+  const auto n = problem.mdp.states(), m = problem.mdp.actions();
+  const auto f32 = torch::TensorOptions().dtype(torch::kFloat32);
+  // Every transition (s, a, s') with P(s'|s,a) > 0.
+  const torch::Tensor p = problem.mdp.transition.reshape({n * m * n});
+  const torch::Tensor index = p.nonzero().squeeze(1);
+  const torch::Tensor pair = index.div(n, "floor"), next = index.remainder(n);
+  const auto rows = index.size(0);
+  const torch::Tensor state_eye = torch::eye(n, f32), action_eye = torch::eye(m, f32);
+  const NextActions exact{action_eye.unsqueeze(1).expand({m, rows, m}),
+                          problem.policy.to(torch::kFloat32).index_select(0, next).t()};
+  const torch::Tensor e =
+      dual.residuals(state_eye.index_select(0, pair.div(m, "floor")),
+                     action_eye.index_select(0, pair.remainder(m)), torch::zeros({rows}, f32),
+                     state_eye.index_select(0, next), torch::zeros({rows}, f32), exact)
+          .to(torch::kFloat64);
+  const bool kl = dual.settings().divergence == "kl";
+  const torch::Tensor w = kl ? torch::exp(e - e.max()) : chi2_conjugate_derivative(e);
+  torch::Tensor ratio = torch::zeros({n * m}, torch::kFloat64).index_add_(0, pair, w * p.index_select(0, index));
+  ratio = ratio.view({n, m});
+  if (kl) ratio = ratio / (problem.replay * ratio).sum();
+  return ratio;
+}
+
+RatioErrors verify_form(const RatioProblem& problem, const VerificationForm& form,
+                        TomDualSettings base, std::uint64_t seed) {
+  base.form = form.form;
+  base.next_actions = form.next_actions;
+  base.normalise = false;
+  base.clip_max = std::numeric_limits<float>::max();
+  torch::manual_seed(seed);
+  TomDual dual(base, problem.mdp.states(), problem.mdp.actions());
+  dual.train(finite_dual_data(problem, form.exact_next, at::detail::createCPUGenerator(seed)),
+             base.steps);
+  return ratio_errors(problem, estimated_ratio(dual, problem));
+}
+
+}  // namespace tom::objectives

@@ -1,0 +1,49 @@
+#pragma once
+// Runs the TOM dual (the same code as in the learning loop) on a finite MDP with one-hot
+// states and actions, and compares its ratio with the closed-form w* = d^pi / d^R.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "tom/objectives/finite_mdp.hpp"
+#include "tom/objectives/tom_dual.hpp"
+
+namespace tom::objectives {
+
+// One way of running the dual: its form, and how next actions a' ~ pi(s') are given.
+struct VerificationForm {
+  std::string name;
+  std::string form;       // TomDualSettings::form
+  int next_actions = 1;   // K sampled next actions (ignored when exact_next)
+  bool exact_next = false;  // every action with its pi probability: the exact expectation
+};
+
+// conjugate-exact, conjugate-k1, conjugate-k16, conjugate-u.
+std::vector<VerificationForm> verification_forms();
+const VerificationForm& verification_form(const std::string& name);  // throws on unknown names
+
+struct RatioErrors {
+  double max_relative = 0.0;   // max over (s,a) of |w - w*| / w*
+  double mean_relative = 0.0;  // mean over (s,a) of |w - w*| / w*
+  double weighted_l1 = 0.0;    // sum_(s,a) d^R(s,a) |w - w*|
+};
+
+RatioErrors ratio_errors(const RatioProblem& problem, const torch::Tensor& estimate);
+
+// Samplers over one-hot inputs: replay (s,a) ~ d^R, s' ~ P(.|s,a), r = 0, done = 0;
+// s0 ~ mu0; next actions exact or K samples from pi. Draws from `gen`.
+DualData finite_dual_data(const RatioProblem& problem, bool exact_next, at::Generator gen);
+
+// The dual's ratio for every (s,a), [N, M] float64: the expectation over s' ~ P of the
+// per-transition weight f*'(e), evaluated with the exact next-action expectation and
+// scaled so that E_R[w] = 1 for kl (whose dual fixes w only up to scale).
+torch::Tensor estimated_ratio(const TomDual& dual, const RatioProblem& problem);
+
+// Trains a fresh dual with `base` settings changed to `form` (clipping and normalising
+// off, so the raw dual solution is measured) for base.steps steps and returns its errors.
+RatioErrors verify_form(const RatioProblem& problem, const VerificationForm& form,
+                        TomDualSettings base, std::uint64_t seed);
+
+}  // namespace tom::objectives

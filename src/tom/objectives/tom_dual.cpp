@@ -1,0 +1,298 @@
+#include "tom/objectives/tom_dual.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include "tom/core/error.hpp"
+
+namespace tom::objectives {
+namespace {
+
+// Applies each setting's declared range or allowed values.
+struct SettingsChecker {
+  template <class T, class Constraint>
+  void operator()(const char* name, T& value, const char*, const Constraint& constraint) {
+    if constexpr (std::is_same_v<T, std::string>)
+      constraint.check(name, value);
+    else
+      constraint.check(name, static_cast<double>(value));
+  }
+  template <class T>
+  void operator()(const char*, T&, const char*) {}
+};
+
+constexpr std::int64_t kWeightChunk = 50000;
+
+// Concatenates each state with each of its K next actions: [K*B, S+A], rows k-major.
+torch::Tensor state_action_rows(const torch::Tensor& states, const torch::Tensor& actions) {
+  const auto k = actions.size(0), b = actions.size(1);
+  return torch::cat({states.unsqueeze(0).expand({k, b, states.size(1)}), actions}, 2)
+      .reshape({k * b, states.size(1) + actions.size(2)});
+}
+
+void check_finite(const torch::Tensor& t, const char* name) {
+  if (!torch::isfinite(t).all().item<bool>()) fail("TOM dual: {} contains NaN or inf", name);
+}
+
+}  // namespace
+
+void TomDualSettings::check() {
+  SettingsChecker checker;
+  visit(checker);
+}
+
+DualNetImpl::DualNetImpl(std::int64_t input_dim, int hidden, int layers) {
+  std::int64_t in = input_dim;
+  for (int i = 0; i < layers; ++i) {
+    layers_.push_back(register_module("hidden" + std::to_string(i),
+                                      torch::nn::Linear(torch::nn::LinearOptions(in, hidden))));
+    in = hidden;
+  }
+  layers_.push_back(
+      register_module("out", torch::nn::Linear(torch::nn::LinearOptions(in, 1).bias(false))));
+  output_bias_ = register_parameter("output_bias", torch::zeros({1}));
+}
+
+torch::Tensor DualNetImpl::forward(const torch::Tensor& x) {
+  torch::Tensor h = x;
+  for (std::size_t i = 0; i + 1 < layers_.size(); ++i) h = torch::relu(layers_[i]->forward(h));
+  return (layers_.back()->forward(h) + output_bias_).squeeze(1);
+}
+
+torch::Tensor chi2_conjugate(const torch::Tensor& x) { return 0.5 * x * x + x; }
+
+torch::Tensor chi2_conjugate_derivative(const torch::Tensor& x) { return torch::relu(x + 1.0); }
+
+torch::Tensor weights_from_residuals(const torch::Tensor& e, const std::string& divergence,
+                                     double clip_max, bool normalise) {
+  if (e.dim() != 1 || e.numel() == 0) fail("TOM weights: residuals must be a non-empty vector");
+  if (!(clip_max > 0.0)) fail("TOM weights: clip_max must be positive (got {})", clip_max);
+  torch::Tensor w;
+  if (divergence == "chi2") {
+    w = chi2_conjugate_derivative(e);
+  } else if (divergence == "kl") {
+    // exp(e) is only defined up to scale by the dual (log E[exp e] is shift invariant).
+    w = torch::exp(e - e.max());
+    w = w / w.mean();
+  } else {
+    fail("TOM weights: unknown divergence '{}' (valid: chi2, kl)", divergence);
+  }
+  w = w.clamp(0.0, clip_max);
+  if (normalise) {
+    const double mean = w.mean().item<double>();
+    if (!(mean > 0.0)) fail("TOM weights: every weight is zero, cannot normalise");
+    w = w / mean;
+  }
+  return w;
+}
+
+TomDual::TomDual(TomDualSettings settings, std::int64_t state_dim, std::int64_t action_dim,
+                 torch::Device device)
+    : settings_(std::move(settings)),
+      state_dim_(state_dim),
+      action_dim_(action_dim),
+      device_(device),
+      q_(nullptr),
+      q_avg_(nullptr) {
+  settings_.check();
+  if (state_dim < 1 || action_dim < 1)
+    fail("TOM dual: state and action dimensions must be positive (got {}, {})", state_dim,
+         action_dim);
+  const auto input = state_dim + action_dim;
+  const bool with_u = settings_.form == "conjugate-u";
+  auto make_optimizer = [&](DualNet& net) {
+    // Weight decay on the layer weights only; the free output bias stays unpenalised.
+    std::vector<torch::Tensor> decayed, free;
+    for (const auto& p : net->parameters())
+      (p.is_same(net->output_bias()) ? free : decayed).push_back(p);
+    std::vector<torch::optim::OptimizerParamGroup> groups;
+    groups.emplace_back(decayed, std::make_unique<torch::optim::AdamOptions>(
+                                     torch::optim::AdamOptions(settings_.lr)
+                                         .weight_decay(settings_.l2)));
+    groups.emplace_back(free, std::make_unique<torch::optim::AdamOptions>(settings_.lr));
+    return std::make_unique<torch::optim::Adam>(groups,
+                                                torch::optim::AdamOptions(settings_.lr));
+  };
+  auto make_pair = [&](DualNet& online, DualNet& averaged) {
+    online = DualNet(input, settings_.hidden, settings_.layers);
+    averaged = DualNet(input, settings_.hidden, settings_.layers);
+    online->to(device_);
+    averaged->to(device_);
+    torch::NoGradGuard no_grad;
+    auto src = online->parameters(), dst = averaged->parameters();
+    for (std::size_t i = 0; i < src.size(); ++i) {
+      dst[i].copy_(src[i]);
+      dst[i].set_requires_grad(false);
+      online_params_.push_back(src[i]);
+      averaged_params_.push_back(dst[i]);
+    }
+  };
+  make_pair(q_, q_avg_);
+  q_opt_ = make_optimizer(q_);
+  if (with_u) {
+    make_pair(u_, u_avg_);
+    u_opt_ = make_optimizer(u_);
+  }
+}
+
+void TomDual::check_batch(const ReplayBatch& b, std::int64_t count) const {
+  auto expect = [&](const torch::Tensor& t, std::vector<std::int64_t> shape, const char* name) {
+    if (!t.defined() || t.sizes() != torch::IntArrayRef(shape))
+      fail("TOM dual: replay {} has shape {} (expected {})", name,
+           t.defined() ? c10::str(t.sizes()) : "undefined",
+           c10::str(torch::IntArrayRef(shape)));
+  };
+  expect(b.s, {count, state_dim_}, "s");
+  expect(b.a, {count, action_dim_}, "a");
+  expect(b.r, {count}, "r");
+  expect(b.s_next, {count, state_dim_}, "s_next");
+  expect(b.done, {count}, "done");
+}
+
+torch::Tensor TomDual::check_next(const NextActions& next, std::int64_t rows,
+                                  const char* where) const {
+  const auto& a = next.actions;
+  if (!a.defined() || a.dim() != 3 || a.size(1) != rows || a.size(2) != action_dim_ ||
+      a.size(0) < 1)
+    fail("TOM dual: {} next actions have shape {} (expected [K, {}, {}])", where,
+         a.defined() ? c10::str(a.sizes()) : "undefined", rows, action_dim_);
+  if (!next.probs.defined())
+    return torch::full({a.size(0), rows}, 1.0 / static_cast<double>(a.size(0)), a.options());
+  if (next.probs.sizes() != torch::IntArrayRef({a.size(0), rows}))
+    fail("TOM dual: {} next-action probabilities have shape {} (expected [{}, {}])", where,
+         c10::str(next.probs.sizes()), a.size(0), rows);
+  return next.probs;
+}
+
+double TomDual::step(const DualData& data) {
+  const std::int64_t b = settings_.batch;
+  const double gamma = settings_.gamma;
+  const bool kl = settings_.divergence == "kl";
+
+  ReplayBatch batch = data.sample_replay(b);
+  check_batch(batch, b);
+  torch::Tensor s0 = data.sample_initial_states(b);
+  if (s0.sizes() != torch::IntArrayRef({b, state_dim_}))
+    fail("TOM dual: initial states have shape {} (expected [{}, {}])", c10::str(s0.sizes()),
+         b, state_dim_);
+  // One policy call and one Q forward cover the initial and the next states.
+  const torch::Tensor starts_and_nexts = torch::cat({s0, batch.s_next});
+  const NextActions next = data.sample_next_actions(starts_and_nexts, settings_.next_actions);
+  const torch::Tensor probs = check_next(next, 2 * b, "sampled");
+  const auto k = next.actions.size(0);
+
+  const torch::Tensor sa = torch::cat({batch.s, batch.a}, 1);
+  const torch::Tensor q_all =
+      q_->forward(torch::cat({sa, state_action_rows(starts_and_nexts, next.actions)}));
+  const torch::Tensor q_sa = q_all.narrow(0, 0, b);
+  const torch::Tensor values = (q_all.narrow(0, b, k * 2 * b).view({k, 2 * b}) * probs).sum(0);
+  const torch::Tensor v0 = values.narrow(0, 0, b);
+  const torch::Tensor discounted_next = gamma * (1.0 - batch.done) * values.narrow(0, b, b);
+  const torch::Tensor initial_term = (1.0 - gamma) * v0.mean();
+
+  torch::Tensor loss;
+  if (settings_.form == "conjugate") {
+    const torch::Tensor e = batch.r + discounted_next - q_sa;
+    loss = initial_term + (kl ? torch::logsumexp(e, 0) - std::log(static_cast<double>(b))
+                              : chi2_conjugate(e).mean());
+  } else {
+    // U(s,a) regresses onto the sampled backup, so f*'(U - Q) sees its conditional
+    // expectation; Q's surrogate has gradient
+    // (1-gamma) dQ(s0) + f*'(e) (gamma (1-d) dQ(s',a') - dQ(s,a)).
+    const torch::Tensor u_sa = u_->forward(sa);
+    const torch::Tensor target = (batch.r + discounted_next).detach();
+    const torch::Tensor u_loss = torch::mse_loss(u_sa, target);
+    u_opt_->zero_grad();
+    u_loss.backward();
+    u_opt_->step();
+    torch::Tensor w;
+    {
+      torch::NoGradGuard no_grad;
+      const torch::Tensor e = u_sa - q_sa;
+      w = kl ? torch::softmax(e, 0) * static_cast<double>(b) : chi2_conjugate_derivative(e);
+    }
+    loss = initial_term + (w * (discounted_next - q_sa)).mean();
+  }
+  q_opt_->zero_grad();
+  loss.backward();
+  q_opt_->step();
+  update_averages();
+  ++steps_done_;
+  return loss.item<double>();
+}
+
+void TomDual::update_averages() {
+  torch::NoGradGuard no_grad;
+  const double blend = 1.0 - settings_.ema;
+  for (std::size_t i = 0; i < online_params_.size(); ++i)
+    averaged_params_[i].lerp_(online_params_[i], blend);
+}
+
+double TomDual::train(const DualData& data, int steps) {
+  if (steps < 0) fail("TOM dual: steps must be non-negative (got {})", steps);
+  if (!data.sample_initial_states || !data.sample_replay || !data.sample_next_actions)
+    fail("TOM dual: DualData needs all three samplers");
+  const int tail_start = steps - std::max(1, steps / 10);
+  double tail_sum = 0.0;
+  int tail_count = 0;
+  for (int i = 0; i < steps; ++i) {
+    const double loss = step(data);
+    if (i >= tail_start) {
+      tail_sum += loss;
+      ++tail_count;
+    }
+  }
+  const double tail = tail_count > 0 ? tail_sum / tail_count : 0.0;
+  if (!std::isfinite(tail))
+    fail("TOM dual: the loss diverged (is lr {} too large or are the rewards huge?)",
+         settings_.lr);
+  return tail;
+}
+
+torch::Tensor TomDual::residuals(const torch::Tensor& s, const torch::Tensor& a,
+                                 const torch::Tensor& r, const torch::Tensor& s_next,
+                                 const torch::Tensor& done, const NextActions& next) const {
+  const std::int64_t n = s.defined() ? s.size(0) : 0;
+  if (n == 0) fail("TOM weights: the buffer is empty");
+  check_batch({s, a, r, s_next, done}, n);
+  const torch::Tensor probs = check_next(next, n, "buffer");
+  check_finite(s, "s");
+  check_finite(a, "a");
+  check_finite(r, "r");
+  check_finite(s_next, "s_next");
+  check_finite(done, "done");
+  check_finite(next.actions, "next actions");
+  check_finite(probs, "next-action probabilities");
+
+  torch::NoGradGuard no_grad;
+  const bool with_u = settings_.form == "conjugate-u";
+  const auto q = q_avg_.ptr();
+  const auto u = with_u ? u_avg_.ptr() : q;
+  std::vector<torch::Tensor> chunks;
+  for (std::int64_t start = 0; start < n; start += kWeightChunk) {
+    const auto len = std::min(kWeightChunk, n - start);
+    const torch::Tensor sa = torch::cat({s.narrow(0, start, len), a.narrow(0, start, len)}, 1);
+    const torch::Tensor q_sa = q->forward(sa);
+    if (with_u) {
+      chunks.push_back(u->forward(sa) - q_sa);
+      continue;
+    }
+    const torch::Tensor acts = next.actions.narrow(1, start, len);
+    const torch::Tensor next_q =
+        q->forward(state_action_rows(s_next.narrow(0, start, len), acts)).view({acts.size(0), len});
+    const torch::Tensor value = (next_q * probs.narrow(1, start, len)).sum(0);
+    chunks.push_back(r.narrow(0, start, len) +
+                     settings_.gamma * (1.0 - done.narrow(0, start, len)) * value - q_sa);
+  }
+  return torch::cat(chunks);
+}
+
+torch::Tensor TomDual::weights(const torch::Tensor& s, const torch::Tensor& a,
+                               const torch::Tensor& r, const torch::Tensor& s_next,
+                               const torch::Tensor& done, const NextActions& next) const {
+  torch::NoGradGuard no_grad;
+  return weights_from_residuals(residuals(s, a, r, s_next, done, next), settings_.divergence,
+                                settings_.clip_max, settings_.normalise);
+}
+
+}  // namespace tom::objectives

@@ -1,0 +1,150 @@
+#pragma once
+// TOM's occupancy-ratio estimator: the DICE-style dual program whose solution gives the
+// weight of a replay transition, w(s,a,s') = d^pi(s,a,s') / d^R(s,a,s').
+//
+// A dual network Q(s,a) minimises
+//     (1 - gamma) E_{s0, a0~pi}[Q(s0,a0)] + E_R[f*(e)],   e = r + gamma (1-done) Q(s',pi) - Q(s,a),
+// over replay transitions; at the optimum the ratio is f*'(e). The optimum does not
+// depend on r when the Bellman flow pins the occupancy down (r is the discriminator's
+// log-ratio in TOM, which only makes e small). Everything arrives as tensors and
+// callables, so the estimator runs unchanged on MuJoCo buffers and on one-hot finite MDPs.
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include <torch/torch.h>
+
+#include "tom/core/settings.hpp"
+
+namespace tom::objectives {
+
+struct TomDualSettings {
+  std::string divergence = "chi2";
+  std::string form = "conjugate";
+  int next_actions = 1;
+  int steps = 1000;
+  int batch = 256;
+  double lr = 3e-4;
+  double l2 = 1e-4;
+  double gamma = 0.99;
+  double ema = 0.995;
+  double clip_max = 20.0;
+  bool normalise = true;
+  int hidden = 256;
+  int layers = 2;
+
+  template <class V>
+  void visit(V& v) {
+    v("divergence", divergence, "f-divergence of the dual: chi2 or kl", OneOf{"chi2", "kl"});
+    v("form", form,
+      "conjugate (next value inside f*) or conjugate-u (a regressed U(s,a) inside f*', unbiased "
+      "for stochastic transitions)",
+      OneOf{"conjugate", "conjugate-u"});
+    v("next_actions", next_actions, "next actions a'~pi(s') sampled per transition (K)",
+      Range::at_least(1));
+    v("steps", steps, "dual gradient steps per fit", Range::at_least(0));
+    v("batch", batch, "replay transitions (and initial states) per dual step", Range::at_least(1));
+    v("lr", lr, "Adam learning rate of the dual networks", Range::positive());
+    v("l2", l2, "L2 penalty (Adam weight decay) on the dual networks' weights", Range::at_least(0));
+    v("gamma", gamma, "discount of the occupancies", Range::between(0.0, 0.9999));
+    v("ema", ema, "Polyak averaging factor of the copy used for weights (0 = no averaging)",
+      Range{0.0, 1.0});
+    v("clip_max", clip_max, "upper clip of a transition weight", Range::positive());
+    v("normalise", normalise, "rescale the weights of a buffer to mean 1");
+    v("hidden", hidden, "hidden units per layer of the dual networks", Range::at_least(1));
+    v("layers", layers, "hidden ReLU layers of the dual networks", Range::at_least(1));
+  }
+
+  // Throws tom::Error naming the first setting out of range.
+  void check();
+};
+
+// Next actions a'_k ~ pi(s) for a batch of states: `actions` [K, B, A] and optional
+// per-sample probabilities `probs` [K, B] (undefined = uniform 1/K). Giving every action
+// of a finite set with its pi probability makes the next value an exact expectation.
+struct NextActions {
+  torch::Tensor actions;
+  torch::Tensor probs;
+};
+
+// One batch of replay transitions: s [B,S], a [B,A], r [B], s_next [B,S], done [B].
+struct ReplayBatch {
+  torch::Tensor s, a, r, s_next, done;
+};
+
+// Where the dual's data comes from; all three are called once per dual step.
+struct DualData {
+  std::function<torch::Tensor(std::int64_t count)> sample_initial_states;  // [count, S]
+  std::function<ReplayBatch(std::int64_t count)> sample_replay;
+  std::function<NextActions(const torch::Tensor& states, std::int64_t k)> sample_next_actions;
+};
+
+// Q(s,a) or U(s,a): an MLP on [s, a] with ReLU hidden layers and a free output bias (no
+// weight decay on it: the dual's constant direction has a gradient scaled by 1-gamma and
+// must not be pulled to zero).
+class DualNetImpl : public torch::nn::Module {
+ public:
+  DualNetImpl(std::int64_t input_dim, int hidden, int layers);
+  torch::Tensor forward(const torch::Tensor& x);  // [n, input_dim] -> [n]
+  const torch::Tensor& output_bias() const { return output_bias_; }
+
+ private:
+  std::vector<torch::nn::Linear> layers_;
+  torch::Tensor output_bias_;
+};
+TORCH_MODULE(DualNet);
+
+// f*(x) and f*'(x) of the divergences (elementwise). chi2: f*(x) = x^2/2 + x,
+// f*'(x) = max(x + 1, 0); kl is handled as log E[exp(e)] (see TomDual).
+torch::Tensor chi2_conjugate(const torch::Tensor& x);
+torch::Tensor chi2_conjugate_derivative(const torch::Tensor& x);
+
+// Per-transition weights from dual residuals e: chi2 -> max(e+1, 0); kl -> exp(e) scaled
+// to mean 1. Then clipped to [0, clip_max] and, if `normalise`, rescaled to mean 1.
+torch::Tensor weights_from_residuals(const torch::Tensor& e, const std::string& divergence,
+                                     double clip_max, bool normalise);
+
+class TomDual {
+ public:
+  TomDual(TomDualSettings settings, std::int64_t state_dim, std::int64_t action_dim,
+          torch::Device device = torch::kCPU);
+
+  // Runs `steps` dual steps; returns the mean dual loss over the last 10% of them.
+  double train(const DualData& data, int steps);
+
+  // One dual step (and one U step for conjugate-u); returns its loss.
+  double step(const DualData& data);
+
+  // Weights of a whole buffer from the averaged networks: s [N,S], a [N,A], r [N],
+  // s_next [N,S], done [N], next actions for s_next ([K,N,A], probs [K,N] or undefined).
+  // Chunked, no gradient. Returns [N] float.
+  torch::Tensor weights(const torch::Tensor& s, const torch::Tensor& a, const torch::Tensor& r,
+                        const torch::Tensor& s_next, const torch::Tensor& done,
+                        const NextActions& next) const;
+
+  // Raw dual residuals e for a buffer (same inputs as weights, before f*').
+  torch::Tensor residuals(const torch::Tensor& s, const torch::Tensor& a, const torch::Tensor& r,
+                          const torch::Tensor& s_next, const torch::Tensor& done,
+                          const NextActions& next) const;
+
+  const TomDualSettings& settings() const { return settings_; }
+  std::int64_t steps_done() const { return steps_done_; }
+
+ private:
+  void check_batch(const ReplayBatch& batch, std::int64_t count) const;
+  torch::Tensor check_next(const NextActions& next, std::int64_t rows,
+                           const char* where) const;  // returns probs [K, rows]
+  void update_averages();
+
+  TomDualSettings settings_;
+  std::int64_t state_dim_, action_dim_;
+  torch::Device device_;
+  DualNet q_, q_avg_;
+  DualNet u_{nullptr}, u_avg_{nullptr};  // conjugate-u only
+  std::unique_ptr<torch::optim::Adam> q_opt_, u_opt_;
+  std::vector<torch::Tensor> online_params_, averaged_params_;
+  std::int64_t steps_done_ = 0;
+};
+
+}  // namespace tom::objectives

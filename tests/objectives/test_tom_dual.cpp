@@ -1,0 +1,255 @@
+// TOM's dual program and discriminator: formulas, weight post-processing, bad inputs, and
+// the discriminator's logit against a known log density ratio.
+#include <cmath>
+#include <limits>
+
+#include <gtest/gtest.h>
+
+#include "tom/core/error.hpp"
+#include "tom/core/threads.hpp"
+#include "tom/objectives/discriminator.hpp"
+#include "tom/objectives/tom_dual.hpp"
+
+namespace tom::objectives {
+namespace {
+
+TEST(TomDual, Chi2ConjugateFormulas) {
+  const auto x = torch::tensor({-3.0, -1.0, 0.0, 0.5, 2.0});
+  EXPECT_TRUE(torch::allclose(chi2_conjugate(x), torch::tensor({1.5, -0.5, 0.0, 0.625, 4.0})));
+  EXPECT_TRUE(torch::allclose(chi2_conjugate_derivative(x), torch::tensor({0.0, 0.0, 1.0, 1.5, 3.0})));
+  // f*' is the derivative of f* wherever the weight is positive.
+  auto y = torch::tensor({-0.5, 0.3, 1.7}).requires_grad_(true);
+  chi2_conjugate(y).sum().backward();
+  EXPECT_TRUE(torch::allclose(y.grad(), chi2_conjugate_derivative(y.detach())));
+}
+
+TEST(TomDual, Chi2WeightsClipAndNormalise) {
+  const auto e = torch::tensor({-2.0, 0.0, 1.0, 30.0});
+  EXPECT_TRUE(torch::allclose(weights_from_residuals(e, "chi2", 5.0, false),
+                              torch::tensor({0.0, 1.0, 2.0, 5.0})));
+  const auto w = weights_from_residuals(e, "chi2", 5.0, true);
+  EXPECT_NEAR(w.mean().item<double>(), 1.0, 1e-6);
+  EXPECT_TRUE(torch::allclose(w, torch::tensor({0.0, 1.0, 2.0, 5.0}) / 2.0));
+}
+
+TEST(TomDual, KlWeightsAreProportionalToExpResidualWithMeanOne) {
+  const auto e = torch::tensor({100.0, 101.0, 99.0, 100.5});  // exp overflows float without the shift
+  const auto w = weights_from_residuals(e, "kl", 1e6, false);
+  EXPECT_NEAR(w.mean().item<double>(), 1.0, 1e-5);
+  EXPECT_NEAR(w[1].item<double>() / w[0].item<double>(), std::exp(1.0), 1e-4);
+  const auto clipped = weights_from_residuals(e, "kl", 1.5, false);
+  EXPECT_LE(clipped.max().item<double>(), 1.5);
+  EXPECT_NEAR(weights_from_residuals(e, "kl", 1.5, true).mean().item<double>(), 1.0, 1e-5);
+}
+
+TEST(TomDual, WeightPostProcessingRejectsBadInput) {
+  EXPECT_THROW(weights_from_residuals(torch::zeros({0}), "chi2", 5.0, true), Error);
+  EXPECT_THROW(weights_from_residuals(torch::zeros({2, 2}), "chi2", 5.0, true), Error);
+  EXPECT_THROW(weights_from_residuals(torch::zeros({3}), "tv", 5.0, true), Error);
+  EXPECT_THROW(weights_from_residuals(torch::full({3}, -4.0), "chi2", 5.0, true), Error);
+  EXPECT_THROW(weights_from_residuals(torch::zeros({3}), "chi2", 0.0, true), Error);
+}
+
+TEST(TomDual, RejectsBadSettings) {
+  TomDualSettings s;
+  s.divergence = "hellinger";
+  EXPECT_THROW(TomDual(s, 3, 2), Error);
+  s = {};
+  s.form = "minimax-ish";
+  EXPECT_THROW(TomDual(s, 3, 2), Error);
+  s = {};
+  s.gamma = 1.0;
+  EXPECT_THROW(TomDual(s, 3, 2), Error);
+  s = {};
+  s.lr = std::numeric_limits<double>::quiet_NaN();
+  EXPECT_THROW(TomDual(s, 3, 2), Error);
+  EXPECT_THROW(TomDual(TomDualSettings{}, 0, 2), Error);
+}
+
+// Gaussian replay data for a dual with state dim 3, action dim 2.
+DualData gaussian_data(std::int64_t state_dim = 3, std::int64_t action_dim = 2) {
+  DualData data;
+  data.sample_initial_states = [=](std::int64_t n) { return torch::randn({n, state_dim}); };
+  data.sample_replay = [=](std::int64_t n) {
+    return ReplayBatch{torch::randn({n, state_dim}), torch::rand({n, action_dim}), torch::randn({n}),
+                       torch::randn({n, state_dim}), torch::zeros({n})};
+  };
+  data.sample_next_actions = [=](const torch::Tensor& s, std::int64_t k) {
+    return NextActions{torch::rand({k, s.size(0), action_dim}), {}};
+  };
+  return data;
+}
+
+TEST(TomDual, TrainsAndWeighsABufferInEveryForm) {
+  set_threads(1);
+  for (const char* form : {"conjugate", "conjugate-u"}) {
+    for (const char* divergence : {"chi2", "kl"}) {
+      TomDualSettings s;
+      s.form = form;
+      s.divergence = divergence;
+      s.hidden = 32;
+      s.batch = 64;
+      s.next_actions = 2;
+      TomDual dual(s, 3, 2);
+      EXPECT_TRUE(std::isfinite(dual.train(gaussian_data(), 20)));
+      EXPECT_EQ(dual.steps_done(), 20);
+      const std::int64_t n = 1000;
+      const auto w = dual.weights(torch::randn({n, 3}), torch::rand({n, 2}), torch::randn({n}),
+                                  torch::randn({n, 3}), torch::zeros({n}),
+                                  {torch::rand({2, n, 2}), torch::full({2, n}, 0.5)});
+      ASSERT_EQ(w.sizes(), torch::IntArrayRef({n}));
+      EXPECT_NEAR(w.mean().item<double>(), 1.0, 1e-4) << form << " " << divergence;
+      EXPECT_GE(w.min().item<double>(), 0.0);
+      EXPECT_TRUE(torch::isfinite(w).all().item<bool>());
+    }
+  }
+}
+
+TEST(TomDual, ChunkedWeightsMatchOneShotResiduals) {
+  TomDualSettings s;
+  s.hidden = 16;
+  TomDual dual(s, 3, 2);
+  const std::int64_t n = 60000;  // spans two chunks
+  const auto st = torch::randn({n, 3}), a = torch::rand({n, 2}), r = torch::randn({n});
+  const auto next = torch::randn({n, 3}), done = (torch::rand({n}) < 0.1).to(torch::kFloat32);
+  const NextActions acts{torch::rand({1, n, 2}), {}};
+  const auto all = dual.residuals(st, a, r, next, done, acts);
+  const auto head = dual.residuals(st.narrow(0, 0, 10), a.narrow(0, 0, 10), r.narrow(0, 0, 10),
+                                   next.narrow(0, 0, 10), done.narrow(0, 0, 10),
+                                   {acts.actions.narrow(1, 0, 10), {}});
+  const auto tail = dual.residuals(st.narrow(0, n - 10, 10), a.narrow(0, n - 10, 10),
+                                   r.narrow(0, n - 10, 10), next.narrow(0, n - 10, 10),
+                                   done.narrow(0, n - 10, 10), {acts.actions.narrow(1, n - 10, 10), {}});
+  EXPECT_TRUE(torch::allclose(all.narrow(0, 0, 10), head, 1e-5, 1e-5));
+  EXPECT_TRUE(torch::allclose(all.narrow(0, n - 10, 10), tail, 1e-5, 1e-5));
+}
+
+TEST(TomDual, RejectsBadShapesAndValues) {
+  TomDualSettings s;
+  s.hidden = 8;
+  s.batch = 4;
+  TomDual dual(s, 3, 2);
+  auto data = gaussian_data();
+  data.sample_replay = [](std::int64_t n) {
+    return ReplayBatch{torch::randn({n, 4}), torch::rand({n, 2}), torch::randn({n}),
+                       torch::randn({n, 3}), torch::zeros({n})};
+  };
+  EXPECT_THROW(dual.train(data, 1), Error);
+  data = gaussian_data();
+  data.sample_next_actions = [](const torch::Tensor& st, std::int64_t k) {
+    return NextActions{torch::rand({k, st.size(0), 5}), {}};
+  };
+  EXPECT_THROW(dual.train(data, 1), Error);
+  data = gaussian_data();
+  data.sample_initial_states = {};
+  EXPECT_THROW(dual.train(data, 1), Error);
+  EXPECT_THROW(dual.train(gaussian_data(), -1), Error);
+
+  const std::int64_t n = 5;
+  auto st = torch::randn({n, 3});
+  st[2][1] = std::numeric_limits<float>::quiet_NaN();
+  EXPECT_THROW(dual.weights(st, torch::rand({n, 2}), torch::zeros({n}), torch::randn({n, 3}),
+                            torch::zeros({n}), {torch::rand({1, n, 2}), {}}),
+               Error);
+  EXPECT_THROW(dual.weights(torch::randn({n, 3}), torch::rand({n, 2}), torch::zeros({n}),
+                            torch::randn({n, 3}), torch::zeros({n}),
+                            {torch::rand({2, n, 2}), torch::full({3, n}, 0.5)}),
+               Error);
+  EXPECT_THROW(dual.weights(torch::randn({0, 3}), torch::rand({0, 2}), torch::zeros({0}),
+                            torch::randn({0, 3}), torch::zeros({0}), {torch::rand({1, 0, 2}), {}}),
+               Error);
+}
+
+// Recent transitions ~ N(shift * u, I), buffer ~ N(0, I) on the rows [s, a, s'] (2+1+2
+// dims) with a unit vector u: log p_recent/p_buffer (x) = shift x.u - shift^2/2.
+struct GaussianPair {
+  Transitions recent, buffer;
+  torch::Tensor direction;
+};
+
+Transitions split(const torch::Tensor& x) {
+  return {x.narrow(1, 0, 2), x.narrow(1, 2, 1), x.narrow(1, 3, 2)};
+}
+
+GaussianPair gaussian_pair(double shift, std::int64_t n) {
+  const auto u = torch::tensor({1.0f, -1.0f, 1.0f, 0.0f, 1.0f}) / 2.0f;
+  return {split(torch::randn({n, 5}) + shift * u), split(torch::randn({n, 5})), u};
+}
+
+TEST(Discriminator, SeparatesTwoGaussians) {
+  set_threads(1);
+  torch::manual_seed(0);
+  at::Generator gen = at::detail::createCPUGenerator(0);
+  DiscriminatorSettings s;
+  s.passes = 10;
+  s.buffer_label = 0.0;
+  Discriminator disc(s, 2, 1);
+  // Bayes accuracy 0.9987; the gradient penalty keeps the logit's slope near 1, so this
+  // checks the decision boundary rather than the logit's scale.
+  const auto pair = gaussian_pair(6.0, 2048);
+  disc.fit(pair.recent, pair.buffer, gen);
+  const auto test = gaussian_pair(6.0, 2000);
+  const double accuracy = 0.5 * (disc.log_ratio(test.recent).gt(0).to(torch::kFloat64).mean().item<double>() +
+                                 disc.log_ratio(test.buffer).le(0).to(torch::kFloat64).mean().item<double>());
+  EXPECT_GT(accuracy, 0.98);
+}
+
+TEST(Discriminator, LogitApproximatesTheLogDensityRatio) {
+  set_threads(1);
+  torch::manual_seed(1);
+  at::Generator gen = at::detail::createCPUGenerator(1);
+  DiscriminatorSettings s;
+  s.passes = 25;
+  s.buffer_label = 0.0;  // unsmoothed BCE: the optimal logit is the log ratio
+  Discriminator disc(s, 2, 1);
+  const auto pair = gaussian_pair(1.0, 4096);
+  disc.fit(pair.recent, pair.buffer, gen);
+  // Compare on the mixture, where both densities have mass.
+  const auto mixture = torch::cat({torch::randn({2000, 5}) + pair.direction, torch::randn({2000, 5})});
+  const auto truth = mixture.matmul(pair.direction) - 0.5;
+  const auto logit = disc.log_ratio(split(mixture));
+  const double mean_abs = (logit - truth).abs().mean().item<double>();
+  EXPECT_LT(mean_abs, 0.15);
+  EXPECT_GT(torch::corrcoef(torch::stack({logit, truth})).index({0, 1}).item<double>(), 0.95);
+}
+
+TEST(Discriminator, RecreatesOrContinuesBetweenFits) {
+  at::Generator gen = at::detail::createCPUGenerator(2);
+  DiscriminatorSettings s;
+  s.passes = 1;
+  s.hidden = 16;
+  s.branch_hidden = 8;
+  const auto pair = gaussian_pair(2.0, 64);
+  for (bool recreate : {true, false}) {
+    s.recreate = recreate;
+    Discriminator disc(s, 2, 1);
+    disc.fit(pair.recent, pair.buffer, gen);
+    const auto before = disc.log_ratio(pair.recent);
+    disc.fit(pair.recent, pair.buffer, gen);
+    EXPECT_FALSE(torch::allclose(before, disc.log_ratio(pair.recent)));
+  }
+}
+
+TEST(Discriminator, RejectsBadInput) {
+  at::Generator gen = at::detail::createCPUGenerator(3);
+  DiscriminatorSettings s;
+  s.buffer_label = 0.7;
+  EXPECT_THROW(Discriminator(s, 2, 1), Error);
+  s = {};
+  s.passes = 0;
+  EXPECT_THROW(Discriminator(s, 2, 1), Error);
+  s = {};
+  s.passes = 1;
+  Discriminator disc(s, 2, 1);
+  const auto good = split(torch::randn({8, 5}));
+  EXPECT_THROW(disc.fit({torch::randn({8, 3}), good.a, good.s_next}, good, gen), Error);
+  EXPECT_THROW(disc.fit(good, {good.s, torch::randn({7, 1}), good.s_next}, gen), Error);
+  EXPECT_THROW(disc.fit(split(torch::randn({0, 5})), good, gen), Error);
+  auto bad = torch::randn({8, 5});
+  bad[0][4] = std::numeric_limits<float>::infinity();
+  EXPECT_THROW(disc.log_ratio(split(bad)), Error);
+  EXPECT_THROW(disc.step(torch::randn({4, 5}), torch::randn({3, 5}), gen), Error);
+}
+
+}  // namespace
+}  // namespace tom::objectives
