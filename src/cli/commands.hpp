@@ -1,0 +1,11 @@
+#pragma once
+// Each file in src/cli adds its subcommands to the `tom` program.
+#include <CLI/CLI.hpp>
+
+namespace tom::cli {
+
+void add_env_commands(CLI::App& app);  // envs, rollout
+void add_verify_command(CLI::App& app);
+void add_run_commands(CLI::App& app);  // train, eval, config  // verify-weights
+
+}  // namespace tom::cli

@@ -1,0 +1,108 @@
+// tom train, tom eval, tom config: thin wrappers over tom::runs.
+#include <cstdlib>
+#include <memory>
+#include <optional>
+
+#include <fmt/core.h>
+
+#include "cli/commands.hpp"
+#include "tom/core/error.hpp"
+#include "tom/runs/config.hpp"
+#include "tom/runs/run.hpp"
+
+namespace tom::cli {
+namespace {
+
+// Flags shared by `train` and `config`; each becomes a `section.name=value` override,
+// so flags, --set and config files are parsed and checked by one piece of code.
+struct ConfigFlags {
+  std::string algo, env = "hopper", steps, seed, threads, device, eval_every, eval_episodes, checkpoint_every;
+  std::string config_file;
+  std::vector<std::string> sets;
+
+  void add_to(CLI::App& cmd) {
+    cmd.add_option("--algo", algo, "backbone: sac");
+    cmd.add_option("--env", env, "task (see tom envs)")->capture_default_str();
+    cmd.add_option("--steps", steps, "environment steps");
+    cmd.add_option("--seed", seed, "random seed");
+    cmd.add_option("--threads", threads, "CPU threads; 1 is fully deterministic");
+    cmd.add_option("--device", device, "cpu, cuda or cuda:N");
+    cmd.add_option("--eval-every", eval_every, "env steps between evaluations");
+    cmd.add_option("--eval-episodes", eval_episodes, "episodes per evaluation");
+    cmd.add_option("--checkpoint-every", checkpoint_every, "env steps between checkpoints");
+    cmd.add_option("--config", config_file, "TOML file of settings, applied over the task's defaults")
+        ->check(CLI::ExistingFile);
+    cmd.add_option("--set", sets, "override any setting: section.name=value (repeatable; see tom config)");
+  }
+
+  runs::ConfigSources sources() const {
+    runs::ConfigSources out;
+    out.env = env;
+    out.user_file = config_file;
+    out.overrides = sets;
+    const std::pair<const char*, const std::string*> flags[] = {
+        {"run.algo", &algo},         {"run.steps", &steps},       {"run.seed", &seed},
+        {"run.threads", &threads},   {"run.device", &device},     {"run.eval_every", &eval_every},
+        {"run.eval_episodes", &eval_episodes}, {"run.checkpoint_every", &checkpoint_every}};
+    for (const auto& [key, value] : flags)
+      if (!value->empty()) out.overrides.push_back(std::string(key) + "=" + *value);
+    return out;
+  }
+};
+
+}  // namespace
+
+void add_run_commands(CLI::App& app) {
+  auto flags = std::make_shared<ConfigFlags>();
+  auto out = std::make_shared<std::string>();
+  auto resume = std::make_shared<std::string>();
+  auto* train = app.add_subcommand("train", "train an agent; writes a run directory (config, metrics, checkpoint)");
+  flags->add_to(*train);
+  train->add_option("--out", *out, "run directory to create (default runs/<algo>_<env>_seed<seed>)");
+  train->add_option("--resume", *resume, "continue the run in this directory from its checkpoint");
+  train->callback([flags, out, resume, train] {
+    if (!resume->empty()) {
+      std::optional<std::int64_t> steps;
+      if (!flags->steps.empty()) steps = std::stoll(flags->steps);
+      for (const char* flag : {"--algo", "--seed", "--threads", "--device", "--eval-every", "--eval-episodes",
+                               "--checkpoint-every", "--config", "--set", "--out"})
+        if (train->count(flag) > 0)
+          fail("{} cannot be combined with --resume: a resumed run keeps its config.toml (only --steps extends it)",
+               flag);
+      const auto outcome = runs::resume_run(*resume, steps);
+      if (outcome == runs::RunOutcome::kInterrupted) std::exit(130);
+      return;
+    }
+    runs::Config config = runs::resolve_config(flags->sources());
+    const std::string dir =
+        out->empty() ? fmt::format("runs/{}_{}_seed{}", config.run.algo, config.run.env, config.run.seed) : *out;
+    fmt::print("training {} on {} for {} steps (seed {}, {} thread{}) into {}\n", config.run.algo, config.run.env,
+               config.run.steps, config.run.seed, config.run.threads, config.run.threads == 1 ? "" : "s", dir);
+    if (runs::start_run(config, dir) == runs::RunOutcome::kInterrupted) std::exit(130);
+  });
+
+  auto* config_cmd = app.add_subcommand("config", "print the fully resolved settings for a task, with their meaning");
+  auto config_flags = std::make_shared<ConfigFlags>();
+  config_flags->add_to(*config_cmd);
+  config_cmd->callback([config_flags] {
+    runs::Config config = runs::resolve_config(config_flags->sources());
+    fmt::print("{}", runs::config_to_toml(config));
+  });
+
+  auto dir = std::make_shared<std::string>();
+  auto episodes = std::make_shared<int>(10);
+  auto checkpoint = std::make_shared<std::string>();
+  auto* eval = app.add_subcommand("eval", "evaluate a run's checkpoint with the deterministic policy");
+  eval->add_option("dir", *dir, "run directory")->required();
+  eval->add_option("--episodes", *episodes, "episodes to run")->capture_default_str();
+  eval->add_option("--checkpoint", *checkpoint, "checkpoint file (default: the run's latest)");
+  eval->callback([dir, episodes, checkpoint] {
+    std::optional<std::filesystem::path> file;
+    if (!checkpoint->empty()) file = *checkpoint;
+    const auto result = runs::evaluate_run(*dir, *episodes, file);
+    fmt::print("return {:.2f} ± {:.2f} over {} episodes (mean length {:.1f})\n", result.return_mean,
+               result.return_std, *episodes, result.length_mean);
+  });
+}
+
+}  // namespace tom::cli

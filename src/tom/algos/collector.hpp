@@ -1,0 +1,47 @@
+#pragma once
+// Interaction with the real environment, shared by every backbone: steps the env with a
+// given action, stores the transition, resets at episode ends, keeps episode statistics.
+#include <cstdint>
+#include <memory>
+#include <random>
+#include <vector>
+
+#include <torch/serialize/archive.h>
+
+#include "tom/data/replay_buffer.hpp"
+#include "tom/envs/env.hpp"
+
+namespace tom::algos {
+
+class Collector {
+ public:
+  Collector(std::unique_ptr<envs::Env> env, std::uint64_t seed);
+
+  const envs::Env& env() const { return *env_; }
+  const std::vector<double>& obs() const { return obs_; }
+  // An action drawn uniformly within the env's bounds (initial exploration).
+  std::vector<double> random_action();
+  // Steps the env, stores the transition in `buffer` (time-limit ends are stored as not
+  // terminated, so they are bootstrapped) and resets when the episode ends.
+  void step(const std::vector<double>& action, data::ReplayBuffer& buffer);
+
+  std::int64_t episodes() const { return episodes_; }
+  double last_episode_return() const { return last_return_; }  // NaN before the first ends
+  double last_episode_length() const { return last_length_; }
+
+  void save(torch::serialize::OutputArchive& archive) const;
+  void load(torch::serialize::InputArchive& archive);
+
+ private:
+  std::unique_ptr<envs::Env> env_;
+  std::mt19937_64 rng_;
+  std::vector<double> obs_;
+  bool episode_start_ = true;
+  double episode_return_ = 0.0;
+  std::int64_t episode_length_ = 0;
+  std::int64_t episodes_ = 0;
+  double last_return_;
+  double last_length_;
+};
+
+}  // namespace tom::algos

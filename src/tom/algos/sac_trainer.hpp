@@ -1,0 +1,56 @@
+#pragma once
+// Model-free SAC, top to bottom: act (uniformly at random for the first random_steps),
+// store the transition, then updates_per_step SAC updates on uniform replay batches.
+#include <cstdint>
+#include <memory>
+
+#include "tom/agents/sac.hpp"
+#include "tom/algos/collector.hpp"
+#include "tom/algos/trainer.hpp"
+#include "tom/core/settings.hpp"
+#include "tom/data/replay_buffer.hpp"
+
+namespace tom::algos {
+
+struct SacLoopSettings {
+  std::int64_t random_steps = 5000;  // uniform random actions before the policy acts
+  std::int64_t update_after = 5000;  // env steps before the first update
+  int updates_per_step = 1;
+  std::int64_t replay_capacity = 1000000;
+
+  template <class V>
+  void visit(V& v) {
+    v("random_steps", random_steps, "env steps of uniform random actions at the start", Range::at_least(0));
+    v("update_after", update_after, "env steps collected before the first SAC update", Range::at_least(1));
+    v("updates_per_step", updates_per_step, "SAC updates per env step", Range::at_least(1));
+    v("replay_capacity", replay_capacity, "transitions kept in the replay buffer", Range::at_least(1));
+  }
+};
+
+class SacTrainer final : public Trainer {
+ public:
+  SacTrainer(const SacLoopSettings& loop, const agents::SacSettings& sac, std::unique_ptr<envs::Env> env,
+             std::uint64_t seed, torch::Device device);
+
+  void step() override;
+  std::int64_t env_steps() const override { return env_steps_; }
+  std::vector<double> act_deterministic(std::span<const double> obs) override;
+  std::vector<std::string> metric_names() const override;
+  std::vector<double> metric_values() const override;
+  void save(torch::serialize::OutputArchive& archive) const override;
+  void load(torch::serialize::InputArchive& archive) override;
+
+  agents::Sac& agent() { return agent_; }
+
+ private:
+  SacLoopSettings loop_;
+  Collector collector_;
+  data::ReplayBuffer replay_;
+  agents::Sac agent_;
+  torch::Generator sample_gen_;  // replay sampling
+  std::int64_t env_steps_ = 0;
+  std::int64_t updates_ = 0;
+  agents::SacStats last_stats_;
+};
+
+}  // namespace tom::algos

@@ -1,0 +1,31 @@
+#pragma once
+// A backbone loop (SAC, MBPO, ...) advanced one environment step at a time, so that the
+// run manager can evaluate, log, checkpoint and stop between any two steps.
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include <torch/serialize/archive.h>
+
+namespace tom::algos {
+
+class Trainer {
+ public:
+  virtual ~Trainer() = default;
+  // One environment step and all the learning it triggers.
+  virtual void step() = 0;
+  virtual std::int64_t env_steps() const = 0;
+  // The deterministic policy, for evaluation: one observation in, one action out.
+  virtual std::vector<double> act_deterministic(std::span<const double> obs) = 0;
+  // Column names of the trainer's metrics (fixed for a run) and their current values:
+  // latest losses, temperature, model errors, work counters, seconds per phase...
+  virtual std::vector<std::string> metric_names() const = 0;
+  virtual std::vector<double> metric_values() const = 0;
+  // All state needed to continue exactly: networks, optimisers, buffers, generators,
+  // the environment mid-episode, counters.
+  virtual void save(torch::serialize::OutputArchive& archive) const = 0;
+  virtual void load(torch::serialize::InputArchive& archive) = 0;
+};
+
+}  // namespace tom::algos

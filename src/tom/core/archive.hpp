@@ -1,0 +1,22 @@
+#pragma once
+// Small helpers for checkpoint archives (torch::serialize): scalars, strings and
+// required entries, with tom::Error naming what is missing.
+#include <cstdint>
+#include <string>
+
+#include <torch/serialize/archive.h>
+#include <torch/types.h>
+
+namespace tom {
+
+// The tensor stored under `key`; throws tom::Error naming `what` and the key if absent.
+torch::Tensor read_tensor(torch::serialize::InputArchive& archive, const std::string& key, const char* what);
+
+void write_int(torch::serialize::OutputArchive& archive, const std::string& key, std::int64_t value);
+std::int64_t read_int(torch::serialize::InputArchive& archive, const std::string& key, const char* what);
+void write_double(torch::serialize::OutputArchive& archive, const std::string& key, double value);
+double read_double(torch::serialize::InputArchive& archive, const std::string& key, const char* what);
+void write_string(torch::serialize::OutputArchive& archive, const std::string& key, const std::string& value);
+std::string read_string(torch::serialize::InputArchive& archive, const std::string& key, const char* what);
+
+}  // namespace tom

@@ -1,0 +1,27 @@
+#include "tom/core/threads.hpp"
+
+#include <dlfcn.h>
+
+#include <torch/torch.h>
+
+#include "tom/core/error.hpp"
+
+namespace tom {
+
+void set_threads(int threads) {
+  if (threads < 1) fail("--threads must be at least 1 (got {})", threads);
+  // OpenBLAS reads OPENBLAS_NUM_THREADS when it is loaded, before main runs, so set the
+  // count through its API; looked up at run time since the BLAS in use is chosen by the
+  // system's alternatives and may not be OpenBLAS.
+  using SetThreads = void (*)(int);
+  if (auto set_blas = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads")))
+    set_blas(1);
+  torch::set_num_threads(threads);
+  static bool interop_set = false;  // LibTorch allows setting this only once per process
+  if (!interop_set) {
+    torch::set_num_interop_threads(1);
+    interop_set = true;
+  }
+}
+
+}  // namespace tom

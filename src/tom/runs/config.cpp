@@ -1,0 +1,61 @@
+#include "tom/runs/config.hpp"
+
+#include <algorithm>
+
+#include "tom/envs/registry.hpp"
+#include "tom/runs/files.hpp"
+#include "tom/runs/settings_io.hpp"
+
+namespace tom::runs {
+namespace {
+
+// "hopper-v5" reads the defaults of "hopper": the tasks share their learning settings.
+std::string base_task(const std::string& env) {
+  const auto dash = env.find("-v");
+  return dash == std::string::npos ? env : env.substr(0, dash);
+}
+
+}  // namespace
+
+std::vector<SettingRef> Config::fields() {
+  std::vector<SettingRef> all;
+  for (auto&& part : {settings_of("run", run), settings_of("sac_loop", sac_loop), settings_of("sac", sac)})
+    all.insert(all.end(), part.begin(), part.end());
+  return all;
+}
+
+void Config::check() {
+  for (const auto& field : fields()) field.check();
+  const auto names = envs::env_names();
+  if (std::find(names.begin(), names.end(), run.env) == names.end())
+    fail("setting run.env = '{}' is not a task; valid: {}", run.env, join(names));
+  if (run.device != "cpu" && !run.device.starts_with("cuda"))
+    fail("setting run.device = '{}' is not a device (cpu, cuda or cuda:N)", run.device);
+}
+
+Config resolve_config(const ConfigSources& sources) {
+  Config config;
+  config.run.env = sources.env;
+  auto fields = config.fields();
+  const auto& files = embedded_configs();
+  const std::string task_file = base_task(sources.env) + ".toml";
+  if (auto it = files.find(task_file); it != files.end()) apply_toml(fields, it->second, "configs/" + task_file);
+  if (!sources.user_file.empty()) apply_toml(fields, read_file(sources.user_file), sources.user_file);
+  apply_overrides(fields, sources.overrides);
+  config.check();
+  return config;
+}
+
+Config load_run_config(const std::string& toml_text, const std::string& source,
+                       const std::vector<std::string>& overrides) {
+  Config config;
+  auto fields = config.fields();
+  apply_toml(fields, toml_text, source);
+  apply_overrides(fields, overrides);
+  config.check();
+  return config;
+}
+
+std::string config_to_toml(Config& config) { return to_toml(config.fields()); }
+
+}  // namespace tom::runs

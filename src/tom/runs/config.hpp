@@ -1,0 +1,64 @@
+#pragma once
+// The complete settings of a run: one section per piece. Defaults come from the structs,
+// then configs/<task>.toml (compiled in), then a user's --config file, then
+// command-line overrides; the resolved result is written to the run directory.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "tom/agents/sac.hpp"
+#include "tom/algos/sac_trainer.hpp"
+#include "tom/core/settings.hpp"
+
+namespace tom::runs {
+
+struct RunSettings {
+  std::string algo = "sac";
+  std::string env = "hopper";
+  std::int64_t steps = 100000;
+  std::int64_t seed = 0;
+  int threads = 1;
+  std::string device = "cpu";
+  std::int64_t eval_every = 5000;
+  int eval_episodes = 10;
+  std::int64_t checkpoint_every = 10000;
+
+  template <class V>
+  void visit(V& v) {
+    v("algo", algo, "backbone loop", OneOf{"sac"});
+    v("env", env, "task name (tom envs lists them)");
+    v("steps", steps, "environment steps to train for", Range::at_least(1));
+    v("seed", seed, "random seed", Range::at_least(0));
+    v("threads", threads, "CPU threads (1 = fully deterministic)", Range::between(1, 256));
+    v("device", device, "LibTorch device: cpu, cuda or cuda:N");
+    v("eval_every", eval_every, "env steps between evaluations", Range::at_least(1));
+    v("eval_episodes", eval_episodes, "deterministic episodes per evaluation", Range::at_least(1));
+    v("checkpoint_every", checkpoint_every, "env steps between checkpoints", Range::at_least(1));
+  }
+};
+
+struct Config {
+  RunSettings run;
+  algos::SacLoopSettings sac_loop;
+  agents::SacSettings sac;
+
+  // Every field of every section, as "section.name" references into this object.
+  std::vector<SettingRef> fields();
+  // Checks every field, and the combinations no single field can check.
+  void check();
+};
+
+struct ConfigSources {
+  std::string env = "hopper";
+  std::string user_file;                // --config FILE, optional
+  std::vector<std::string> overrides;   // "section.name=value", applied last
+};
+
+// Resolves the config of a new run; throws tom::Error naming any bad file, key or value.
+Config resolve_config(const ConfigSources& sources);
+// The config of an existing run directory (its config.toml), with optional overrides.
+Config load_run_config(const std::string& toml_text, const std::string& source,
+                       const std::vector<std::string>& overrides = {});
+std::string config_to_toml(Config& config);
+
+}  // namespace tom::runs

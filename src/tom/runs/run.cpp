@@ -1,0 +1,260 @@
+#include "tom/runs/run.hpp"
+
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <fstream>
+#include <sstream>
+
+#include <fmt/format.h>
+#include <torch/torch.h>
+
+#include "tom/algos/sac_trainer.hpp"
+#include "tom/core/error.hpp"
+#include "tom/core/threads.hpp"
+#include "tom/envs/registry.hpp"
+#include "tom/runs/checkpoint.hpp"
+#include "tom/runs/files.hpp"
+#include "tom/runs/progress.hpp"
+
+namespace tom::runs {
+namespace fs = std::filesystem;
+namespace {
+
+constexpr const char* kConfigFile = "config.toml";
+constexpr const char* kMetricsFile = "metrics.csv";
+constexpr const char* kCheckpointFile = "checkpoint.pt";
+
+std::atomic<int> g_stop_signal{0};
+
+extern "C" void request_stop(int signal) { g_stop_signal.store(signal); }
+
+// Installs the stop handlers for the lifetime of a training loop.
+class StopOnSignals {
+ public:
+  StopOnSignals() {
+    g_stop_signal.store(0);
+    previous_int_ = std::signal(SIGINT, request_stop);
+    previous_term_ = std::signal(SIGTERM, request_stop);
+  }
+  ~StopOnSignals() {
+    std::signal(SIGINT, previous_int_);
+    std::signal(SIGTERM, previous_term_);
+  }
+  int signal() const { return g_stop_signal.load(); }
+
+ private:
+  void (*previous_int_)(int);
+  void (*previous_term_)(int);
+};
+
+torch::Device device_of(const Config& config) {
+  try {
+    torch::Device device(config.run.device);
+    if (device.is_cuda() && !torch::cuda::is_available())
+      fail("device {} was asked for, but this LibTorch build or machine has no CUDA device", config.run.device);
+    return device;
+  } catch (const c10::Error&) {
+    fail("setting run.device = '{}' is not a device (cpu, cuda or cuda:N)", config.run.device);
+  }
+}
+
+std::vector<std::string> metric_header(const algos::Trainer& trainer) {
+  std::vector<std::string> names = {"step",           "wall_s",          "steps_per_s",
+                                    "eval_return_mean", "eval_return_std", "eval_length_mean"};
+  const auto extra = trainer.metric_names();
+  names.insert(names.end(), extra.begin(), extra.end());
+  return names;
+}
+
+// metrics.csv: appended one row per evaluation and flushed, so a killed run keeps its
+// rows; a resumed run first drops the rows written after its checkpoint.
+class MetricsFile {
+ public:
+  MetricsFile(const fs::path& path, const std::vector<std::string>& header, std::int64_t keep_through_step)
+      : path_(path) {
+    std::string kept = join(header, ",") + "\n";
+    if (fs::exists(path)) {
+      std::istringstream existing(read_file(path));
+      std::string line;
+      std::getline(existing, line);
+      if (line != join(header, ","))
+        fail("{} has other columns than this run writes; it is not this run's metrics file", path.string());
+      while (std::getline(existing, line)) {
+        if (line.empty()) continue;
+        if (std::stoll(line.substr(0, line.find(','))) <= keep_through_step) kept += line + "\n";
+      }
+    }
+    write_file_atomic(path, kept);
+    out_.open(path, std::ios::app);
+    if (!out_) fail("cannot append to {}", path.string());
+  }
+  void append(const std::vector<double>& values) {
+    std::string row;
+    for (std::size_t i = 0; i < values.size(); ++i) {
+      if (i) row += ',';
+      row += i == 0 ? fmt::format("{}", static_cast<std::int64_t>(values[i])) : fmt::format("{}", values[i]);
+    }
+    out_ << row << '\n';
+    out_.flush();
+  }
+
+ private:
+  fs::path path_;
+  std::ofstream out_;
+};
+
+nlohmann::json checkpoint_header(const Config& config, std::int64_t step, double wall_s) {
+  return {{"format", "tom-rl run checkpoint"}, {"algo", config.run.algo}, {"env", config.run.env},
+          {"step", step}, {"wall_s", wall_s}};
+}
+
+RunOutcome train_loop(Config& config, const fs::path& dir, algos::Trainer& trainer, double wall_before) {
+  const auto start = std::chrono::steady_clock::now();
+  const auto wall = [&] { return wall_before + std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
+  MetricsFile metrics(dir / kMetricsFile, metric_header(trainer), trainer.env_steps());
+  const auto save = [&] {
+    write_checkpoint(dir / kCheckpointFile, checkpoint_header(config, trainer.env_steps(), wall()),
+                     [&](torch::serialize::OutputArchive& archive) { trainer.save(archive); });
+  };
+  StopOnSignals stop;
+  Progress progress(trainer.env_steps(), config.run.steps);
+  std::int64_t rate_step = trainer.env_steps();
+  double rate_wall = wall();
+  while (trainer.env_steps() < config.run.steps) {
+    trainer.step();
+    const std::int64_t step = trainer.env_steps();
+    if (step % config.run.eval_every == 0 || step == config.run.steps) {
+      const EvalResult eval = evaluate_policy(trainer, config.run.env, config.run.eval_episodes,
+                                              static_cast<std::uint64_t>(config.run.seed) * 1000003ULL + step);
+      const double now = wall();
+      const double rate = static_cast<double>(step - rate_step) / std::max(now - rate_wall, 1e-9);
+      rate_step = step;
+      rate_wall = now;
+      std::vector<double> row = {static_cast<double>(step), now, rate, eval.return_mean, eval.return_std,
+                                 eval.length_mean};
+      const auto extra = trainer.metric_values();
+      row.insert(row.end(), extra.begin(), extra.end());
+      metrics.append(row);
+      progress.message(fmt::format("step {:>8}  eval return {:9.2f} ± {:7.2f}  length {:6.1f}  {:.0f} steps/s", step,
+                                   eval.return_mean, eval.return_std, eval.length_mean, rate));
+    }
+    if (step % config.run.checkpoint_every == 0 || step == config.run.steps) save();
+    if (stop.signal() != 0) {
+      save();
+      progress.finish();
+      fmt::print("stopped by signal {} at step {}; checkpoint written. Continue with: tom train --resume {}\n",
+                 stop.signal(), step, dir.string());
+      return RunOutcome::kInterrupted;
+    }
+    progress.update(step);
+  }
+  progress.finish();
+  fmt::print("run complete: {} steps in {:.1f} s; results in {}\n", trainer.env_steps(), wall(), dir.string());
+  return RunOutcome::kCompleted;
+}
+
+}  // namespace
+
+std::unique_ptr<algos::Trainer> make_trainer(const Config& config) {
+  set_threads(config.run.threads);
+  const torch::Device device = device_of(config);
+  const auto seed = static_cast<std::uint64_t>(config.run.seed);
+  torch::manual_seed(seed);
+  auto env = envs::make_env(config.run.env);
+  return std::make_unique<algos::SacTrainer>(config.sac_loop, config.sac, std::move(env), seed, device);
+}
+
+EvalResult evaluate_policy(algos::Trainer& trainer, const std::string& env_name, int episodes,
+                           std::uint64_t seed_base) {
+  auto env = envs::make_env(env_name);
+  std::vector<double> returns, lengths;
+  for (int episode = 0; episode < episodes; ++episode) {
+    auto obs = env->reset(seed_base * 7919ULL + static_cast<std::uint64_t>(episode));
+    double total = 0.0;
+    int length = 0;
+    while (true) {
+      const envs::Step step = env->step(trainer.act_deterministic(obs));
+      total += step.reward;
+      ++length;
+      if (step.terminated || step.truncated) break;
+      obs = step.obs;
+    }
+    returns.push_back(total);
+    lengths.push_back(length);
+  }
+  EvalResult result;
+  for (std::size_t i = 0; i < returns.size(); ++i) {
+    result.return_mean += returns[i] / episodes;
+    result.length_mean += lengths[i] / episodes;
+  }
+  for (double r : returns) result.return_std += (r - result.return_mean) * (r - result.return_mean) / episodes;
+  result.return_std = std::sqrt(result.return_std);
+  return result;
+}
+
+RunOutcome start_run(Config config, const fs::path& dir) {
+  if (fs::exists(dir) && !(fs::is_directory(dir) && fs::is_empty(dir)))
+    fail("{} already exists and is not an empty directory; choose another --out, or continue that run with "
+         "tom train --resume {}",
+         dir.string(), dir.string());
+  config.check();
+  auto trainer = make_trainer(config);
+  fs::create_directories(dir);
+  write_file_atomic(dir / kConfigFile, config_to_toml(config));
+  return train_loop(config, dir, *trainer, 0.0);
+}
+
+namespace {
+
+Config read_run_config(const fs::path& dir) {
+  const fs::path file = dir / kConfigFile;
+  if (!fs::exists(file)) fail("{} is not a run directory (no {})", dir.string(), kConfigFile);
+  return load_run_config(read_file(file), file.string());
+}
+
+Checkpoint read_matching_checkpoint(const fs::path& file, const Config& config) {
+  Checkpoint checkpoint = read_checkpoint(file);
+  const auto& header = checkpoint.header;
+  if (header.value("format", "") != "tom-rl run checkpoint" || !header.contains("step"))
+    fail("{} is not a tom-rl run checkpoint", file.string());
+  if (header.value("env", "") != config.run.env || header.value("algo", "") != config.run.algo)
+    fail("{} is a checkpoint of {} on {}, but the run is {} on {}", file.string(), header.value("algo", "?"),
+         header.value("env", "?"), config.run.algo, config.run.env);
+  return checkpoint;
+}
+
+}  // namespace
+
+RunOutcome resume_run(const fs::path& dir, std::optional<std::int64_t> steps) {
+  Config config = read_run_config(dir);
+  const Checkpoint checkpoint = read_matching_checkpoint(dir / kCheckpointFile, config);
+  auto trainer = make_trainer(config);
+  checkpoint.load([&](torch::serialize::InputArchive& archive) { trainer->load(archive); });
+  if (trainer->env_steps() != checkpoint.header["step"].get<std::int64_t>())
+    fail("{}: checkpoint header and contents disagree on the step", checkpoint.path.string());
+  if (steps) {
+    if (*steps < trainer->env_steps())
+      fail("--steps {} is below the {} steps the run has already done", *steps, trainer->env_steps());
+    config.run.steps = *steps;
+    write_file_atomic(dir / kConfigFile, config_to_toml(config));
+  }
+  if (trainer->env_steps() >= config.run.steps) {
+    fmt::print("{} is already complete ({} steps); pass --steps to extend it\n", dir.string(), trainer->env_steps());
+    return RunOutcome::kCompleted;
+  }
+  fmt::print("resuming {} at step {} of {}\n", dir.string(), trainer->env_steps(), config.run.steps);
+  return train_loop(config, dir, *trainer, checkpoint.header.value("wall_s", 0.0));
+}
+
+EvalResult evaluate_run(const fs::path& dir, int episodes, const std::optional<fs::path>& checkpoint_file) {
+  if (episodes < 1) fail("--episodes must be at least 1 (got {})", episodes);
+  const Config config = read_run_config(dir);
+  const Checkpoint checkpoint = read_matching_checkpoint(checkpoint_file.value_or(dir / kCheckpointFile), config);
+  auto trainer = make_trainer(config);
+  checkpoint.load([&](torch::serialize::InputArchive& archive) { trainer->load(archive); });
+  return evaluate_policy(*trainer, config.run.env, episodes, 0xE7A1ULL);
+}
+
+}  // namespace tom::runs

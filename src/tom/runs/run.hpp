@@ -1,0 +1,37 @@
+#pragma once
+// Run management: a run directory holds config.toml (the fully resolved settings),
+// metrics.csv (one row per evaluation) and checkpoint.pt (the latest checkpoint,
+// replaced atomically). Runs resume exactly from their checkpoint, stop cleanly on
+// SIGINT/SIGTERM after writing one, and never overwrite another run's results.
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+
+#include "tom/algos/trainer.hpp"
+#include "tom/runs/config.hpp"
+
+namespace tom::runs {
+
+// The backbone loop the config asks for, on its env, seed and device.
+std::unique_ptr<algos::Trainer> make_trainer(const Config& config);
+
+struct EvalResult {
+  double return_mean = 0, return_std = 0, length_mean = 0;
+};
+// Runs `episodes` episodes of the deterministic policy on a fresh env of the task; the
+// episodes start from seeds derived from `seed_base`.
+EvalResult evaluate_policy(algos::Trainer& trainer, const std::string& env, int episodes, std::uint64_t seed_base);
+
+enum class RunOutcome { kCompleted, kInterrupted };
+
+// Starts a new run in `dir` (created; an existing non-empty directory is refused).
+RunOutcome start_run(Config config, const std::filesystem::path& dir);
+// Continues the run in `dir` from its checkpoint; `steps`, if given, extends the budget.
+RunOutcome resume_run(const std::filesystem::path& dir, std::optional<std::int64_t> steps = std::nullopt);
+
+// Evaluates a run's latest checkpoint (or `checkpoint`) with the deterministic policy.
+EvalResult evaluate_run(const std::filesystem::path& dir, int episodes,
+                        const std::optional<std::filesystem::path>& checkpoint = std::nullopt);
+
+}  // namespace tom::runs

@@ -1,0 +1,72 @@
+#include <gtest/gtest.h>
+
+#include "tom/core/error.hpp"
+#include "tom/runs/config.hpp"
+#include "tom/runs/settings_io.hpp"
+
+using tom::runs::Config;
+
+namespace {
+
+Config resolve(std::vector<std::string> overrides, std::string env = "hopper") {
+  tom::runs::ConfigSources sources;
+  sources.env = std::move(env);
+  sources.overrides = std::move(overrides);
+  return tom::runs::resolve_config(sources);
+}
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const tom::Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+}  // namespace
+
+TEST(Config, TaskDefaultsAndOverridesApply) {
+  const Config pendulum = resolve({}, "inverted_pendulum");
+  EXPECT_EQ(pendulum.run.steps, 20000);
+  EXPECT_EQ(pendulum.sac_loop.random_steps, 1000);
+  const Config config = resolve({"sac.actor_lr=1e-3", "run.steps=42", "sac.learn_alpha=false"});
+  EXPECT_DOUBLE_EQ(config.sac.actor_lr, 1e-3);
+  EXPECT_EQ(config.run.steps, 42);
+  EXPECT_FALSE(config.sac.learn_alpha);
+  EXPECT_EQ(config.run.env, "hopper");
+}
+
+TEST(Config, BadInputNamesTheProblem) {
+  EXPECT_NE(error_of([] { resolve({"sac.nope=1"}); }).find("unknown setting 'sac.nope'"), std::string::npos);
+  EXPECT_NE(error_of([] { resolve({"nosection.x=1"}); }).find("sections:"), std::string::npos);
+  EXPECT_NE(error_of([] { resolve({"run.steps=ten"}); }).find("expects an integer"), std::string::npos);
+  EXPECT_NE(error_of([] { resolve({"run.steps=0"}); }).find("out of range"), std::string::npos);
+  EXPECT_NE(error_of([] { resolve({"sac.gamma=nan"}); }).find("finite"), std::string::npos);
+  EXPECT_NE(error_of([] { resolve({"sac.learn_alpha=maybe"}); }).find("true or false"), std::string::npos);
+  EXPECT_NE(error_of([] { resolve({"run.steps"}); }).find("section.name=value"), std::string::npos);
+  EXPECT_NE(error_of([] { resolve({}, "hoper"); }).find("valid: "), std::string::npos);
+  EXPECT_NE(error_of([] { resolve({"run.algo=dqn"}); }).find("not one of"), std::string::npos);
+}
+
+TEST(Config, TomlTypesAreChecked) {
+  Config config;
+  auto fields = config.fields();
+  EXPECT_NE(error_of([&] { tom::runs::apply_toml(fields, "[run]\nsteps = 1.5\n", "f.toml"); }).find("expects an integer"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] { tom::runs::apply_toml(fields, "[run]\nsteps = \n", "f.toml"); }).find("f.toml:2"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] { tom::runs::apply_toml(fields, "steps = 3\n", "f.toml"); }).find("[section]"),
+            std::string::npos);
+  tom::runs::apply_toml(fields, "[sac]\nactor_lr = 1\n", "f.toml");  // an integer is a valid number
+  EXPECT_DOUBLE_EQ(config.sac.actor_lr, 1.0);
+}
+
+TEST(Config, ResolvedTomlRoundTrips) {
+  Config config = resolve({"sac.tau=0.01", "run.device=cpu", "run.seed=7"});
+  const std::string text = tom::runs::config_to_toml(config);
+  Config again = tom::runs::load_run_config(text, "config.toml");
+  EXPECT_EQ(tom::runs::config_to_toml(again), text);
+  EXPECT_DOUBLE_EQ(again.sac.tau, 0.01);
+  EXPECT_EQ(again.run.seed, 7);
+}
