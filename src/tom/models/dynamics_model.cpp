@@ -1,0 +1,341 @@
+#include "tom/models/dynamics_model.hpp"
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <numeric>
+
+#include "tom/core/error.hpp"
+#include "tom/models/checks.hpp"
+
+namespace tom::models {
+
+namespace {
+
+// Held-out rows are evaluated in chunks of this many, so memory stays bounded whatever
+// max_holdout is.
+constexpr std::int64_t kEvaluationChunk = 8192;
+
+std::vector<double> to_vector(const torch::Tensor& values) {
+  auto cpu = values.to(torch::kCPU, torch::kFloat64).contiguous();
+  return {cpu.data_ptr<double>(), cpu.data_ptr<double>() + cpu.numel()};
+}
+
+bool all_finite(const std::vector<double>& values) {
+  return std::all_of(values.begin(), values.end(), [](double v) { return std::isfinite(v); });
+}
+
+}  // namespace
+
+struct DynamicsModel::HoldoutScores {
+  std::vector<double> criterion, nll, mse;  // per trained member
+};
+
+DynamicsModel::DynamicsModel(std::int64_t obs_dim, std::int64_t action_dim, const FitSettings& fit_settings,
+                             std::uint64_t seed, torch::Device device)
+    : obs_dim_(obs_dim),
+      action_dim_(action_dim),
+      fit_settings_(fit_settings),
+      device_(device),
+      generator_(at::detail::createCPUGenerator(seed)),
+      input_norm_(std::max<std::int64_t>(obs_dim + action_dim, 0), device),
+      target_norm_(std::max<std::int64_t>(obs_dim + 1, 0), device) {
+  if (obs_dim < 1) fail("model obs_dim must be at least 1 (got {})", obs_dim);
+  if (action_dim < 1) fail("model action_dim must be at least 1 (got {})", action_dim);
+  check_settings(fit_settings_);
+}
+
+torch::Tensor DynamicsModel::uniform(std::vector<std::int64_t> sizes) {
+  return torch::rand(sizes, generator_, torch::kFloat32).to(device_);
+}
+
+torch::Tensor DynamicsModel::gaussian(std::vector<std::int64_t> sizes) {
+  return torch::randn(sizes, generator_, torch::kFloat32).to(device_);
+}
+
+torch::Tensor DynamicsModel::normalised_inputs(const torch::Tensor& obs, const torch::Tensor& action) const {
+  check_tensor(obs, "obs", {-1, obs_dim_});
+  check_tensor(action, "action", {obs.size(0), action_dim_});
+  const auto options = torch::TensorOptions().dtype(torch::kFloat32).device(device_);
+  return input_norm_.normalise(torch::cat({obs.to(options), action.to(options)}, 1));
+}
+
+Prediction DynamicsModel::to_prediction(const torch::Tensor& obs, const torch::Tensor& normalised_y) const {
+  auto y = target_norm_.denormalise(normalised_y);
+  return {obs.to(y.options()) + y.narrow(1, 1, obs_dim_), y.select(1, 0).contiguous()};
+}
+
+torch::Tensor DynamicsModel::row_losses(const RowOutputs& out, const torch::Tensor& raw_targets,
+                                        const torch::Tensor& indices, const BatchLoss& loss) const {
+  if (!loss) return out.objective;
+  const auto raw_mean = target_norm_.denormalise(out.mean);
+  const auto raw_logvar = out.logvar + 2.0 * target_norm_.std().log();
+  auto rows = loss(BatchLossInput{raw_mean, raw_logvar, raw_targets, indices});
+  if (!rows.defined() || rows.sizes() != out.objective.sizes())
+    fail("custom batch loss must return one loss per row, shape {}, got {}", shape_of(out.objective),
+         rows.defined() ? shape_of(rows) : "nothing");
+  return rows;
+}
+
+DynamicsModel::HoldoutScores DynamicsModel::evaluate(const torch::Tensor& inputs, const torch::Tensor& targets,
+                                                     const torch::Tensor& raw_targets, const torch::Tensor& rows,
+                                                     const torch::Tensor& weights, const BatchLoss& loss) {
+  torch::NoGradGuard no_grad;
+  const auto members = trained_members();
+  const auto n = inputs.size(0);
+  auto criterion = torch::zeros({members}, torch::TensorOptions().dtype(torch::kFloat64).device(device_));
+  auto nll = criterion.clone(), mse = criterion.clone();
+  auto expand = [members](const torch::Tensor& t, std::int64_t start, std::int64_t length) {
+    auto chunk = t.narrow(0, start, length).unsqueeze(0);
+    std::vector<std::int64_t> sizes(chunk.sizes().begin(), chunk.sizes().end());
+    sizes[0] = members;
+    return chunk.expand(sizes);
+  };
+  for (std::int64_t start = 0; start < n; start += kEvaluationChunk) {
+    const auto length = std::min(kEvaluationChunk, n - start);
+    const auto y = expand(targets, start, length);
+    const auto out = forward_rows(expand(inputs, start, length), y, /*with_moments=*/true);
+    const auto w = weights.narrow(0, start, length);
+    const auto squared_error = (out.mean - y).square().mean(-1);
+    const auto crit =
+        loss ? row_losses(out, expand(raw_targets, start, length), expand(rows, start, length), loss) : squared_error;
+    criterion += (crit * w).sum(1);
+    nll += (out.nll * w).sum(1);
+    mse += (squared_error * w).sum(1);
+  }
+  const auto total = weights.sum().to(torch::kFloat64);
+  return {to_vector(criterion / total), to_vector(nll / total), to_vector(mse / total)};
+}
+
+FitReport DynamicsModel::fit(const Transitions& data, const torch::Tensor& weights, const BatchLoss& loss) {
+  check_tensor(data.obs, "obs", {-1, obs_dim_});
+  const auto n = data.obs.size(0);
+  check_tensor(data.action, "action", {n, action_dim_});
+  check_tensor(data.reward, "reward", {n});
+  check_tensor(data.next_obs, "next_obs", {n, obs_dim_});
+  if (n < 2) fail("fitting a model needs at least 2 transitions (got {})", n);
+  const auto options = torch::TensorOptions().dtype(torch::kFloat32).device(device_);
+
+  // Weights normalised to mean 1 (in double, so equal weights become exactly 1).
+  auto w = torch::ones({n}, options);
+  if (weights.defined()) {
+    check_tensor(weights, "weights", {n});
+    if ((weights < 0).any().item<bool>()) fail("weights must be non-negative");
+    const auto w64 = weights.to(torch::kFloat64);
+    if (w64.sum().item<double>() <= 0.0) fail("weights are all zero: nothing to fit");
+    w = (w64 / w64.mean()).to(options);
+  }
+  const bool sample_mode = fit_settings_.weighting == "sample";
+  const auto clipped = w.clamp_max(fit_settings_.max_weight);
+  const bool draw_by_weight = sample_mode && !(w == w[0]).all().item<bool>();
+  const auto loss_weights = sample_mode ? torch::ones_like(w) : w;
+  const auto score_weights = sample_mode ? clipped : w;
+
+  // Held-out split.
+  const auto holdout_n = std::clamp<std::int64_t>(static_cast<std::int64_t>(n * fit_settings_.holdout_ratio), 1,
+                                                  std::min<std::int64_t>(fit_settings_.max_holdout, n - 1));
+  const auto order = torch::randperm(n, generator_, torch::kInt64).to(device_);
+  const auto holdout_rows = order.narrow(0, 0, holdout_n), train_rows = order.narrow(0, holdout_n, n - holdout_n);
+  const auto train_n = train_rows.size(0);
+  if (score_weights.index_select(0, holdout_rows).sum().item<double>() <= 0.0)
+    fail("every held-out transition has weight zero; give more transitions positive weight");
+  if ((sample_mode ? clipped : loss_weights).index_select(0, train_rows).sum().item<double>() <= 0.0)
+    fail("every training transition has weight zero; give more transitions positive weight");
+
+  const auto x = torch::cat({data.obs.to(options), data.action.to(options)}, 1);
+  const auto y = torch::cat({data.reward.to(options).unsqueeze(1), data.next_obs.to(options) - data.obs.to(options)}, 1);
+  const auto old_input_norm = input_norm_, old_target_norm = target_norm_;
+  input_norm_.fit(x.index_select(0, train_rows));
+  target_norm_.fit(y.index_select(0, train_rows));
+  const auto xn = input_norm_.normalise(x), yn = target_norm_.normalise(y);
+  struct Split {
+    torch::Tensor inputs, targets, raw_targets, rows, loss_weights, score_weights, sample_weights;
+  };
+  auto split = [&](const torch::Tensor& rows) {
+    return Split{xn.index_select(0, rows),           yn.index_select(0, rows),
+                 y.index_select(0, rows),            rows,
+                 loss_weights.index_select(0, rows), score_weights.index_select(0, rows),
+                 clipped.index_select(0, rows)};
+  };
+  const auto train = split(train_rows), holdout = split(holdout_rows);
+
+  const auto members = trained_members();
+  const std::int64_t batch = fit_settings_.batch_size;
+  const auto full_pass = (train_n + batch - 1) / batch;
+  const auto steps = fit_settings_.max_batches_per_epoch > 0
+                         ? std::min<std::int64_t>(full_pass, fit_settings_.max_batches_per_epoch)
+                         : full_pass;
+  // Each member's own bootstrap sample (rows of the training split), reshuffled per epoch.
+  const auto member_rows = bootstrap() && members > 1
+                               ? torch::randint(train_n, {members, train_n}, generator_, torch::kInt64)
+                               : torch::arange(train_n, torch::kInt64).expand({members, train_n});
+
+  const auto snapshot = params_.snapshot();
+  auto fail_diverged = [&](const char* where, int epoch) {
+    params_.restore(snapshot);
+    input_norm_ = old_input_norm;
+    target_norm_ = old_target_norm;
+    fail("model fit diverged: non-finite {} loss in epoch {}; the model was restored to its state before the fit",
+         where, epoch);
+  };
+
+  FitReport report;
+  std::vector<double> best(members, std::numeric_limits<double>::infinity());
+  HoldoutScores held;  // of the latest epoch
+  int epochs_since_improvement = 0;
+  for (int epoch = 1; epoch <= fit_settings_.max_epochs; ++epoch) {
+    torch::Tensor epoch_rows;  // [members, >= steps * batch or train_n] rows of the training split
+    if (draw_by_weight) {
+      epoch_rows = torch::multinomial(train.sample_weights.cpu(), members * steps * batch, /*replacement=*/true,
+                                      generator_)
+                       .view({members, steps * batch});
+    } else {
+      std::vector<torch::Tensor> shuffled;
+      for (std::int64_t m = 0; m < members; ++m)
+        shuffled.push_back(member_rows[m].index_select(0, torch::randperm(train_n, generator_, torch::kInt64)));
+      epoch_rows = torch::stack(shuffled);
+    }
+    epoch_rows = epoch_rows.to(device_);
+    const auto available = epoch_rows.size(1);
+    auto epoch_loss = torch::zeros({}, options);
+    for (std::int64_t step = 0; step < steps; ++step) {
+      const auto length = std::min(batch, available - step * batch);
+      const auto idx = epoch_rows.narrow(1, step * batch, length);
+      const auto flat = idx.reshape({-1});
+      const auto inputs = train.inputs.index_select(0, flat).view({members, length, -1});
+      const auto targets = train.targets.index_select(0, flat).view({members, length, -1});
+      const auto out = forward_rows(inputs, targets, /*with_moments=*/static_cast<bool>(loss));
+      torch::Tensor per_row;
+      if (loss) {
+        const auto raw = train.raw_targets.index_select(0, flat).view({members, length, -1});
+        per_row = row_losses(out, raw, train.rows.index_select(0, flat).view({members, length}), loss);
+      } else {
+        per_row = out.objective;
+      }
+      auto total = (per_row * train.loss_weights.index_select(0, flat).view({members, length})).mean(1).sum();
+      if (auto extra = regulariser(); extra.defined()) total = total + extra;
+      params_.zero_grad();
+      total.backward();
+      params_.adam_step(fit_settings_.learning_rate);
+      epoch_loss += total.detach();
+      ++report.gradient_steps;
+    }
+    report.epochs = epoch;
+    if (!std::isfinite(epoch_loss.item<double>())) fail_diverged("training", epoch);
+    held = evaluate(holdout.inputs, holdout.targets, holdout.raw_targets, holdout.rows, holdout.score_weights,
+                    loss);
+    const auto& scores = held.criterion;
+    if (!all_finite(scores)) fail_diverged("held-out", epoch);
+    bool improved = false;
+    for (std::int64_t m = 0; m < members; ++m) {
+      if (std::isinf(best[m]) || best[m] - scores[m] > fit_settings_.min_improvement * std::abs(best[m])) {
+        best[m] = scores[m];
+        improved = true;
+      }
+    }
+    epochs_since_improvement = improved ? 0 : epochs_since_improvement + 1;
+    if (epochs_since_improvement >= fit_settings_.patience) {
+      report.stopped_early = true;
+      break;
+    }
+  }
+
+  // Elites: the members with the lowest held-out loss after training.
+  std::vector<std::int64_t> ranking(members);
+  std::iota(ranking.begin(), ranking.end(), 0);
+  std::stable_sort(ranking.begin(), ranking.end(),
+                   [&](std::int64_t a, std::int64_t b) { return held.criterion[a] < held.criterion[b]; });
+  elites_.assign(ranking.begin(), ranking.begin() + elite_count());
+  std::sort(elites_.begin(), elites_.end());
+
+  auto elite_mean = [this](const std::vector<double>& per_member) {
+    double sum = 0.0;
+    for (auto m : elites_) sum += per_member[m];
+    return sum / static_cast<double>(elites_.size());
+  };
+  const auto train_eval_n = std::min<std::int64_t>(train_n, fit_settings_.max_holdout);
+  auto head = [&](const torch::Tensor& t) { return t.narrow(0, 0, train_eval_n); };
+  const auto fitted = evaluate(head(train.inputs), head(train.targets), head(train.raw_targets), head(train.rows),
+                               head(train.score_weights), loss);
+  report.member_holdout_loss = held.criterion;
+  report.holdout_nll = elite_mean(held.nll);
+  report.holdout_mse = elite_mean(held.mse);
+  report.train_nll = elite_mean(fitted.nll);
+  report.train_mse = elite_mean(fitted.mse);
+  return report;
+}
+
+void DynamicsModel::save(torch::serialize::OutputArchive& archive) const {
+  archive.write("model/kind", c10::IValue(kind()));
+  for (const auto& [name, value] : layout()) archive.write("model/layout/" + name, c10::IValue(value));
+  params_.save(archive, "model/parameters/");
+  input_norm_.save(archive, "model/input_normaliser/");
+  target_norm_.save(archive, "model/target_normaliser/");
+  archive.write("model/elites", torch::tensor(elites_, torch::kInt64));
+  archive.write("model/generator", generator_.get_state());
+}
+
+void DynamicsModel::save(const std::string& path) const {
+  torch::serialize::OutputArchive archive;
+  save(archive);
+  try {
+    archive.save_to(path);
+  } catch (const c10::Error& e) {
+    fail("cannot write model file {}: {}", path, e.what_without_backtrace());
+  }
+}
+
+void DynamicsModel::load(torch::serialize::InputArchive& archive) {
+  try {
+    c10::IValue stored_kind;
+    archive.read("model/kind", stored_kind);
+    if (!stored_kind.isString() || stored_kind.toStringRef() != kind())
+      fail("checkpoint holds a '{}' model, expected '{}'",
+           stored_kind.isString() ? stored_kind.toStringRef() : "unknown", kind());
+    for (const auto& [name, value] : layout()) {
+      c10::IValue stored;
+      archive.read("model/layout/" + name, stored);
+      if (!stored.isInt() || stored.toInt() != value)
+        fail("checkpoint model has {} = {}, this model has {}", name,
+             stored.isInt() ? std::to_string(stored.toInt()) : "?", value);
+    }
+    torch::Tensor elites, generator_state;
+    archive.read("model/elites", elites);
+    archive.read("model/generator", generator_state);
+    if (elites.dim() != 1 || elites.size(0) != elite_count() || elites.scalar_type() != torch::kInt64 ||
+        (elites < 0).any().item<bool>() || (elites >= trained_members()).any().item<bool>())
+      fail("checkpoint entry model/elites is malformed: {} (expected {} member indices below {})", shape_of(elites),
+           elite_count(), trained_members());
+    params_.load(archive, "model/parameters/");
+    input_norm_.load(archive, "model/input_normaliser/");
+    target_norm_.load(archive, "model/target_normaliser/");
+    elites_.assign(elites.data_ptr<std::int64_t>(), elites.data_ptr<std::int64_t>() + elites.numel());
+    generator_.set_state(generator_state);
+  } catch (const c10::Error& e) {
+    fail("cannot read model checkpoint: {}", e.what_without_backtrace());
+  }
+}
+
+void DynamicsModel::load(const std::string& path) {
+  torch::serialize::InputArchive archive;
+  try {
+    archive.load_from(path);
+  } catch (const c10::Error& e) {
+    fail("cannot read model file {}: {}", path, e.what_without_backtrace());
+  }
+  load(archive);
+}
+
+ModelStep sample_step(DynamicsModel& model, const torch::Tensor& obs, const torch::Tensor& action,
+                      const TerminationFn& is_terminal) {
+  auto predicted = model.sample(obs, action);
+  auto terminated = is_terminal(obs, action, predicted.next_obs);
+  if (!terminated.defined() || terminated.dim() != 1 || terminated.size(0) != obs.size(0))
+    fail("termination rule must return one flag per row [{}], got {}", obs.size(0),
+         terminated.defined() ? shape_of(terminated) : "nothing");
+  return {predicted.next_obs, predicted.reward, terminated.to(torch::kBool)};
+}
+
+}  // namespace tom::models

@@ -1,0 +1,207 @@
+#pragma once
+// The learned dynamics model interface shared by the probabilistic ensemble (MBPO) and
+// the mixture density network (the TOM paper's default), and the weighted
+// maximum-likelihood fit both use.
+//
+// A model predicts a distribution over y = [reward, next_obs - obs] from x = [obs, action].
+// x and y are standardised with statistics of the training set (two Normalisers, saved
+// with the model). Termination is not the model's business: the caller applies the
+// task's rule (see sample_step below).
+//
+// fit() in short: split off a held-out set (holdout_ratio, at most max_holdout rows),
+// train with Adam on minibatches (each ensemble member its own bootstrap sample and
+// shuffles), and after every epoch evaluate the held-out loss per member; stop once no
+// member improved by min_improvement (relative) for `patience` epochs, or at max_epochs.
+// The held-out loss is the weighted mean squared error of the predicted mean (normalised
+// units), or the custom batch loss when one is given; it also ranks ensemble members
+// to choose the elites.
+//
+// Weighted maximum likelihood (`weighting`): with per-transition weights w (normalised to
+// mean 1), "loss" multiplies each transition's loss by w; "sample" draws minibatches with
+// probability proportional to min(w, max_weight) and leaves the loss unweighted. The
+// held-out loss is weighted by the same weights. With all weights equal both are plain
+// maximum likelihood, bit for bit: "loss" multiplies by exactly 1, and "sample" uses the
+// same shuffled epochs as an unweighted fit.
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "tom/core/settings.hpp"
+#include "tom/models/flat_parameters.hpp"
+#include "tom/models/normaliser.hpp"
+
+namespace tom::models {
+
+// A dataset of N transitions.
+struct Transitions {
+  torch::Tensor obs;       // [N, O]
+  torch::Tensor action;    // [N, A]
+  torch::Tensor reward;    // [N]
+  torch::Tensor next_obs;  // [N, O]
+};
+
+// One predicted transition per input row.
+struct Prediction {
+  torch::Tensor next_obs;  // [B, O]
+  torch::Tensor reward;    // [B]
+};
+
+// What a custom batch loss sees, for M trained members (1 for the MDN) and B rows each.
+// mean/logvar are the predicted Gaussian moments of y = [reward, next_obs - obs] in raw
+// (unnormalised) units, differentiable with respect to the parameters; for the MDN they
+// are the mixture's mean and total variance.
+struct BatchLossInput {
+  const torch::Tensor& mean;     // [M, B, 1 + O]
+  const torch::Tensor& logvar;   // [M, B, 1 + O]
+  const torch::Tensor& target;   // [M, B, 1 + O] observed y, raw units
+  const torch::Tensor& indices;  // [M, B] int64: rows of the Transitions passed to fit()
+};
+// Returns the loss of each row, [M, B]. fit() weights and averages it as it does the
+// likelihood loss and adds the model's regularisers. It replaces the likelihood both on
+// training minibatches and on the held-out set (there under NoGradGuard). VaGraM uses
+// this: a value-gradient weighted squared error of the mean, looking up each row's value
+// gradient by its index.
+using BatchLoss = std::function<torch::Tensor(const BatchLossInput&)>;
+
+struct FitSettings {
+  std::string weighting = "loss";
+  double max_weight = 10.0;
+  double learning_rate = 1e-3;
+  int batch_size = 256;
+  int max_epochs = 1000;
+  int max_batches_per_epoch = 0;
+  int patience = 5;
+  double min_improvement = 0.01;
+  double holdout_ratio = 0.2;
+  int max_holdout = 5000;
+
+  template <class V>
+  void visit(V& v) {
+    v("weighting", weighting, "how transition weights enter the fit: scale each loss, or sample minibatches",
+      OneOf{"loss", "sample"});
+    v("max_weight", max_weight, "sample weighting: weights (mean 1) are clipped at this value", Range::at_least(1));
+    v("learning_rate", learning_rate, "Adam learning rate of the model", Range::positive());
+    v("batch_size", batch_size, "transitions per minibatch (per ensemble member)", Range::at_least(1));
+    v("max_epochs", max_epochs, "cap on training epochs per fit", Range::at_least(1));
+    v("max_batches_per_epoch", max_batches_per_epoch, "cap on minibatches per epoch (0: one pass over the data)",
+      Range::at_least(0));
+    v("patience", patience, "stop after this many epochs without held-out improvement", Range::at_least(1));
+    v("min_improvement", min_improvement, "relative held-out improvement that counts", Range::between(0, 1));
+    v("holdout_ratio", holdout_ratio, "fraction of transitions held out for early stopping",
+      Range::between(0.01, 0.5));
+    v("max_holdout", max_holdout, "cap on held-out transitions", Range::at_least(1));
+  }
+};
+
+// Losses are means over rows (weighted as in the fit) and over the elite members, in
+// normalised units: nll is the negative log-likelihood per output dimension, mse the
+// squared error of the predicted mean per output dimension. Train figures are measured
+// after the fit on (up to max_holdout of) the training rows.
+struct FitReport {
+  double train_nll = 0.0, holdout_nll = 0.0;
+  double train_mse = 0.0, holdout_mse = 0.0;
+  int epochs = 0;
+  std::int64_t gradient_steps = 0;
+  bool stopped_early = false;  // false: max_epochs was reached
+  std::vector<double> member_holdout_loss;  // the elite-ranking loss of every trained member
+};
+
+class DynamicsModel {
+ public:
+  virtual ~DynamicsModel() = default;
+  DynamicsModel(const DynamicsModel&) = delete;
+  DynamicsModel& operator=(const DynamicsModel&) = delete;
+
+  // Fits to `data` with optional non-negative per-transition weights [N] (not all zero).
+  // Throws tom::Error on bad shapes, NaN/inf, bad weights, or when training produces a
+  // non-finite loss; in that last case the model is restored to its state before fit().
+  FitReport fit(const Transitions& data, const torch::Tensor& weights = {}, const BatchLoss& loss = nullptr);
+
+  // One sampled transition per row of obs [B, O] and action [B, A].
+  virtual Prediction sample(const torch::Tensor& obs, const torch::Tensor& action) = 0;
+  // The expected transition (ensemble: the mean over elites).
+  virtual Prediction mean(const torch::Tensor& obs, const torch::Tensor& action) = 0;
+
+  // Parameters, optimiser state, normalisers, elites and generator state.
+  void save(torch::serialize::OutputArchive& archive) const;
+  void save(const std::string& path) const;
+  // Throws tom::Error naming the mismatch when the stored model has another shape.
+  void load(torch::serialize::InputArchive& archive);
+  void load(const std::string& path);
+
+  std::int64_t obs_dim() const { return obs_dim_; }
+  std::int64_t action_dim() const { return action_dim_; }
+  const std::vector<std::int64_t>& elites() const { return elites_; }
+  const Normaliser& input_normaliser() const { return input_norm_; }
+  const Normaliser& target_normaliser() const { return target_norm_; }
+  const FitSettings& fit_settings() const { return fit_settings_; }
+  torch::Device device() const { return device_; }
+  // All parameter values as one flat tensor (read-only use: comparing, averaging).
+  const torch::Tensor& parameters() const { return params_.values(); }
+
+ protected:
+  // Per-row results of one forward pass over inputs [M, B, in] and targets [M, B, D]
+  // (normalised units). objective is the model's training loss per row; nll the
+  // negative log-likelihood per output dimension; mean/logvar the Gaussian moments,
+  // filled only when asked for.
+  struct RowOutputs {
+    torch::Tensor objective, nll;  // [M, B]
+    torch::Tensor mean, logvar;    // [M, B, D]
+  };
+
+  DynamicsModel(std::int64_t obs_dim, std::int64_t action_dim, const FitSettings& fit_settings, std::uint64_t seed,
+                torch::Device device);
+
+  // Members trained side by side on their own minibatches (ensemble size; 1 for the MDN).
+  virtual std::int64_t trained_members() const = 0;
+  virtual std::int64_t elite_count() const = 0;
+  virtual bool bootstrap() const = 0;
+  virtual RowOutputs forward_rows(const torch::Tensor& inputs, const torch::Tensor& targets, bool with_moments) = 0;
+  // Data-independent loss terms (log-variance bounds); undefined when there are none.
+  virtual torch::Tensor regulariser() { return {}; }
+  // Shape facts checked on load, e.g. {"hidden_units", 200}.
+  virtual std::vector<std::pair<std::string, std::int64_t>> layout() const = 0;
+  virtual std::string kind() const = 0;
+
+  // Inputs [B, in] from a batch of observations and actions, checked and normalised.
+  torch::Tensor normalised_inputs(const torch::Tensor& obs, const torch::Tensor& action) const;
+  // Turns normalised predicted y rows [B, D] into a Prediction.
+  Prediction to_prediction(const torch::Tensor& obs, const torch::Tensor& normalised_y) const;
+  torch::Tensor uniform(std::vector<std::int64_t> sizes);   // U[0, 1) from the model's generator
+  torch::Tensor gaussian(std::vector<std::int64_t> sizes);  // N(0, 1) from the model's generator
+  torch::Generator& generator() { return generator_; }
+
+  std::int64_t obs_dim_, action_dim_;
+  FitSettings fit_settings_;
+  torch::Device device_;
+  FlatParameters params_;
+  std::vector<std::int64_t> elites_;
+
+ private:
+  struct HoldoutScores;
+  HoldoutScores evaluate(const torch::Tensor& inputs, const torch::Tensor& targets, const torch::Tensor& raw_targets,
+                         const torch::Tensor& rows, const torch::Tensor& weights, const BatchLoss& loss);
+  torch::Tensor row_losses(const RowOutputs& out, const torch::Tensor& raw_targets, const torch::Tensor& indices,
+                           const BatchLoss& loss) const;
+
+  torch::Generator generator_;
+  Normaliser input_norm_, target_norm_;
+};
+
+// A model step with the task's termination rule applied.
+using TerminationFn =
+    std::function<torch::Tensor(const torch::Tensor& obs, const torch::Tensor& action, const torch::Tensor& next_obs)>;
+struct ModelStep {
+  torch::Tensor next_obs;    // [B, O]
+  torch::Tensor reward;      // [B]
+  torch::Tensor terminated;  // [B] bool
+};
+// Samples one step and asks `is_terminal` which rows ended; throws tom::Error when it
+// returns anything but a [B] tensor.
+ModelStep sample_step(DynamicsModel& model, const torch::Tensor& obs, const torch::Tensor& action,
+                      const TerminationFn& is_terminal);
+
+}  // namespace tom::models

@@ -1,0 +1,92 @@
+#include "tom/models/flat_parameters.hpp"
+
+#include <cmath>
+
+#include "tom/core/error.hpp"
+
+namespace tom::models {
+
+FlatParameters::FlatParameters(const std::vector<Spec>& specs, torch::Device device) {
+  std::int64_t total = 0;
+  for (const auto& spec : specs) {
+    std::int64_t numel = 1;
+    for (auto d : spec.shape) numel *= d;
+    segments_.push_back({total, numel, spec.weight_decay});
+    total += numel;
+  }
+  const auto options = torch::TensorOptions().dtype(torch::kFloat32).device(device);
+  values_ = torch::zeros({total}, options);
+  grads_ = torch::zeros({total}, options);
+  first_moment_ = torch::zeros({total}, options);
+  second_moment_ = torch::zeros({total}, options);
+  scratch_ = torch::empty({total}, options);
+  for (std::size_t i = 0; i < specs.size(); ++i) {
+    const auto& seg = segments_[i];
+    // A detached view shares the buffer's storage but is its own autograd leaf.
+    auto tensor = values_.narrow(0, seg.offset, seg.numel).view(specs[i].shape).detach();
+    tensor.requires_grad_(true);
+    tensor.mutable_grad() = grads_.narrow(0, seg.offset, seg.numel).view(specs[i].shape);
+    tensors_.push_back(tensor);
+  }
+}
+
+void FlatParameters::adam_step(double learning_rate) {
+  torch::NoGradGuard no_grad;
+  constexpr double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
+  ++steps_;
+  for (const auto& seg : segments_)
+    if (seg.weight_decay != 0.0)
+      grads_.narrow(0, seg.offset, seg.numel).add_(values_.narrow(0, seg.offset, seg.numel), seg.weight_decay);
+  first_moment_.mul_(beta1).add_(grads_, 1.0 - beta1);
+  second_moment_.mul_(beta2).addcmul_(grads_, grads_, 1.0 - beta2);
+  const double correction1 = 1.0 - std::pow(beta1, static_cast<double>(steps_));
+  const double correction2 = 1.0 - std::pow(beta2, static_cast<double>(steps_));
+  torch::sqrt_out(scratch_, second_moment_);
+  scratch_.div_(std::sqrt(correction2)).add_(eps);
+  values_.addcdiv_(first_moment_, scratch_, -learning_rate / correction1);
+}
+
+FlatParameters::Snapshot FlatParameters::snapshot() const {
+  return {values_.clone(), first_moment_.clone(), second_moment_.clone(), steps_};
+}
+
+void FlatParameters::restore(const Snapshot& snapshot) {
+  torch::NoGradGuard no_grad;
+  values_.copy_(snapshot.values);
+  first_moment_.copy_(snapshot.first_moment);
+  second_moment_.copy_(snapshot.second_moment);
+  steps_ = snapshot.steps;
+}
+
+void FlatParameters::save(torch::serialize::OutputArchive& archive, const std::string& prefix) const {
+  archive.write(prefix + "values", values_.detach().cpu());
+  archive.write(prefix + "adam_first_moment", first_moment_.cpu());
+  archive.write(prefix + "adam_second_moment", second_moment_.cpu());
+  archive.write(prefix + "adam_steps", torch::tensor({steps_}, torch::kInt64));
+}
+
+void FlatParameters::load(torch::serialize::InputArchive& archive, const std::string& prefix) {
+  auto read = [&](const std::string& key) {
+    torch::Tensor stored;
+    archive.read(prefix + key, stored);
+    return stored;
+  };
+  auto check = [&](const std::string& key, const torch::Tensor& stored) {
+    if (stored.dim() != 1 || stored.numel() != numel())
+      fail("checkpoint entry {}{} has {} values, this model has {} parameters", prefix, key, stored.numel(),
+           numel());
+  };
+  auto values = read("values"), first = read("adam_first_moment"), second = read("adam_second_moment");
+  check("values", values);
+  check("adam_first_moment", first);
+  check("adam_second_moment", second);
+  auto steps = read("adam_steps");
+  if (steps.numel() != 1) fail("checkpoint entry {}adam_steps is malformed", prefix);
+  torch::NoGradGuard no_grad;
+  values_.copy_(values);
+  first_moment_.copy_(first);
+  second_moment_.copy_(second);
+  steps_ = steps.item<std::int64_t>();
+}
+
+}  // namespace tom::models

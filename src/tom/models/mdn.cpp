@@ -1,0 +1,100 @@
+#include "tom/models/mdn.hpp"
+
+#include <cmath>
+#include <numbers>
+
+#include "tom/core/error.hpp"
+#include "tom/models/checks.hpp"
+
+namespace tom::models {
+
+MixtureDensityNetwork::MixtureDensityNetwork(std::int64_t obs_dim, std::int64_t action_dim,
+                                             const MdnSettings& settings, std::uint64_t seed, torch::Device device)
+    : DynamicsModel(obs_dim, action_dim, settings.fit, seed, device),
+      settings_(settings),
+      layers_(settings.hidden_layers + 1) {
+  check_settings(settings_);
+  std::vector<std::int64_t> widths{obs_dim + action_dim};
+  for (int l = 0; l < settings_.hidden_layers; ++l) widths.push_back(settings_.hidden_units);
+  widths.push_back(3 * (obs_dim + 1) * settings_.components);
+  std::vector<FlatParameters::Spec> specs;
+  for (int l = 0; l < layers_; ++l) {
+    specs.push_back({fmt::format("weight{}", l), {widths[l], widths[l + 1]}, settings_.weight_decay});
+    specs.push_back({fmt::format("bias{}", l), {widths[l + 1]}, 0.0});
+  }
+  params_ = FlatParameters(specs, device);
+  // PyTorch's nn.Linear initialisation: U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
+  torch::NoGradGuard no_grad;
+  for (int l = 0; l < layers_; ++l) {
+    const double bound = 1.0 / std::sqrt(static_cast<double>(widths[l]));
+    for (const auto& tensor : {params_[2 * l], params_[2 * l + 1]})
+      tensor.copy_(torch::rand(tensor.sizes(), generator(), torch::kFloat32) * (2 * bound) - bound);
+  }
+  elites_ = {0};
+}
+
+torch::Tensor MixtureDensityNetwork::network(const torch::Tensor& inputs) {
+  const bool training = torch::GradMode::is_enabled();
+  auto h = inputs;
+  for (int l = 0; l < layers_; ++l) {
+    h = torch::addmm(params_[2 * l + 1], h, params_[2 * l]);
+    // In place when no graph needs the pre-activation.
+    if (l + 1 < layers_) h = training ? torch::silu(h) : torch::silu_(h);
+  }
+  return h.view({inputs.size(0), 3, obs_dim_ + 1, settings_.components});
+}
+
+DynamicsModel::RowOutputs MixtureDensityNetwork::forward_rows(const torch::Tensor& inputs,
+                                                              const torch::Tensor& targets, bool with_moments) {
+  const auto out = network(inputs.select(0, 0));
+  const auto means = out.select(1, 0), logits = out.select(1, 2);
+  const auto variances = torch::softplus(out.select(1, 1)) + settings_.min_variance;
+  const auto y = targets.select(0, 0).unsqueeze(-1);
+  const auto log_density =
+      -0.5 * ((y - means).square() / variances + variances.log() + std::log(2.0 * std::numbers::pi));
+  const auto log_likelihood = torch::logsumexp(log_density + logits, -1) - torch::logsumexp(logits, -1);
+  const auto objective = -log_likelihood.sum(-1);
+  RowOutputs rows{objective.unsqueeze(0), (objective.detach() / double(obs_dim_ + 1)).unsqueeze(0), {}, {}};
+  if (with_moments) {
+    // Mixture moments; the variance by the law of total variance.
+    const auto probabilities = torch::softmax(logits, -1);
+    const auto mean = (probabilities * means).sum(-1);
+    const auto variance = (probabilities * (variances + (means - mean.unsqueeze(-1)).square())).sum(-1);
+    rows.mean = mean.unsqueeze(0);
+    rows.logvar = variance.log().unsqueeze(0);
+  }
+  return rows;
+}
+
+Prediction MixtureDensityNetwork::sample(const torch::Tensor& obs, const torch::Tensor& action) {
+  torch::NoGradGuard no_grad;
+  const auto inputs = normalised_inputs(obs, action);
+  const auto rows = inputs.size(0), outputs = obs_dim_ + 1;
+  const std::int64_t components = settings_.components;
+  const auto out = network(inputs);
+  const auto logits = out.select(1, 2);
+  // Unnormalised cumulative mixture weights; the component is the first whose
+  // cumulative weight reaches u * total.
+  const auto cumulative = torch::exp(logits - std::get<0>(logits.max(-1, /*keepdim=*/true))).cumsum(-1);
+  const auto threshold = uniform({rows, outputs, 1}).mul_(cumulative.narrow(-1, components - 1, 1));
+  const auto component = (cumulative < threshold).sum(-1, /*keepdim=*/true).clamp_max_(components - 1);
+  const auto mean = out.select(1, 0).gather(-1, component).squeeze(-1);
+  const auto variance = torch::softplus(out.select(1, 1).gather(-1, component).squeeze(-1)).add_(settings_.min_variance);
+  return to_prediction(obs, torch::addcmul(mean, variance.sqrt_(), gaussian({rows, outputs})));
+}
+
+Prediction MixtureDensityNetwork::mean(const torch::Tensor& obs, const torch::Tensor& action) {
+  torch::NoGradGuard no_grad;
+  const auto out = network(normalised_inputs(obs, action));
+  return to_prediction(obs, (torch::softmax(out.select(1, 2), -1) * out.select(1, 0)).sum(-1));
+}
+
+std::vector<std::pair<std::string, std::int64_t>> MixtureDensityNetwork::layout() const {
+  return {{"obs_dim", obs_dim_},
+          {"action_dim", action_dim_},
+          {"hidden_layers", settings_.hidden_layers},
+          {"hidden_units", settings_.hidden_units},
+          {"components", settings_.components}};
+}
+
+}  // namespace tom::models

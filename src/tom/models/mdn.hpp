@@ -1,0 +1,65 @@
+#pragma once
+// Mixture density network (the TOM paper code's default model): one swish MLP whose
+// output gives, for every dimension of y = [reward, next_obs - obs] independently, a
+// mixture of `components` Gaussians (means, variances softplus(raw) + min_variance,
+// mixture logits). Trained by the mixture negative log-likelihood (logsumexp).
+#include <cstdint>
+#include <vector>
+
+#include "tom/models/dynamics_model.hpp"
+
+namespace tom::models {
+
+struct MdnSettings {
+  int hidden_layers = 4;
+  int hidden_units = 200;
+  int components = 10;
+  double min_variance = 1e-3;
+  double weight_decay = 0.0;
+  FitSettings fit;
+
+  template <class V>
+  void visit(V& v) {
+    v("hidden_layers", hidden_layers, "hidden layers", Range::at_least(1));
+    v("hidden_units", hidden_units, "units per hidden layer", Range::at_least(1));
+    v("components", components, "Gaussian components per output dimension", Range::at_least(1));
+    v("min_variance", min_variance, "floor added to each component's variance (normalised units)",
+      Range::positive());
+    v("weight_decay", weight_decay, "L2 decay of the weight matrices (gradient += decay * weight)",
+      Range::at_least(0));
+    fit.visit(v);
+  }
+};
+
+class MixtureDensityNetwork final : public DynamicsModel {
+ public:
+  // Throws tom::Error on out-of-range settings.
+  MixtureDensityNetwork(std::int64_t obs_dim, std::int64_t action_dim, const MdnSettings& settings = {},
+                        std::uint64_t seed = 0, torch::Device device = torch::kCPU);
+
+  // Draws a component per row and dimension by inverting the mixture's cumulative
+  // weights with one uniform number, then a Gaussian sample from that component.
+  Prediction sample(const torch::Tensor& obs, const torch::Tensor& action) override;
+  // The mixture mean.
+  Prediction mean(const torch::Tensor& obs, const torch::Tensor& action) override;
+
+  const MdnSettings& settings() const { return settings_; }
+
+ protected:
+  std::int64_t trained_members() const override { return 1; }
+  std::int64_t elite_count() const override { return 1; }
+  bool bootstrap() const override { return false; }
+  RowOutputs forward_rows(const torch::Tensor& inputs, const torch::Tensor& targets, bool with_moments) override;
+  std::vector<std::pair<std::string, std::int64_t>> layout() const override;
+  std::string kind() const override { return "mixture_density_network"; }
+
+ private:
+  // Inputs [B, in] -> mixture parameters [B, 3, D, K]: component means, raw variances
+  // and logits along dim 1.
+  torch::Tensor network(const torch::Tensor& inputs);
+
+  MdnSettings settings_;
+  int layers_;  // weight matrices (hidden_layers + 1)
+};
+
+}  // namespace tom::models
