@@ -1,0 +1,59 @@
+// TOM's dual step and discriminator step at Hopper sizes (obs 11, act 3, batch 256), the
+// same work as the PyTorch peer's tom_q_step and disc_step:
+//   OPENBLAS_NUM_THREADS=1 python3 /work/shared/bench/pytorch_peer.py --threads 1 --only tom_q_step,disc_step
+#include <benchmark/benchmark.h>
+
+#include "tom/core/threads.hpp"
+#include "tom/objectives/discriminator.hpp"
+#include "tom/objectives/tom_dual.hpp"
+
+namespace {
+
+using namespace tom::objectives;
+constexpr std::int64_t kObs = 11, kAct = 3, kBatch = 256;
+
+// A tanh-Gaussian policy of the SAC actor's size (256-256), standing in for pi(a'|s')
+// sampling, which the peer's step also pays for.
+struct PolicyStandIn : torch::nn::Module {
+  torch::nn::Linear l1{kObs, 256}, l2{256, 256}, mean{256, kAct}, log_std{256, kAct};
+  torch::Tensor sample(const torch::Tensor& s) {
+    torch::NoGradGuard no_grad;
+    const auto h = torch::relu(l2(torch::relu(l1(s))));
+    return torch::tanh(mean(h) + log_std(h).clamp(-20, 2).exp() * torch::randn({s.size(0), kAct}));
+  }
+};
+
+void BM_TomDualStep(benchmark::State& state) {
+  tom::set_threads(1);
+  auto policy = std::make_shared<PolicyStandIn>();
+  DualData data;
+  data.sample_initial_states = [](std::int64_t n) { return torch::randn({n, kObs}); };
+  data.sample_replay = [](std::int64_t n) {
+    return ReplayBatch{torch::randn({n, kObs}), torch::rand({n, kAct}) * 2 - 1, torch::randn({n}),
+                       torch::randn({n, kObs}), torch::zeros({n})};
+  };
+  data.sample_next_actions = [policy](const torch::Tensor& s, std::int64_t k) {
+    return NextActions{policy->sample(s.repeat({k, 1})).view({k, s.size(0), kAct}), {}};
+  };
+  TomDualSettings settings;
+  settings.form = state.range(0) == 0 ? "conjugate" : "conjugate-u";
+  TomDual dual(settings, kObs, kAct);
+  for (auto _ : state) benchmark::DoNotOptimize(dual.step(data));
+  state.SetLabel(settings.form);
+}
+BENCHMARK(BM_TomDualStep)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond);
+
+void BM_DiscriminatorStep(benchmark::State& state) {
+  tom::set_threads(1);
+  at::Generator gen = at::detail::createCPUGenerator(0);
+  Discriminator disc(DiscriminatorSettings{}, kObs, kAct);
+  const std::int64_t width = 2 * kObs + kAct;
+  for (auto _ : state) {
+    // Fresh rows each step, as in the peer.
+    benchmark::DoNotOptimize(
+        disc.step(torch::randn({kBatch, width}), torch::randn({kBatch, width}), gen));
+  }
+}
+BENCHMARK(BM_DiscriminatorStep)->Unit(benchmark::kMillisecond);
+
+}  // namespace
