@@ -1,0 +1,39 @@
+#pragma once
+// The narrow view of an agent that model-learning objectives (TOM, PMAC, VaGraM) use:
+// sample actions with log-probabilities, and evaluate the twin Q functions.
+//
+// Units: observations and actions are in environment units (actions within the env's
+// bounds). Log-probabilities are those of the normalised action tanh(u) in [-1, 1]^A,
+// which differ from densities in env units by a constant (the log of the bound scale).
+// All results are differentiable with respect to the inputs (e.g. dQ/ds' for VaGraM)
+// when those require grad; the agent's parameters never receive gradients here. Run
+// under torch::NoGradGuard when no gradient is needed.
+#include <torch/torch.h>
+
+namespace tom::agents {
+
+struct ActionSample {
+  torch::Tensor action;    // [B, A], env units
+  torch::Tensor log_prob;  // [B]
+};
+
+struct TwinQ {
+  torch::Tensor q1, q2;  // [B] each
+  torch::Tensor min() const { return torch::min(q1, q2); }
+};
+
+class PolicyValue {
+ public:
+  virtual ~PolicyValue() = default;
+  virtual int obs_dim() const = 0;
+  virtual int action_dim() const = 0;
+  // Stochastic actions a ~ pi(.|obs) for obs [B, O]; the noise is drawn from `gen`.
+  virtual ActionSample sample_actions(const torch::Tensor& obs, torch::Generator& gen) const = 0;
+  // Q(obs, action) of both online critics, and of both target critics.
+  virtual TwinQ q_values(const torch::Tensor& obs, const torch::Tensor& action) const = 0;
+  virtual TwinQ target_q_values(const torch::Tensor& obs, const torch::Tensor& action) const = 0;
+  virtual double alpha() const = 0;  // current entropy temperature
+  virtual double gamma() const = 0;  // discount factor
+};
+
+}  // namespace tom::agents

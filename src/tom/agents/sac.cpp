@@ -1,0 +1,308 @@
+#include "tom/agents/sac.hpp"
+
+#include <cmath>
+#include <algorithm>
+
+#include <fmt/ranges.h>
+
+#include "tom/agents/squashed_gaussian.hpp"
+#include "tom/core/error.hpp"
+
+namespace tom::agents {
+namespace {
+
+std::vector<std::int64_t> layer_sizes(std::int64_t in, const SacSettings& s, std::int64_t out) {
+  std::vector<std::int64_t> sizes{in};
+  for (int l = 0; l < s.hidden_layers; ++l) sizes.push_back(s.hidden_size);
+  sizes.push_back(out);
+  return sizes;
+}
+
+void check_matrix(const torch::Tensor& t, std::int64_t rows, std::int64_t cols, const char* what) {
+  if (!t.defined() || t.dim() != 2 || (rows >= 0 && t.size(0) != rows) || t.size(1) != cols)
+    fail("SAC: {} must have shape [{}, {}], got {}", what, rows >= 0 ? std::to_string(rows) : "batch", cols,
+         nn::shape_of(t));
+}
+
+void check_vector(const torch::Tensor& t, std::int64_t rows, const char* what) {
+  if (!t.defined() || t.dim() != 1 || t.size(0) != rows)
+    fail("SAC: {} must have shape [{}], got {}", what, rows, nn::shape_of(t));
+}
+
+}  // namespace
+
+// Buffers of update() for one batch size, allocated once.
+struct Sac::Workspace {
+  Workspace(const Sac& sac, std::int64_t batch)
+      : policy(sac.policy_, batch),
+        critic1(sac.critic1_, batch),
+        critic2(sac.critic2_, batch) {
+    const auto options = sac.policy_.parameters().options();
+    critic_in = torch::empty({batch, sac.obs_dim_ + sac.action_dim_}, options);
+    policy_grad_out = torch::empty({batch, 2 * sac.action_dim_}, options);
+    policy_grad = torch::empty({sac.policy_.num_parameters()}, options);
+    critic1_grad = torch::empty({sac.critic1_.num_parameters()}, options);
+    critic2_grad = torch::empty({sac.critic2_.num_parameters()}, options);
+    noise_cpu = torch::empty({batch, sac.action_dim_}, torch::kFloat32);
+  }
+  nn::FlatMlpTape policy, critic1, critic2;  // the critic tapes also serve the target critics
+  torch::Tensor critic_in, policy_grad_out, policy_grad, critic1_grad, critic2_grad, noise_cpu;
+};
+
+Sac::Sac(const SacSettings& settings, int obs_dim, int action_dim, std::vector<double> low, std::vector<double> high,
+         torch::Device device, std::uint64_t seed)
+    : settings_(settings),
+      obs_dim_(obs_dim),
+      action_dim_(action_dim),
+      device_(device),
+      low_(std::move(low)),
+      high_(std::move(high)),
+      target_entropy_(settings.auto_target_entropy ? -static_cast<double>(action_dim) : settings.target_entropy),
+      gen_(at::make_generator<at::CPUGeneratorImpl>(seed)),
+      policy_(layer_sizes(obs_dim, settings, 2 * std::int64_t{action_dim}), gen_, device),
+      critic1_(layer_sizes(obs_dim + action_dim, settings, 1), gen_, device),
+      critic2_(layer_sizes(obs_dim + action_dim, settings, 1), gen_, device),
+      target1_(critic1_.sizes(), gen_, device),
+      target2_(critic2_.sizes(), gen_, device),
+      policy_adam_(policy_.num_parameters(), settings.actor_lr, device),
+      critic1_adam_(critic1_.num_parameters(), settings.critic_lr, device),
+      critic2_adam_(critic2_.num_parameters(), settings.critic_lr, device),
+      alpha_adam_(1, settings.alpha_lr, device) {
+  if (obs_dim < 1 || action_dim < 1)
+    fail("SAC: dimensions must be positive (got obs {}, action {})", obs_dim, action_dim);
+  if (low_.size() != static_cast<std::size_t>(action_dim) || high_.size() != static_cast<std::size_t>(action_dim))
+    fail("SAC: action bounds have {} and {} entries, expected {}", low_.size(), high_.size(), action_dim);
+  for (int i = 0; i < action_dim; ++i)
+    if (!std::isfinite(low_[i]) || !std::isfinite(high_[i]) || !(low_[i] < high_[i]))
+      fail("SAC: action bound {} must be finite with low < high (got [{}, {}])", i, low_[i], high_[i]);
+  if (!(settings.init_alpha > 0) || !std::isfinite(settings.init_alpha))
+    fail("SAC: init_alpha must be positive (got {})", settings.init_alpha);
+  if (!std::isfinite(target_entropy_)) fail("SAC: target_entropy must be finite (got {})", target_entropy_);
+  torch::NoGradGuard no_grad;
+  const auto options = torch::TensorOptions().dtype(torch::kFloat64);
+  const auto lo = torch::tensor(low_, options), hi = torch::tensor(high_, options);
+  action_scale_ = ((hi - lo) / 2).to(device, torch::kFloat32);
+  action_offset_ = ((hi + lo) / 2).to(device, torch::kFloat32);
+  target1_.set_parameters(critic1_.parameters());
+  target2_.set_parameters(critic2_.parameters());
+  log_alpha_ = torch::full({1}, std::log(settings.init_alpha), torch::TensorOptions().device(device));
+  single_obs_ = torch::empty({1, obs_dim}, torch::kFloat32);
+  single_noise_ = torch::empty({1, action_dim}, torch::kFloat32);
+}
+
+Sac::~Sac() = default;
+
+double Sac::alpha() const { return std::exp(log_alpha_.item<double>()); }
+
+torch::Tensor Sac::normalise_action(const torch::Tensor& action) const {
+  return (action - action_offset_) / action_scale_;
+}
+
+torch::Tensor Sac::critic_input(const torch::Tensor& obs, const torch::Tensor& action) const {
+  check_matrix(obs, -1, obs_dim_, "observations");
+  check_matrix(action, obs.size(0), action_dim_, "actions");
+  return torch::cat({obs.to(device_, torch::kFloat32), normalise_action(action.to(device_, torch::kFloat32))}, 1);
+}
+
+torch::Tensor Sac::act(const torch::Tensor& obs, bool deterministic) {
+  check_matrix(obs, -1, obs_dim_, "observations");
+  torch::NoGradGuard no_grad;
+  const auto head = policy_.forward(obs.to(device_, torch::kFloat32));
+  const auto mean = head.narrow(1, 0, action_dim_);
+  torch::Tensor squashed;
+  if (deterministic) {
+    squashed = torch::tanh(mean);
+  } else {
+    const auto noise = torch::randn({obs.size(0), action_dim_}, gen_).to(device_);
+    squashed = squashed_gaussian(head, noise).action;
+  }
+  return action_offset_ + action_scale_ * squashed;
+}
+
+std::vector<double> Sac::act(std::span<const double> obs, bool deterministic) {
+  if (obs.size() != static_cast<std::size_t>(obs_dim_))
+    fail("SAC: observation has {} entries, expected {}", obs.size(), obs_dim_);
+  torch::NoGradGuard no_grad;
+  float* row = single_obs_.data_ptr<float>();
+  for (int i = 0; i < obs_dim_; ++i) {
+    if (!std::isfinite(obs[i])) fail("SAC: observation entry {} is not finite ({})", i, obs[i]);
+    row[i] = static_cast<float>(obs[i]);
+  }
+  if (!single_tape_) single_tape_ = std::make_unique<nn::FlatMlpTape>(policy_, 1);
+  const auto head = single_tape_->forward(policy_, device_.is_cpu() ? single_obs_ : single_obs_.to(device_))
+                        .to(torch::kCPU);
+  if (!deterministic) single_noise_.normal_(0.0, 1.0, gen_);
+  const float* out = head.data_ptr<float>();
+  const float* noise = single_noise_.data_ptr<float>();
+  std::vector<double> action(action_dim_);
+  for (int j = 0; j < action_dim_; ++j) {
+    double u = out[j];
+    if (!deterministic) u += std::exp(std::clamp<double>(out[action_dim_ + j], kLogStdMin, kLogStdMax)) * noise[j];
+    action[j] = 0.5 * (high_[j] + low_[j]) + 0.5 * (high_[j] - low_[j]) * std::tanh(u);
+  }
+  return action;
+}
+
+ActionSample Sac::sample_actions(const torch::Tensor& obs, torch::Generator& gen) const {
+  check_matrix(obs, -1, obs_dim_, "observations");
+  const auto head = policy_.forward(obs.to(device_, torch::kFloat32));
+  const auto noise = torch::randn({obs.size(0), action_dim_}, gen).to(device_);
+  const auto s = squashed_gaussian(head, noise);
+  return {action_offset_ + action_scale_ * s.action, s.log_prob};
+}
+
+TwinQ Sac::q_values(const torch::Tensor& obs, const torch::Tensor& action) const {
+  const auto x = critic_input(obs, action);
+  return {critic1_.forward(x).squeeze(1), critic2_.forward(x).squeeze(1)};
+}
+
+TwinQ Sac::target_q_values(const torch::Tensor& obs, const torch::Tensor& action) const {
+  const auto x = critic_input(obs, action);
+  return {target1_.forward(x).squeeze(1), target2_.forward(x).squeeze(1)};
+}
+
+SacStats Sac::update(const data::Batch& batch) {
+  const std::int64_t n = batch.obs.defined() && batch.obs.dim() == 2 ? batch.obs.size(0) : -1;
+  check_matrix(batch.obs, -1, obs_dim_, "batch observations");
+  check_matrix(batch.action, n, action_dim_, "batch actions");
+  check_vector(batch.reward, n, "batch rewards");
+  check_matrix(batch.next_obs, n, obs_dim_, "batch next observations");
+  check_vector(batch.terminated, n, "batch terminated flags");
+  torch::NoGradGuard no_grad;
+  if (!workspace_ || workspace_->policy.batch() != n) workspace_ = std::make_unique<Workspace>(*this, n);
+  Workspace& ws = *workspace_;
+  const auto as_input = [&](const torch::Tensor& t) { return t.to(device_, torch::kFloat32); };
+  const auto obs = as_input(batch.obs), next_obs = as_input(batch.next_obs);
+  const auto reward = as_input(batch.reward), terminated = as_input(batch.terminated);
+  const auto draw_noise = [&] {
+    ws.noise_cpu.normal_(0.0, 1.0, gen_);
+    return device_.is_cpu() ? ws.noise_cpu : ws.noise_cpu.to(device_);
+  };
+  const double alpha = std::exp(log_alpha_.item<double>());
+  const double scale = 1.0 / static_cast<double>(n);  // d(mean)/d(element)
+  auto obs_part = ws.critic_in.narrow(1, 0, obs_dim_);
+  auto action_part = ws.critic_in.narrow(1, obs_dim_, action_dim_);
+
+  // TD target y = r + gamma (1 - terminated) (min target Q(s', a') - alpha log pi(a'|s')).
+  const auto next = squashed_gaussian(ws.policy.forward(policy_, next_obs), draw_noise());
+  obs_part.copy_(next_obs);
+  action_part.copy_(next.action);
+  const auto next_q = torch::min(ws.critic1.forward(target1_, ws.critic_in), ws.critic2.forward(target2_, ws.critic_in));
+  const auto target = reward + settings_.gamma * (1.0 - terminated) * (next_q.squeeze(1) - alpha * next.log_prob);
+
+  // Critic step on mean squared TD errors.
+  obs_part.copy_(obs);
+  action_part.copy_(normalise_action(as_input(batch.action)));
+  const auto td1 = ws.critic1.forward(critic1_, ws.critic_in).squeeze(1) - target;
+  const auto td2 = ws.critic2.forward(critic2_, ws.critic_in).squeeze(1) - target;
+  const double q_loss = (td1.square().mean() + td2.square().mean()).item<double>();
+  ws.critic1.backward(critic1_, (2.0 * scale * td1).unsqueeze(1), ws.critic1_grad, false);
+  ws.critic2.backward(critic2_, (2.0 * scale * td2).unsqueeze(1), ws.critic2_grad, false);
+  critic1_adam_.step(critic1_.parameters(), ws.critic1_grad);
+  critic2_adam_.step(critic2_.parameters(), ws.critic2_grad);
+
+  // Policy step on mean(alpha log pi(a|s) - min Q(s, a)) with a reparameterised sample,
+  // through the updated critics; only their action-input gradient is formed.
+  const auto pi = squashed_gaussian(ws.policy.forward(policy_, obs), draw_noise());
+  action_part.copy_(pi.action);
+  const auto q1 = ws.critic1.forward(critic1_, ws.critic_in);
+  const auto q2 = ws.critic2.forward(critic2_, ws.critic_in);
+  const auto first_is_min = (q1 <= q2).to(torch::kFloat32);
+  const auto log_prob_mean = pi.log_prob.mean().item<double>();
+  const double policy_loss = alpha * log_prob_mean - torch::min(q1, q2).mean().item<double>();
+  const auto grad_q1 = ws.critic1.backward(critic1_, -scale * first_is_min, {}, true);
+  const auto grad_q2 = ws.critic2.backward(critic2_, -scale * (1.0 - first_is_min), {}, true);
+  const auto grad_action = grad_q1.narrow(1, obs_dim_, action_dim_) + grad_q2.narrow(1, obs_dim_, action_dim_);
+  squashed_gaussian_backward(pi, grad_action, alpha * scale, ws.policy_grad_out);
+  ws.policy.backward(policy_, ws.policy_grad_out, ws.policy_grad, false);
+  policy_adam_.step(policy_.parameters(), ws.policy_grad);
+
+  // Temperature step on -log(alpha) (mean log pi + target entropy), whose gradient is
+  // entropy - target: alpha grows while the policy's entropy is below the target.
+  double alpha_loss = 0.0;
+  if (settings_.learn_alpha) {
+    const double drive = log_prob_mean + target_entropy_;
+    alpha_loss = -std::log(alpha) * drive;
+    alpha_adam_.step(log_alpha_, torch::full({1}, -drive, log_alpha_.options()));
+  }
+
+  target1_.parameters().lerp_(critic1_.parameters(), settings_.tau);
+  target2_.parameters().lerp_(critic2_.parameters(), settings_.tau);
+  ++updates_;
+  if (!std::isfinite(q_loss) || !std::isfinite(policy_loss))
+    fail("SAC update {} diverged: critic loss {}, policy loss {}", updates_, q_loss, policy_loss);
+  return {q_loss, policy_loss, alpha, alpha_loss, -log_prob_mean};
+}
+
+void Sac::save(torch::serialize::OutputArchive& archive) const {
+  const auto number = [](std::int64_t v) { return torch::tensor(v, torch::kInt64); };
+  archive.write("obs_dim", number(obs_dim_));
+  archive.write("action_dim", number(action_dim_));
+  archive.write("hidden_size", number(settings_.hidden_size));
+  archive.write("hidden_layers", number(settings_.hidden_layers));
+  archive.write("action_low", torch::tensor(low_, torch::kFloat64));
+  archive.write("action_high", torch::tensor(high_, torch::kFloat64));
+  archive.write("policy", policy_.parameters());
+  archive.write("critic1", critic1_.parameters());
+  archive.write("critic2", critic2_.parameters());
+  archive.write("target1", target1_.parameters());
+  archive.write("target2", target2_.parameters());
+  policy_adam_.save(archive, "policy_adam");
+  critic1_adam_.save(archive, "critic1_adam");
+  critic2_adam_.save(archive, "critic2_adam");
+  alpha_adam_.save(archive, "alpha_adam");
+  archive.write("log_alpha", log_alpha_);
+  archive.write("updates", number(updates_));
+  archive.write("generator", gen_.get_state());
+}
+
+void Sac::load(torch::serialize::InputArchive& archive) {
+  const auto read_number = [&](const std::string& key) {
+    const auto t = nn::read_tensor(archive, key);
+    if (t.numel() != 1) fail("SAC checkpoint entry '{}' is not a single number", key);
+    return t.item<std::int64_t>();
+  };
+  const auto expect = [&](const std::string& key, std::int64_t ours) {
+    const std::int64_t saved = read_number(key);
+    if (saved != ours) fail("SAC checkpoint has {} = {}, this agent has {}", key, saved, ours);
+  };
+  expect("obs_dim", obs_dim_);
+  expect("action_dim", action_dim_);
+  expect("hidden_size", settings_.hidden_size);
+  expect("hidden_layers", settings_.hidden_layers);
+  for (auto [key, ours] : {std::pair{"action_low", &low_}, std::pair{"action_high", &high_}}) {
+    const auto saved = nn::read_tensor(archive, key).to(torch::kFloat64).contiguous();
+    const std::vector<double> values(saved.data_ptr<double>(), saved.data_ptr<double>() + saved.numel());
+    if (values != *ours) fail("SAC checkpoint has {} [{}], this task has [{}]", key, fmt::join(values, ", "),
+                              fmt::join(*ours, ", "));
+  }
+  const auto read_params = [&](const std::string& key, const nn::FlatMlp& net) {
+    const auto t = nn::read_tensor(archive, key);
+    if (t.dim() != 1 || t.numel() != net.num_parameters())
+      fail("SAC checkpoint entry '{}' has {} parameters, this network has {}", key, t.numel(), net.num_parameters());
+    return t;
+  };
+  const auto policy = read_params("policy", policy_), critic1 = read_params("critic1", critic1_),
+             critic2 = read_params("critic2", critic2_), target1 = read_params("target1", target1_),
+             target2 = read_params("target2", target2_);
+  const auto log_alpha = nn::read_tensor(archive, "log_alpha");
+  if (log_alpha.numel() != 1) fail("SAC checkpoint entry 'log_alpha' is not a single number");
+  const auto generator_state = nn::read_tensor(archive, "generator");
+  const auto updates = read_number("updates");
+  // Shapes and bounds are checked before the agent changes.
+  policy_adam_.load(archive, "policy_adam");
+  critic1_adam_.load(archive, "critic1_adam");
+  critic2_adam_.load(archive, "critic2_adam");
+  alpha_adam_.load(archive, "alpha_adam");
+  policy_.set_parameters(policy);
+  critic1_.set_parameters(critic1);
+  critic2_.set_parameters(critic2);
+  target1_.set_parameters(target1);
+  target2_.set_parameters(target2);
+  torch::NoGradGuard no_grad;
+  log_alpha_.copy_(log_alpha.reshape({1}));
+  gen_.set_state(generator_state);
+  updates_ = updates;
+}
+
+}  // namespace tom::agents

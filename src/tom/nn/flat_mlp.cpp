@@ -1,0 +1,179 @@
+#include "tom/nn/flat_mlp.hpp"
+
+#include <cmath>
+
+#include "tom/core/error.hpp"
+
+namespace tom::nn {
+
+FlatMlp::FlatMlp(std::vector<std::int64_t> sizes, torch::Generator& gen, torch::Device device)
+    : sizes_(std::move(sizes)) {
+  if (sizes_.size() < 2) fail("an MLP needs at least input and output sizes (got {} sizes)", sizes_.size());
+  std::int64_t total = 0;
+  for (std::size_t l = 0; l < sizes_.size(); ++l) {
+    if (sizes_[l] < 1) fail("MLP layer sizes must be positive (got {} at position {})", sizes_[l], l);
+    if (l > 0) total += sizes_[l] * (sizes_[l - 1] + 1);
+  }
+  torch::NoGradGuard no_grad;
+  params_ = torch::empty({total}, torch::TensorOptions().dtype(torch::kFloat32));
+  weights_ = weight_views(params_);
+  biases_ = bias_views(params_);
+  for (std::size_t l = 0; l < weights_.size(); ++l) {
+    const double bound = 1.0 / std::sqrt(static_cast<double>(sizes_[l]));
+    weights_[l].uniform_(-bound, bound, gen);
+    biases_[l].uniform_(-bound, bound, gen);
+  }
+  if (device != torch::Device(torch::kCPU)) {
+    params_ = params_.to(device);
+    weights_ = weight_views(params_);
+    biases_ = bias_views(params_);
+  }
+}
+
+std::vector<torch::Tensor> FlatMlp::weight_views(const torch::Tensor& flat) const {
+  std::vector<torch::Tensor> views;
+  std::int64_t offset = 0;
+  for (std::size_t l = 1; l < sizes_.size(); ++l) {
+    const std::int64_t in = sizes_[l - 1], out = sizes_[l];
+    views.push_back(flat.narrow(0, offset, out * in).view({out, in}));
+    offset += out * (in + 1);
+  }
+  return views;
+}
+
+std::vector<torch::Tensor> FlatMlp::bias_views(const torch::Tensor& flat) const {
+  std::vector<torch::Tensor> views;
+  std::int64_t offset = 0;
+  for (std::size_t l = 1; l < sizes_.size(); ++l) {
+    const std::int64_t in = sizes_[l - 1], out = sizes_[l];
+    views.push_back(flat.narrow(0, offset + out * in, out));
+    offset += out * (in + 1);
+  }
+  return views;
+}
+
+void FlatMlp::set_parameters(const torch::Tensor& values) {
+  if (values.dim() != 1 || values.numel() != params_.numel())
+    fail("MLP parameters: expected {} values, got a tensor of shape {}", params_.numel(), shape_of(values));
+  torch::NoGradGuard no_grad;
+  params_.copy_(values);
+}
+
+torch::Tensor FlatMlp::forward(const torch::Tensor& x) const {
+  if (x.dim() != 2 || x.size(1) != sizes_.front())
+    fail("MLP input: expected shape [batch, {}], got {}", sizes_.front(), shape_of(x));
+  torch::Tensor h = x;
+  for (std::size_t l = 0; l < weights_.size(); ++l) {
+    h = torch::addmm(biases_[l], h, weights_[l].t());
+    if (l + 1 < weights_.size()) h = torch::relu(h);
+  }
+  return h;
+}
+
+FlatMlpTape::FlatMlpTape(const FlatMlp& net, std::int64_t batch) : batch_(batch) {
+  if (batch < 1) fail("MLP batch size must be positive (got {})", batch);
+  const auto options = net.parameters().options();
+  const auto& sizes = net.sizes();
+  for (std::size_t l = 1; l < sizes.size(); ++l) {
+    outputs_.push_back(torch::empty({batch, sizes[l]}, options));
+    grad_inputs_.push_back(torch::empty({batch, sizes[l - 1]}, options));
+  }
+}
+
+const torch::Tensor& FlatMlpTape::forward(const FlatMlp& net, const torch::Tensor& x) {
+  if (x.dim() != 2 || x.size(0) != batch_ || x.size(1) != net.sizes().front())
+    fail("MLP input: expected shape [{}, {}], got {}", batch_, net.sizes().front(), shape_of(x));
+  input_ = x;
+  const std::size_t layers = net.num_layers();
+  for (std::size_t l = 0; l < layers; ++l) {
+    const torch::Tensor& in = l == 0 ? input_ : outputs_[l - 1];
+    at::addmm_out(outputs_[l], net.bias(l), in, net.weight(l).t());
+    if (l + 1 < layers) outputs_[l].relu_();
+  }
+  return outputs_.back();
+}
+
+torch::Tensor FlatMlpTape::backward(const FlatMlp& net, const torch::Tensor& grad_output,
+                                    const torch::Tensor& param_grad, bool want_input_grad) {
+  if (!input_.defined()) fail("MLP backward called before forward");
+  if (grad_output.sizes() != outputs_.back().sizes())
+    fail("MLP backward: expected output gradient of shape {}, got {}", shape_of(outputs_.back()), shape_of(grad_output));
+  std::vector<torch::Tensor> weight_grads, bias_grads;
+  if (param_grad.defined()) {
+    if (param_grad.numel() != net.num_parameters())
+      fail("MLP backward: parameter gradient has {} values, the network {}", param_grad.numel(),
+           net.num_parameters());
+    weight_grads = net.weight_views(param_grad);
+    bias_grads = net.bias_views(param_grad);
+  }
+  torch::Tensor grad = grad_output;  // dLoss/d(pre-activation output of layer l)
+  for (std::size_t l = net.num_layers(); l-- > 0;) {
+    const torch::Tensor& in = l == 0 ? input_ : outputs_[l - 1];
+    if (param_grad.defined()) {
+      at::mm_out(weight_grads[l], grad.t(), in);
+      at::sum_out(bias_grads[l], grad, {0});
+    }
+    if (l == 0 && !want_input_grad) break;
+    at::mm_out(grad_inputs_[l], grad, net.weight(l));
+    // ReLU passes the gradient where its output was positive.
+    if (l > 0) at::threshold_backward_out(grad_inputs_[l], grad_inputs_[l], outputs_[l - 1], 0);
+    grad = grad_inputs_[l];
+  }
+  return want_input_grad ? grad_inputs_[0] : torch::Tensor();
+}
+
+FlatAdam::FlatAdam(std::int64_t num_parameters, double lr, torch::Device device, double beta1, double beta2,
+                   double eps)
+    : lr_(lr), beta1_(beta1), beta2_(beta2), eps_(eps) {
+  if (!(lr > 0) || !std::isfinite(lr)) fail("Adam learning rate must be positive and finite (got {})", lr);
+  const auto options = torch::TensorOptions().dtype(torch::kFloat32).device(device);
+  exp_avg_ = torch::zeros({num_parameters}, options);
+  exp_avg_sq_ = torch::zeros({num_parameters}, options);
+  denom_ = torch::empty({num_parameters}, options);
+}
+
+void FlatAdam::step(const torch::Tensor& params, const torch::Tensor& grad) {
+  torch::NoGradGuard no_grad;
+  ++step_;
+  const double bias_correction1 = 1.0 - std::pow(beta1_, static_cast<double>(step_));
+  const double bias_correction2 = 1.0 - std::pow(beta2_, static_cast<double>(step_));
+  exp_avg_.lerp_(grad, 1.0 - beta1_);
+  exp_avg_sq_.mul_(beta2_).addcmul_(grad, grad, 1.0 - beta2_);
+  at::sqrt_out(denom_, exp_avg_sq_);
+  denom_.div_(std::sqrt(bias_correction2)).add_(eps_);
+  params.addcdiv_(exp_avg_, denom_, -lr_ / bias_correction1);
+}
+
+void FlatAdam::save(torch::serialize::OutputArchive& archive, const std::string& prefix) const {
+  archive.write(prefix + "/exp_avg", exp_avg_);
+  archive.write(prefix + "/exp_avg_sq", exp_avg_sq_);
+  archive.write(prefix + "/step", torch::tensor(step_, torch::kInt64));
+}
+
+void FlatAdam::load(torch::serialize::InputArchive& archive, const std::string& prefix) {
+  auto exp_avg = read_tensor(archive, prefix + "/exp_avg");
+  auto exp_avg_sq = read_tensor(archive, prefix + "/exp_avg_sq");
+  auto step = read_tensor(archive, prefix + "/step");
+  if (exp_avg.sizes() != exp_avg_.sizes() || exp_avg_sq.sizes() != exp_avg_sq_.sizes() || step.numel() != 1)
+    fail("checkpoint entry {}: optimiser state for {} parameters, expected {}", prefix, exp_avg.numel(),
+         exp_avg_.numel());
+  torch::NoGradGuard no_grad;
+  exp_avg_.copy_(exp_avg);
+  exp_avg_sq_.copy_(exp_avg_sq);
+  step_ = step.item<std::int64_t>();
+}
+
+torch::Tensor read_tensor(torch::serialize::InputArchive& archive, const std::string& key) {
+  torch::Tensor tensor;
+  if (!archive.try_read(key, tensor)) fail("checkpoint has no entry '{}'", key);
+  return tensor;
+}
+
+std::string shape_of(const torch::Tensor& t) {
+  if (!t.defined()) return "undefined";
+  std::string out = "[";
+  for (std::int64_t d = 0; d < t.dim(); ++d) out += (d ? ", " : "") + std::to_string(t.size(d));
+  return out + "]";
+}
+
+}  // namespace tom::nn

@@ -1,0 +1,97 @@
+#pragma once
+// A ReLU MLP for hot training loops (SAC), trained without autograd.
+//
+// The parameters of all layers live in one contiguous tensor, so an optimiser step, a
+// Polyak average or a checkpoint entry is one tensor operation. Training uses a
+// hand-written backward pass (FlatMlpTape) on buffers allocated once for a fixed batch
+// size: no autograd graph, no per-step allocation, and gradients only for what the
+// caller asks (parameters, input, or both). The plain forward() is ordinary LibTorch
+// code, so autograd can still differentiate through the network with respect to its
+// input (the parameters themselves never require grad).
+#include <cstdint>
+#include <vector>
+
+#include <torch/torch.h>
+
+namespace tom::nn {
+
+class FlatMlp {
+ public:
+  // sizes = {in, hidden..., out}: ReLU after every hidden layer, linear output. Weights and
+  // biases start uniform in +-1/sqrt(fan_in) (PyTorch's nn.Linear default), drawn from `gen`.
+  FlatMlp(std::vector<std::int64_t> sizes, torch::Generator& gen, torch::Device device = torch::kCPU);
+
+  // x: [B, in] -> [B, out]. Differentiable with respect to x.
+  torch::Tensor forward(const torch::Tensor& x) const;
+
+  // All parameters, [num_parameters()] float32; weight(l) and bias(l) are views into it.
+  const torch::Tensor& parameters() const { return params_; }
+  // Replaces the parameter values (same size), keeping the views valid.
+  void set_parameters(const torch::Tensor& values);
+  std::int64_t num_parameters() const { return params_.numel(); }
+  const std::vector<std::int64_t>& sizes() const { return sizes_; }
+  std::size_t num_layers() const { return weights_.size(); }
+  const torch::Tensor& weight(std::size_t layer) const { return weights_[layer]; }  // [out, in]
+  const torch::Tensor& bias(std::size_t layer) const { return biases_[layer]; }     // [out]
+
+  // Views of a flat tensor laid out like parameters() (e.g. a gradient) as per-layer
+  // weights and biases.
+  std::vector<torch::Tensor> weight_views(const torch::Tensor& flat) const;
+  std::vector<torch::Tensor> bias_views(const torch::Tensor& flat) const;
+
+ private:
+  std::vector<std::int64_t> sizes_;
+  torch::Tensor params_;
+  std::vector<torch::Tensor> weights_, biases_;
+};
+
+// Forward activations of one FlatMlp for a fixed batch size, kept for the backward pass.
+// The buffers are allocated on construction; forward() and backward() allocate nothing.
+class FlatMlpTape {
+ public:
+  FlatMlpTape(const FlatMlp& net, std::int64_t batch);
+
+  std::int64_t batch() const { return batch_; }
+  // x: [batch, in], kept (not copied) until the next forward. Returns the output
+  // [batch, out], a buffer of the tape overwritten by the next forward().
+  const torch::Tensor& forward(const FlatMlp& net, const torch::Tensor& x);
+  // Backpropagates grad_output [batch, out] (dLoss/dOutput) through the last forward().
+  // Writes dLoss/dParameters into param_grad (flat, laid out like net.parameters())
+  // when it is defined, and returns dLoss/dx [batch, in] (a tape buffer) when
+  // want_input_grad, else an undefined tensor.
+  torch::Tensor backward(const FlatMlp& net, const torch::Tensor& grad_output, const torch::Tensor& param_grad,
+                         bool want_input_grad);
+
+ private:
+  std::int64_t batch_;
+  torch::Tensor input_;
+  std::vector<torch::Tensor> outputs_;      // per layer, after the activation (ReLU) if hidden
+  std::vector<torch::Tensor> grad_inputs_;  // per layer, dLoss/d(layer input)
+};
+
+// Adam (Kingma & Ba, with PyTorch's bias correction and epsilon placement) for one flat
+// parameter tensor whose gradient is computed by hand.
+class FlatAdam {
+ public:
+  FlatAdam(std::int64_t num_parameters, double lr, torch::Device device = torch::kCPU, double beta1 = 0.9,
+           double beta2 = 0.999, double eps = 1e-8);
+  void step(const torch::Tensor& params, const torch::Tensor& grad);
+  std::int64_t steps() const { return step_; }
+
+  // Moments and step count under `prefix`; load checks the sizes and throws tom::Error.
+  void save(torch::serialize::OutputArchive& archive, const std::string& prefix) const;
+  void load(torch::serialize::InputArchive& archive, const std::string& prefix);
+
+ private:
+  double lr_, beta1_, beta2_, eps_;
+  std::int64_t step_ = 0;
+  torch::Tensor exp_avg_, exp_avg_sq_, denom_;
+};
+
+// Reads a tensor entry, turning a missing key into a tom::Error that names it.
+torch::Tensor read_tensor(torch::serialize::InputArchive& archive, const std::string& key);
+
+// "[256, 11]" (or "undefined"), for error messages.
+std::string shape_of(const torch::Tensor& t);
+
+}  // namespace tom::nn
