@@ -24,8 +24,6 @@
 
 namespace tom::envs {
 
-// Loads an MJCF model: `model_file` from disk when given, else the embedded model
-// `embedded_name` (assets/mujoco). Throws tom::Error with MuJoCo's message on failure.
 struct ModelDeleter {
   void operator()(mjModel* model) const { mj_deleteModel(model); }
 };
@@ -34,6 +32,9 @@ struct DataDeleter {
 };
 using ModelPtr = std::unique_ptr<mjModel, ModelDeleter>;
 using DataPtr = std::unique_ptr<mjData, DataDeleter>;
+
+// Loads an MJCF model: `model_file` from disk when given, else the embedded model
+// `embedded_name` (assets/mujoco). Throws tom::Error with MuJoCo's message on failure.
 ModelPtr load_model(const std::string& embedded_name, const std::string& model_file = "");
 
 // Which x coordinate's change over a step, divided by dt, is the forward velocity.
