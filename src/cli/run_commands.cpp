@@ -17,11 +17,12 @@ namespace {
 // so flags, --set and config files are parsed and checked by one piece of code.
 struct ConfigFlags {
   std::string algo, env = "hopper", steps, seed, threads, device, eval_every, eval_episodes, checkpoint_every;
-  std::string config_file;
+  std::string config_file, family;
   std::vector<std::string> sets;
 
   void add_to(CLI::App& cmd) {
-    cmd.add_option("--algo", algo, "backbone: sac");
+    cmd.add_option("--algo", algo, "backbone: sac or mbpo");
+    cmd.add_option("--family", family, "setting family of a paper: mbpo-paper or tom-paper");
     cmd.add_option("--env", env, "task (see tom envs)")->capture_default_str();
     cmd.add_option("--steps", steps, "environment steps");
     cmd.add_option("--seed", seed, "random seed");
@@ -38,6 +39,7 @@ struct ConfigFlags {
   runs::ConfigSources sources() const {
     runs::ConfigSources out;
     out.env = env;
+    out.family = family;
     out.user_file = config_file;
     out.overrides = sets;
     const std::pair<const char*, const std::string*> flags[] = {
@@ -65,7 +67,7 @@ void add_run_commands(CLI::App& app) {
       std::optional<std::int64_t> steps;
       if (!flags->steps.empty()) steps = std::stoll(flags->steps);
       for (const char* flag : {"--algo", "--seed", "--threads", "--device", "--eval-every", "--eval-episodes",
-                               "--checkpoint-every", "--config", "--set", "--out"})
+                               "--checkpoint-every", "--config", "--set", "--out", "--family"})
         if (train->count(flag) > 0)
           fail("{} cannot be combined with --resume: a resumed run keeps its config.toml (only --steps extends it)",
                flag);

@@ -1,6 +1,7 @@
 #include "tom/core/threads.hpp"
 
 #include <dlfcn.h>
+#include <malloc.h>
 
 #include <torch/torch.h>
 
@@ -17,6 +18,10 @@ void set_threads(int threads) {
   if (auto set_blas = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads")))
     set_blas(1);
   torch::set_num_threads(threads);
+  // glibc returns the top of the heap to the OS after every training step and faults it
+  // back in on the next (LibTorch frees its large temporaries each step); keeping 256 MiB
+  // of pad made a dual or discriminator step about 3x faster here.
+  mallopt(M_TOP_PAD, 256 << 20);
   static bool interop_set = false;  // LibTorch allows setting this only once per process
   if (!interop_set) {
     torch::set_num_interop_threads(1);

@@ -7,7 +7,8 @@ namespace tom {
 
 // Sets LibTorch intra-op threads to `threads`, inter-op threads to 1 and OpenBLAS to a
 // single thread (LibTorch parallelises around BLAS calls itself). threads >= 1.
-// With threads == 1 every computation is deterministic.
+// With threads == 1 every computation is deterministic. Also keeps freed heap memory
+// for reuse instead of returning it to the OS after every step (see threads.cpp).
 void set_threads(int threads);
 
 }  // namespace tom

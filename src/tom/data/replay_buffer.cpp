@@ -192,13 +192,14 @@ void ReplayBuffer::save(torch::serialize::OutputArchive& archive) const {
   archive.write("cursor", number(cursor_));
   archive.write("size", number(size_));
   archive.write("total_added", number(total_added_));
+  // Clones: a view would serialize its whole storage, i.e. the full capacity.
   const auto batch = all();
-  archive.write("obs", batch.obs);
-  archive.write("action", batch.action);
-  archive.write("reward", batch.reward);
-  archive.write("next_obs", batch.next_obs);
-  archive.write("terminated", batch.terminated);
-  archive.write("episode_start", episode_start_.narrow(0, 0, size_));
+  archive.write("obs", batch.obs.clone());
+  archive.write("action", batch.action.clone());
+  archive.write("reward", batch.reward.clone());
+  archive.write("next_obs", batch.next_obs.clone());
+  archive.write("terminated", batch.terminated.clone());
+  archive.write("episode_start", episode_start_.narrow(0, 0, size_).clone());
 }
 
 void ReplayBuffer::load(torch::serialize::InputArchive& archive) {

@@ -19,7 +19,8 @@ std::string base_task(const std::string& env) {
 
 std::vector<SettingRef> Config::fields() {
   std::vector<SettingRef> all;
-  for (auto&& part : {settings_of("run", run), settings_of("sac_loop", sac_loop), settings_of("sac", sac)})
+  for (auto&& part : {settings_of("run", run), settings_of("sac_loop", sac_loop), settings_of("sac", sac),
+                      settings_of("mbpo", mbpo), settings_of("ensemble", ensemble), settings_of("mdn", mdn)})
     all.insert(all.end(), part.begin(), part.end());
   return all;
 }
@@ -36,10 +37,24 @@ void Config::check() {
 Config resolve_config(const ConfigSources& sources) {
   Config config;
   config.run.env = sources.env;
+  config.run.family = sources.family;
   auto fields = config.fields();
   const auto& files = embedded_configs();
   const std::string task_file = base_task(sources.env) + ".toml";
   if (auto it = files.find(task_file); it != files.end()) apply_toml(fields, it->second, "configs/" + task_file);
+  if (!sources.family.empty()) {
+    const std::string family_file = "families/" + sources.family + "/" + task_file;
+    const auto it = files.find(family_file);
+    if (it == files.end()) {
+      std::vector<std::string> families;
+      for (const auto& [name, text] : files)
+        if (name.starts_with("families/") && name.ends_with("/" + task_file))
+          families.push_back(name.substr(9, name.size() - 9 - task_file.size() - 1));
+      fail("there is no setting family '{}' for {} (families for it: {})", sources.family, base_task(sources.env),
+           families.empty() ? "none" : join(families));
+    }
+    apply_toml(fields, it->second, "configs/" + family_file);
+  }
   if (!sources.user_file.empty()) apply_toml(fields, read_file(sources.user_file), sources.user_file);
   apply_overrides(fields, sources.overrides);
   config.check();

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "tom/agents/sac.hpp"
+#include "tom/algos/mbpo_trainer.hpp"
 #include "tom/algos/sac_trainer.hpp"
 #include "tom/core/settings.hpp"
 
@@ -14,6 +15,7 @@ namespace tom::runs {
 
 struct RunSettings {
   std::string algo = "sac";
+  std::string family;
   std::string env = "hopper";
   std::int64_t steps = 100000;
   std::int64_t seed = 0;
@@ -25,7 +27,9 @@ struct RunSettings {
 
   template <class V>
   void visit(V& v) {
-    v("algo", algo, "backbone loop", OneOf{"sac"});
+    v("algo", algo, "backbone loop: sac (model-free) or mbpo", OneOf{"sac", "mbpo"});
+    v("family", family, "setting family the run was created with (choose it with --family)",
+      OneOf{"", "mbpo-paper", "tom-paper"});
     v("env", env, "task name (tom envs lists them)");
     v("steps", steps, "environment steps to train for", Range::at_least(1));
     v("seed", seed, "random seed", Range::at_least(0));
@@ -41,6 +45,9 @@ struct Config {
   RunSettings run;
   algos::SacLoopSettings sac_loop;
   agents::SacSettings sac;
+  algos::MbpoSettings mbpo;
+  models::EnsembleSettings ensemble;
+  models::MdnSettings mdn;
 
   // Every field of every section, as "section.name" references into this object.
   std::vector<SettingRef> fields();
@@ -50,6 +57,7 @@ struct Config {
 
 struct ConfigSources {
   std::string env = "hopper";
+  std::string family;                   // configs/families/<family>/<task>.toml, optional
   std::string user_file;                // --config FILE, optional
   std::vector<std::string> overrides;   // "section.name=value", applied last
 };

@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 #include <torch/torch.h>
 
+#include "tom/algos/mbpo_trainer.hpp"
 #include "tom/algos/sac_trainer.hpp"
 #include "tom/core/error.hpp"
 #include "tom/core/threads.hpp"
@@ -163,6 +164,12 @@ std::unique_ptr<algos::Trainer> make_trainer(const Config& config) {
   const auto seed = static_cast<std::uint64_t>(config.run.seed);
   torch::manual_seed(seed);
   auto env = envs::make_env(config.run.env);
+  if (config.run.algo == "mbpo") {
+    const auto& spec = env->spec();
+    auto model = algos::make_model(config.mbpo, config.ensemble, config.mdn, spec.obs_dim, spec.action_dim, seed, device);
+    return std::make_unique<algos::MbpoTrainer>(config.mbpo, config.sac, std::move(model), std::move(env),
+                                                envs::termination_fn(config.run.env), seed, device);
+  }
   return std::make_unique<algos::SacTrainer>(config.sac_loop, config.sac, std::move(env), seed, device);
 }
 

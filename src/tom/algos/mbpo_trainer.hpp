@@ -1,0 +1,118 @@
+#pragma once
+// MBPO (Janner et al. 2019), top to bottom, one env step at a time:
+//   1. the first random_steps env steps act uniformly at random (exploration);
+//   2. every model_train_freq env steps after that: fit the dynamics model on the whole
+//      replay buffer, then roll the current policy out in the model from
+//      rollout_batch_size replay states for rollout_length steps (a per-epoch schedule),
+//      cutting rollouts with the task's termination rule, into the model buffer, which
+//      keeps model_retain_epochs epochs of rollouts;
+//   3. each env step: updates_per_step SAC updates on batches with real_ratio real and
+//      the rest model data, but only while this epoch's updates stay within
+//      max_updates_per_step per env step (MBPO's max_train_repeat_per_timestep: with 20
+//      and 5, 20 updates run every 4th step, 5 per step on average).
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "tom/agents/sac.hpp"
+#include "tom/algos/collector.hpp"
+#include "tom/algos/trainer.hpp"
+#include "tom/core/settings.hpp"
+#include "tom/data/replay_buffer.hpp"
+#include "tom/envs/env.hpp"
+#include "tom/models/dynamics_model.hpp"
+#include "tom/models/ensemble.hpp"
+#include "tom/models/mdn.hpp"
+
+namespace tom::algos {
+
+struct MbpoSettings {
+  std::string model = "ensemble";
+  std::int64_t epoch_length = 1000;
+  std::int64_t random_steps = 5000;
+  std::int64_t model_train_freq = 250;
+  std::int64_t rollout_batch_size = 100000;
+  int rollout_min_length = 1;
+  int rollout_max_length = 1;
+  int rollout_min_epoch = 20;
+  int rollout_max_epoch = 100;
+  int model_retain_epochs = 1;
+  int updates_per_step = 20;
+  double max_updates_per_step = 5;
+  double real_ratio = 0.05;
+  std::int64_t replay_capacity = 1000000;
+  double max_nonfinite_fraction = 0.01;
+
+  template <class V>
+  void visit(V& v) {
+    v("model", model, "dynamics model: ensemble (MBPO) or mdn (TOM paper code)", OneOf{"ensemble", "mdn"});
+    v("epoch_length", epoch_length, "env steps per epoch (the rollout schedule and update cap count epochs)",
+      Range::at_least(1));
+    v("random_steps", random_steps, "env steps of uniform random exploration before the first model fit",
+      Range::at_least(1));
+    v("model_train_freq", model_train_freq, "env steps between model fits (and rollouts)", Range::at_least(1));
+    v("rollout_batch_size", rollout_batch_size, "model rollouts started per fit", Range::at_least(1));
+    v("rollout_min_length", rollout_min_length, "rollout length up to rollout_min_epoch", Range::at_least(1));
+    v("rollout_max_length", rollout_max_length, "rollout length from rollout_max_epoch on", Range::at_least(1));
+    v("rollout_min_epoch", rollout_min_epoch, "epoch at which the length starts growing", Range::at_least(0));
+    v("rollout_max_epoch", rollout_max_epoch, "epoch at which the length reaches its maximum", Range::at_least(0));
+    v("model_retain_epochs", model_retain_epochs, "epochs of rollouts kept in the model buffer", Range::at_least(1));
+    v("updates_per_step", updates_per_step, "SAC updates per env step (MBPO's n_train_repeat)", Range::at_least(1));
+    v("max_updates_per_step", max_updates_per_step,
+      "cap on an epoch's SAC updates per env step so far (MBPO's max_train_repeat_per_timestep; 0: no cap)",
+      Range::at_least(0));
+    v("real_ratio", real_ratio, "fraction of real transitions in each SAC batch", Range::probability());
+    v("replay_capacity", replay_capacity, "real transitions kept", Range::at_least(1));
+    v("max_nonfinite_fraction", max_nonfinite_fraction,
+      "stop the run when more model predictions than this are NaN/inf (the model diverged)", Range::probability());
+  }
+};
+
+// The model the settings name, for the task's dimensions.
+std::unique_ptr<models::DynamicsModel> make_model(const MbpoSettings& mbpo, const models::EnsembleSettings& ensemble,
+                                                  const models::MdnSettings& mdn, int obs_dim, int action_dim,
+                                                  std::uint64_t seed, torch::Device device);
+
+class MbpoTrainer final : public Trainer {
+ public:
+  MbpoTrainer(const MbpoSettings& mbpo, const agents::SacSettings& sac, std::unique_ptr<models::DynamicsModel> model,
+              std::unique_ptr<envs::Env> env, envs::TerminationFn is_terminal, std::uint64_t seed,
+              torch::Device device);
+
+  void step() override;
+  std::int64_t env_steps() const override { return env_steps_; }
+  std::vector<double> act_deterministic(std::span<const double> obs) override;
+  std::vector<std::string> metric_names() const override;
+  std::vector<double> metric_values() const override;
+  void save(torch::serialize::OutputArchive& archive) const override;
+  void load(torch::serialize::InputArchive& archive) override;
+
+  int rollout_length() const;
+
+ private:
+  void fit_model();
+  void rollout();
+  void update_agent();
+  std::int64_t model_buffer_capacity() const;
+
+  MbpoSettings settings_;
+  torch::Device device_;
+  Collector collector_;
+  data::ReplayBuffer replay_;
+  std::unique_ptr<data::ReplayBuffer> model_buffer_;  // re-created when the rollout length grows
+  agents::Sac agent_;
+  std::unique_ptr<models::DynamicsModel> model_;
+  envs::TerminationFn is_terminal_;
+  torch::Generator gen_;  // rollout starts, policy noise in rollouts, batch sampling
+
+  std::int64_t env_steps_ = 0;
+  std::int64_t epoch_updates_ = 0;  // SAC updates in the current epoch
+  agents::SacStats last_stats_;
+  models::FitReport last_fit_;
+  struct Counters {
+    double sac_updates = 0, model_fits = 0, model_gradient_steps = 0, model_transitions = 0, nonfinite_predictions = 0;
+    double env_s = 0, sac_s = 0, model_fit_s = 0, rollout_s = 0;
+  } counters_;
+};
+
+}  // namespace tom::algos
