@@ -1,5 +1,5 @@
-// End-to-end: MBPO learns inverted_pendulum from far fewer env steps than SAC needs
-// (tests/e2e/test_sac_runs.cpp uses 8000), and its runs resume exactly.
+// End-to-end: an MBPO run (model fits, rollouts, mixed batches) resumed from its
+// checkpoint reproduces the uninterrupted run.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -9,22 +9,6 @@
 namespace fs = std::filesystem;
 using tom::test::read_csv;
 using tom::test::run_tom;
-
-TEST(MbpoRun, SolvesInvertedPendulumWithFewSteps) {
-  const fs::path dir = tom::test::fresh_dir("mbpo_pendulum");
-  ASSERT_EQ(run_tom({"train", "--family", "mbpo-paper", "--env", "inverted_pendulum", "--steps", "3000", "--seed", "0",
-                     "--threads", "2", "--eval-every", "500", "--eval-episodes", "5", "--set",
-                     "mbpo.rollout_batch_size=10000", "--out", dir.string()},
-                    dir.string() + ".log"),
-            0);
-  const auto csv = read_csv(dir / "metrics.csv");
-  ASSERT_FALSE(csv.rows.empty());
-  const double final_return = std::stod(csv.rows.back()[csv.column("eval_return_mean")]);
-  EXPECT_GE(final_return, 950.0) << "MBPO did not solve inverted_pendulum in 3000 steps";
-  // The model was fitted and used: rollouts happened and its held-out error is finite.
-  EXPECT_GT(std::stod(csv.rows.back()[csv.column("model_transitions")]), 0.0);
-  EXPECT_GT(std::stod(csv.rows.back()[csv.column("model_fits")]), 0.0);
-}
 
 TEST(MbpoRun, ResumedRunMatchesUninterruptedRun) {
   const fs::path whole = tom::test::fresh_dir("mbpo_whole"), split = tom::test::fresh_dir("mbpo_split");
