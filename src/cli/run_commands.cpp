@@ -65,7 +65,12 @@ void add_run_commands(CLI::App& app) {
   train->callback([flags, out, resume, train] {
     if (!resume->empty()) {
       std::optional<std::int64_t> steps;
-      if (!flags->steps.empty()) steps = std::stoll(flags->steps);
+      if (!flags->steps.empty()) {
+        runs::RunSettings parsed;  // parsed and range-checked like every other setting
+        for (const auto& field : settings_of("run", parsed))
+          if (field.key == "run.steps") field.parse(flags->steps), field.check();
+        steps = parsed.steps;
+      }
       for (const char* flag : {"--algo", "--seed", "--threads", "--device", "--eval-every", "--eval-episodes",
                                "--checkpoint-every", "--config", "--set", "--out", "--family"})
         if (train->count(flag) > 0)
