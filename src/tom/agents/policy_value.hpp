@@ -22,6 +22,13 @@ struct TwinQ {
   torch::Tensor min() const { return torch::min(q1, q2); }
 };
 
+// The policy's Gaussian before the tanh squashing: per state, mean and log-std [B, A]
+// (log-std clamped as in sampling). The squashing is a bijection, so distances between
+// two such policies (e.g. total variation) equal those between their Gaussians.
+struct GaussianHead {
+  torch::Tensor mean, log_std;
+};
+
 class PolicyValue {
  public:
   virtual ~PolicyValue() = default;
@@ -32,6 +39,10 @@ class PolicyValue {
   // Q(obs, action) of both online critics, and of both target critics.
   virtual TwinQ q_values(const torch::Tensor& obs, const torch::Tensor& action) const = 0;
   virtual TwinQ target_q_values(const torch::Tensor& obs, const torch::Tensor& action) const = 0;
+  // A copy of the policy's parameters (a snapshot), and the Gaussian head of the policy
+  // with the given parameters (this policy's or an earlier snapshot's) on obs [B, O].
+  virtual torch::Tensor policy_parameters() const = 0;
+  virtual GaussianHead policy_gaussian(const torch::Tensor& obs, const torch::Tensor& parameters) const = 0;
   virtual double alpha() const = 0;  // current entropy temperature
   virtual double gamma() const = 0;  // discount factor
 };

@@ -151,6 +151,23 @@ ActionSample Sac::sample_actions(const torch::Tensor& obs, torch::Generator& gen
   return {action_offset_ + action_scale_ * s.action, s.log_prob};
 }
 
+torch::Tensor Sac::policy_parameters() const { return policy_.parameters().detach().clone(); }
+
+GaussianHead Sac::policy_gaussian(const torch::Tensor& obs, const torch::Tensor& parameters) const {
+  check_matrix(obs, -1, obs_dim_, "observations");
+  if (!parameters.defined() || parameters.dim() != 1 || parameters.numel() != policy_.num_parameters())
+    fail("SAC: a policy snapshot has {} parameters, this policy {}",
+         parameters.defined() ? parameters.numel() : 0, policy_.num_parameters());
+  const auto params = parameters.to(device_, torch::kFloat32);
+  const auto weights = policy_.weight_views(params), biases = policy_.bias_views(params);
+  torch::Tensor h = obs.to(device_, torch::kFloat32);
+  for (std::size_t l = 0; l < weights.size(); ++l) {
+    h = torch::addmm(biases[l], h, weights[l].t());
+    if (l + 1 < weights.size()) h = torch::relu(h);
+  }
+  return {h.narrow(1, 0, action_dim_), h.narrow(1, action_dim_, action_dim_).clamp(kLogStdMin, kLogStdMax)};
+}
+
 TwinQ Sac::q_values(const torch::Tensor& obs, const torch::Tensor& action) const {
   const auto x = critic_input(obs, action);
   return {critic1_.forward(x).squeeze(1), critic2_.forward(x).squeeze(1)};

@@ -91,6 +91,8 @@ class Sac final : public PolicyValue {
   ActionSample sample_actions(const torch::Tensor& obs, torch::Generator& gen) const override;
   TwinQ q_values(const torch::Tensor& obs, const torch::Tensor& action) const override;
   TwinQ target_q_values(const torch::Tensor& obs, const torch::Tensor& action) const override;
+  torch::Tensor policy_parameters() const override;
+  GaussianHead policy_gaussian(const torch::Tensor& obs, const torch::Tensor& parameters) const override;
   double alpha() const override;
   double gamma() const override { return settings_.gamma; }
 

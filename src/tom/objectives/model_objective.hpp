@@ -1,0 +1,71 @@
+#pragma once
+// The pluggable model-learning objective: before each model fit, the backbone asks it
+// what weight each replay transition gets and (for value-aware losses) how the model
+// loss is shaped. The weights drive both the weighted fit and the choice of rollout
+// start states (sampled with probability proportional to the weight).
+//
+//   mle     uniform weights: plain MBPO
+//   tom     Transition Occupancy Matching (tom_objective.hpp)
+//   pmac    policy-adapted recency weighting (pmac_objective.hpp)
+//   vagram  value-gradient weighted model loss (vagram_objective.hpp)
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "tom/agents/policy_value.hpp"
+#include "tom/data/replay_buffer.hpp"
+#include "tom/models/dynamics_model.hpp"
+
+namespace tom::objectives {
+
+// What an objective sees before a fit. The replay buffer's rows are in slot order
+// (ReplayBuffer::all()); weights and batch-loss indices refer to that order.
+struct FitContext {
+  const data::ReplayBuffer& replay;
+  const agents::PolicyValue& agent;  // the current policy and its critics
+  std::int64_t env_steps;            // real env steps so far
+  torch::Generator& gen;             // the backbone's generator (checkpointed with it)
+};
+
+struct FitPlan {
+  torch::Tensor weights;  // [replay.size()] float, >= 0, mean 1, on the CPU; undefined = uniform
+  models::BatchLoss loss;  // null: the model's likelihood
+};
+
+class ModelObjective {
+ public:
+  virtual ~ModelObjective() = default;
+  virtual std::string name() const = 0;
+  // Called once before every model fit.
+  virtual FitPlan plan(const FitContext& context) = 0;
+  // Objective-specific figures of the last plan() (e.g. discriminator accuracy), as
+  // extra metrics.csv columns; the same names on every call.
+  virtual std::vector<std::string> metric_names() const { return {}; }
+  virtual std::vector<double> metric_values() const { return {}; }
+  // State that must survive a resume (networks, optimisers, policy snapshots...).
+  virtual void save(torch::serialize::OutputArchive& archive) const { (void)archive; }
+  virtual void load(torch::serialize::InputArchive& archive) { (void)archive; }
+};
+
+// The weight diagnostics every objective gets after each plan: weights normalised to
+// mean 1 over the buffer, ages from insertion order.
+struct WeightSummary {
+  double newest_mean = 1.0;  // mean weight of the newest 1000 transitions (or all, if fewer)
+  double oldest_mean = 1.0;  // mean weight of the oldest 1000
+  double effective_sample_size = 0.0;  // (sum w)^2 / sum w^2, in transitions
+  double max = 1.0;
+  std::vector<double> age_bins;  // 100 bins from oldest to newest: mean weight in each
+};
+
+// weights: [N] (undefined = uniform); insertion_index: [N] int64, larger = newer.
+WeightSummary summarise_weights(const torch::Tensor& weights, const torch::Tensor& insertion_index,
+                                std::int64_t window = 1000, int bins = 100);
+
+// Checks a plan's weights against the buffer size: finite, non-negative, not all zero;
+// returns them rescaled to mean 1 (float, CPU). Throws tom::Error naming the objective.
+torch::Tensor checked_weights(const torch::Tensor& weights, std::int64_t rows, const std::string& objective);
+
+}  // namespace tom::objectives
