@@ -17,12 +17,13 @@ namespace {
 // so flags, --set and config files are parsed and checked by one piece of code.
 struct ConfigFlags {
   std::string algo, env = "hopper", steps, seed, threads, device, eval_every, eval_episodes, checkpoint_every;
-  std::string config_file, family;
+  std::string config_file, family, model_objective;
   std::vector<std::string> sets;
 
   void add_to(CLI::App& cmd) {
     cmd.add_option("--algo", algo, "backbone: sac or mbpo");
     cmd.add_option("--family", family, "setting family of a paper: mbpo-paper or tom-paper");
+    cmd.add_option("--model-objective", model_objective, "how the model is learned: mle, tom, pmac or vagram");
     cmd.add_option("--env", env, "task (see tom envs)")->capture_default_str();
     cmd.add_option("--steps", steps, "environment steps");
     cmd.add_option("--seed", seed, "random seed");
@@ -45,7 +46,8 @@ struct ConfigFlags {
     const std::pair<const char*, const std::string*> flags[] = {
         {"run.algo", &algo},         {"run.steps", &steps},       {"run.seed", &seed},
         {"run.threads", &threads},   {"run.device", &device},     {"run.eval_every", &eval_every},
-        {"run.eval_episodes", &eval_episodes}, {"run.checkpoint_every", &checkpoint_every}};
+        {"run.eval_episodes", &eval_episodes}, {"run.checkpoint_every", &checkpoint_every},
+        {"objective.name", &model_objective}};
     for (const auto& [key, value] : flags)
       if (!value->empty()) out.overrides.push_back(std::string(key) + "=" + *value);
     return out;

@@ -1,5 +1,5 @@
-// End-to-end: an MBPO run (model fits, rollouts, mixed batches) resumed from its
-// checkpoint reproduces the uninterrupted run.
+// End-to-end: MBPO runs (model fits, objectives, rollouts, mixed batches) resumed from
+// their checkpoints reproduce the uninterrupted runs, metrics.csv and weights.csv alike.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -10,24 +10,50 @@ namespace fs = std::filesystem;
 using tom::test::read_csv;
 using tom::test::run_tom;
 
-TEST(MbpoRun, ResumedRunMatchesUninterruptedRun) {
-  const fs::path whole = tom::test::fresh_dir("mbpo_whole"), split = tom::test::fresh_dir("mbpo_split");
-  const auto args = [](const fs::path& out, const std::string& steps) {
-    return std::vector<std::string>{"train", "--family", "mbpo-paper", "--env", "inverted_pendulum", "--steps", steps,
-                                    "--seed", "5", "--threads", "1", "--eval-every", "250", "--eval-episodes", "1",
-                                    "--checkpoint-every", "250", "--set", "mbpo.rollout_batch_size=500", "--set",
-                                    "sac.hidden_size=32", "--set", "ensemble.hidden_units=32", "--set",
-                                    "ensemble.max_epochs=5", "--out", out.string()};
-  };
-  ASSERT_EQ(run_tom(args(whole, "1000"), whole.string() + ".log"), 0);
-  ASSERT_EQ(run_tom(args(split, "750"), split.string() + ".log"), 0);
-  ASSERT_EQ(run_tom({"train", "--resume", split.string(), "--steps", "1000"}, split.string() + ".resume.log"), 0);
-  const auto a = read_csv(whole / "metrics.csv"), b = read_csv(split / "metrics.csv");
-  ASSERT_EQ(a.rows.size(), b.rows.size());
+namespace {
+
+// Small, fast settings: 1000 steps, model fits from step 500 every 250 steps.
+std::vector<std::string> mbpo_args(const fs::path& out, const std::string& steps, const std::string& objective) {
+  return {"train", "--family", "mbpo-paper", "--env", "inverted_pendulum", "--steps", steps, "--seed", "5",
+          "--threads", "1", "--eval-every", "250", "--eval-episodes", "1", "--checkpoint-every", "250",
+          "--model-objective", objective, "--set", "mbpo.rollout_batch_size=500", "--set", "sac.hidden_size=32",
+          "--set", "ensemble.hidden_units=32", "--set", "ensemble.max_epochs=5", "--set", "tom_dual.steps=40",
+          "--set", "tom_dual.hidden=32", "--set", "discriminator.passes=2", "--out", out.string()};
+}
+
+void expect_same_rows(const tom::test::Csv& a, const tom::test::Csv& b, const std::string& file) {
+  ASSERT_EQ(a.header, b.header) << file;
+  ASSERT_EQ(a.rows.size(), b.rows.size()) << file;
   for (std::size_t r = 0; r < a.rows.size(); ++r)
     for (std::size_t c = 0; c < a.header.size(); ++c) {
       const auto& name = a.header[c];
       if (name == "wall_s" || name == "steps_per_s" || name.starts_with("time_")) continue;
-      EXPECT_EQ(a.rows[r][c], b.rows[r][c]) << name << " at row " << r;
+      EXPECT_EQ(a.rows[r][c], b.rows[r][c]) << file << ": " << name << " at row " << r;
     }
 }
+
+void expect_resume_matches(const std::string& objective) {
+  const fs::path whole = tom::test::fresh_dir("mbpo_whole_" + objective),
+                 split = tom::test::fresh_dir("mbpo_split_" + objective);
+  ASSERT_EQ(run_tom(mbpo_args(whole, "1000", objective), whole.string() + ".log"), 0);
+  ASSERT_EQ(run_tom(mbpo_args(split, "750", objective), split.string() + ".log"), 0);
+  ASSERT_EQ(run_tom({"train", "--resume", split.string(), "--steps", "1000"}, split.string() + ".resume.log"), 0);
+  expect_same_rows(read_csv(whole / "metrics.csv"), read_csv(split / "metrics.csv"), "metrics.csv");
+  const auto weights = read_csv(whole / "weights.csv");
+  expect_same_rows(weights, read_csv(split / "weights.csv"), "weights.csv");
+  // Fits at steps 500 and 750 (random exploration until 500), 100 age bins each.
+  ASSERT_EQ(weights.rows.size(), 2u);
+  EXPECT_EQ(weights.header.size(), 101u);
+  EXPECT_EQ(weights.header[1], "bin_0");
+  EXPECT_EQ(weights.rows[0][0], "500");
+  EXPECT_EQ(weights.rows[1][0], "750");
+  double sum = 0;
+  for (std::size_t c = 1; c < weights.header.size(); ++c) sum += std::stod(weights.rows[1][c]);
+  EXPECT_NEAR(sum / 100.0, 1.0, 0.05) << "bins of equal size should average to the mean weight 1";
+}
+
+}  // namespace
+
+TEST(MbpoRun, ResumedRunMatchesUninterruptedRun) { expect_resume_matches("mle"); }
+
+TEST(MbpoRun, TomResumedRunMatchesUninterruptedRun) { expect_resume_matches("tom"); }

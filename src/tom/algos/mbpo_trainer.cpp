@@ -7,6 +7,7 @@
 
 #include "tom/core/archive.hpp"
 #include "tom/core/error.hpp"
+#include "tom/objectives/make_objective.hpp"
 
 namespace tom::algos {
 namespace {
@@ -32,7 +33,8 @@ std::unique_ptr<models::DynamicsModel> make_model(const MbpoSettings& mbpo, cons
 }
 
 MbpoTrainer::MbpoTrainer(const MbpoSettings& mbpo, const agents::SacSettings& sac,
-                         std::unique_ptr<models::DynamicsModel> model, std::unique_ptr<envs::Env> env,
+                         std::unique_ptr<models::DynamicsModel> model,
+                         std::unique_ptr<objectives::ModelObjective> objective, std::unique_ptr<envs::Env> env,
                          envs::TerminationFn is_terminal, std::uint64_t seed, torch::Device device)
     : settings_(mbpo),
       device_(device),
@@ -41,6 +43,7 @@ MbpoTrainer::MbpoTrainer(const MbpoSettings& mbpo, const agents::SacSettings& sa
       agent_(sac, collector_.env().spec().obs_dim, collector_.env().spec().action_dim,
              collector_.env().spec().action_low, collector_.env().spec().action_high, device, seed),
       model_(std::move(model)),
+      objective_(objective ? std::move(objective) : std::make_unique<objectives::MleObjective>()),
       is_terminal_(std::move(is_terminal)),
       gen_(at::detail::createCPUGenerator(seed + 2)) {
   if (settings_.rollout_max_epoch <= settings_.rollout_min_epoch && settings_.rollout_max_length != settings_.rollout_min_length)
@@ -48,6 +51,7 @@ MbpoTrainer::MbpoTrainer(const MbpoSettings& mbpo, const agents::SacSettings& sa
          settings_.rollout_max_epoch, settings_.rollout_min_epoch);
   model_buffer_ = std::make_unique<data::ReplayBuffer>(model_buffer_capacity(), replay_.obs_dim(),
                                                        replay_.action_dim(), device);
+  last_weights_.age_bins.assign(kWeightBins, 1.0);
 }
 
 int MbpoTrainer::rollout_length() const {
@@ -82,12 +86,43 @@ void MbpoTrainer::step() {
 }
 
 void MbpoTrainer::fit_model() {
-  PhaseTimer timer(counters_.model_fit_s);
   const data::Batch all = replay_.all();
-  last_fit_ = model_->fit({all.obs, all.action, all.reward, all.next_obs});
+  const torch::Tensor age = replay_.insertion_index();
+  measure_fresh_error(all, age);
+  models::BatchLoss loss;
+  {
+    PhaseTimer timer(counters_.objective_s);
+    objectives::FitPlan plan = objective_->plan({replay_, agent_, env_steps_, gen_});
+    rollout_weights_ = plan.weights.defined()
+                           ? objectives::checked_weights(plan.weights, replay_.size(), objective_->name())
+                           : torch::Tensor();
+    loss = std::move(plan.loss);
+  }
+  last_weights_ = objectives::summarise_weights(rollout_weights_, age, 1000, kWeightBins);
+  std::vector<double> row{static_cast<double>(env_steps_)};
+  row.insert(row.end(), last_weights_.age_bins.begin(), last_weights_.age_bins.end());
+  weight_rows_.push_back(std::move(row));
+
+  PhaseTimer timer(counters_.model_fit_s);
+  last_fit_ = model_->fit({all.obs, all.action, all.reward, all.next_obs}, rollout_weights_, loss);
   counters_.model_fits += 1;
   counters_.model_gradient_steps += static_cast<double>(last_fit_.gradient_steps);
+  fitted_through_ = replay_.total_added();
 }
+
+void MbpoTrainer::measure_fresh_error(const data::Batch& all, const torch::Tensor& age) {
+  const std::int64_t fresh = std::min(replay_.size(), replay_.total_added() - fitted_through_);
+  if (counters_.model_fits == 0 || fresh <= 0) return;
+  torch::NoGradGuard no_grad;
+  const auto rows = (age >= replay_.size() - fresh).nonzero().squeeze(1);
+  const auto obs = all.obs.index_select(0, rows), next_obs = all.next_obs.index_select(0, rows);
+  const models::Prediction predicted = model_->mean(obs, all.action.index_select(0, rows));
+  const double next_error = (predicted.next_obs - next_obs).square().sum().item<double>();
+  const double reward_error = (predicted.reward - all.reward.index_select(0, rows)).square().sum().item<double>();
+  fresh_mse_ = (next_error + reward_error) / static_cast<double>(fresh * (1 + replay_.obs_dim()));
+}
+
+std::vector<std::vector<double>> MbpoTrainer::take_weight_rows() { return std::exchange(weight_rows_, {}); }
 
 void MbpoTrainer::rollout() {
   PhaseTimer timer(counters_.rollout_s);
@@ -105,7 +140,9 @@ void MbpoTrainer::rollout() {
     }
     model_buffer_ = std::move(resized);
   }
-  torch::Tensor obs = replay_.sample(settings_.rollout_batch_size, gen_).obs;
+  torch::Tensor obs = rollout_weights_.defined()
+                          ? replay_.sample_weighted(settings_.rollout_batch_size, rollout_weights_, gen_).obs
+                          : replay_.sample(settings_.rollout_batch_size, gen_).obs;
   for (int t = 0; t < rollout_length() && obs.size(0) > 0; ++t) {
     const torch::Tensor action = agent_.sample_actions(obs, gen_).action;
     const models::ModelStep step = models::sample_step(*model_, obs, action, is_terminal_);
@@ -150,21 +187,29 @@ std::vector<double> MbpoTrainer::act_deterministic(std::span<const double> obs) 
 }
 
 std::vector<std::string> MbpoTrainer::metric_names() const {
-  return {"train_return_last", "episodes", "q_loss", "policy_loss", "alpha", "alpha_loss", "entropy",
+  std::vector<std::string> names = {"train_return_last", "episodes", "q_loss", "policy_loss", "alpha", "alpha_loss", "entropy",
           "model_train_nll", "model_holdout_nll", "model_train_mse", "model_holdout_mse", "model_fit_epochs",
           "rollout_length", "model_buffer_size", "sac_updates", "model_fits", "model_gradient_steps",
           "model_transitions", "nonfinite_predictions", "time_env_s", "time_sac_s", "time_model_fit_s",
-          "time_rollout_s"};
+          "time_rollout_s", "time_objective_s", "model_fresh_mse", "weight_newest_mean", "weight_oldest_mean",
+          "weight_ess", "weight_max"};
+  const auto extra = objective_->metric_names();
+  names.insert(names.end(), extra.begin(), extra.end());
+  return names;
 }
 
 std::vector<double> MbpoTrainer::metric_values() const {
-  return {collector_.last_episode_return(), static_cast<double>(collector_.episodes()), last_stats_.q_loss,
+  std::vector<double> values = {collector_.last_episode_return(), static_cast<double>(collector_.episodes()), last_stats_.q_loss,
           last_stats_.policy_loss, agent_.alpha(), last_stats_.alpha_loss, last_stats_.entropy, last_fit_.train_nll,
           last_fit_.holdout_nll, last_fit_.train_mse, last_fit_.holdout_mse, static_cast<double>(last_fit_.epochs),
           static_cast<double>(rollout_length()), static_cast<double>(model_buffer_->size()), counters_.sac_updates,
           counters_.model_fits, counters_.model_gradient_steps, counters_.model_transitions,
           counters_.nonfinite_predictions, counters_.env_s, counters_.sac_s, counters_.model_fit_s,
-          counters_.rollout_s};
+          counters_.rollout_s, counters_.objective_s, fresh_mse_, last_weights_.newest_mean,
+          last_weights_.oldest_mean, last_weights_.effective_sample_size, last_weights_.max};
+  const auto extra = objective_->metric_values();
+  values.insert(values.end(), extra.begin(), extra.end());
+  return values;
 }
 
 void MbpoTrainer::save(torch::serialize::OutputArchive& archive) const {
@@ -191,8 +236,19 @@ void MbpoTrainer::save(torch::serialize::OutputArchive& archive) const {
                                           torch::kFloat64));
   const Counters& c = counters_;
   archive.write("counters", torch::tensor({c.sac_updates, c.model_fits, c.model_gradient_steps, c.model_transitions,
-                                           c.nonfinite_predictions, c.env_s, c.sac_s, c.model_fit_s, c.rollout_s},
+                                           c.nonfinite_predictions, c.env_s, c.sac_s, c.model_fit_s, c.rollout_s,
+                                           c.objective_s},
                                           torch::kFloat64));
+  torch::serialize::OutputArchive objective;
+  objective_->save(objective);
+  archive.write("objective", objective);
+  write_string(archive, "objective_name", objective_->name());
+  if (rollout_weights_.defined()) archive.write("rollout_weights", rollout_weights_);
+  const objectives::WeightSummary& w = last_weights_;
+  std::vector<double> summary{fresh_mse_, w.newest_mean, w.oldest_mean, w.effective_sample_size, w.max};
+  summary.insert(summary.end(), w.age_bins.begin(), w.age_bins.end());
+  archive.write("weight_summary", torch::tensor(summary, torch::kFloat64));
+  write_int(archive, "fitted_through", fitted_through_);
 }
 
 void MbpoTrainer::load(torch::serialize::InputArchive& archive) {
@@ -222,8 +278,26 @@ void MbpoTrainer::load(torch::serialize::InputArchive& archive) {
   const auto f = values("last_fit", 5);
   last_fit_.train_nll = f[0], last_fit_.holdout_nll = f[1], last_fit_.train_mse = f[2], last_fit_.holdout_mse = f[3];
   last_fit_.epochs = static_cast<int>(f[4]);
-  const auto c = values("counters", 9);
-  counters_ = {c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8]};
+  const auto c = values("counters", 10);
+  counters_ = {c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9]};
+  const std::string objective_name = read_string(archive, "objective_name", "MBPO");
+  if (objective_name != objective_->name())
+    fail("the checkpoint was written with model objective '{}', this run uses '{}'", objective_name,
+         objective_->name());
+  torch::serialize::InputArchive objective;
+  archive.read("objective", objective);
+  objective_->load(objective);
+  torch::Tensor weights;
+  rollout_weights_ = archive.try_read("rollout_weights", weights) ? weights : torch::Tensor();
+  if (rollout_weights_.defined() && (rollout_weights_.dim() != 1 || rollout_weights_.size(0) != replay_.size()))
+    fail("MBPO checkpoint: rollout weights for {} transitions, the replay buffer holds {}", rollout_weights_.numel(),
+         replay_.size());
+  const auto t = read_tensor(archive, "weight_summary", "MBPO").contiguous().to(torch::kFloat64);
+  if (t.numel() != 5 + kWeightBins) fail("MBPO checkpoint entry 'weight_summary' has {} values", t.numel());
+  const double* w = t.data_ptr<double>();
+  fresh_mse_ = w[0];
+  last_weights_ = {w[1], w[2], w[3], w[4], std::vector<double>(w + 5, w + 5 + kWeightBins)};
+  fitted_through_ = read_int(archive, "fitted_through", "MBPO");
 }
 
 }  // namespace tom::algos

@@ -1,9 +1,11 @@
 #pragma once
 // MBPO (Janner et al. 2019), top to bottom, one env step at a time:
 //   1. the first random_steps env steps act uniformly at random (exploration);
-//   2. every model_train_freq env steps after that: fit the dynamics model on the whole
-//      replay buffer, then roll the current policy out in the model from
-//      rollout_batch_size replay states for rollout_length steps (a per-epoch schedule),
+//   2. every model_train_freq env steps after that: ask the model-learning objective
+//      (objectives/model_objective.hpp) for a weight per replay transition and the loss
+//      shape, fit the dynamics model on the whole replay buffer with them, then roll the
+//      current policy out in the model from rollout_batch_size replay states (drawn in
+//      proportion to the weights) for rollout_length steps (a per-epoch schedule),
 //      cutting rollouts with the task's termination rule, into the model buffer, which
 //      keeps model_retain_epochs epochs of rollouts;
 //   3. each env step: updates_per_step SAC updates on batches with real_ratio real and
@@ -23,6 +25,7 @@
 #include "tom/models/dynamics_model.hpp"
 #include "tom/models/ensemble.hpp"
 #include "tom/models/mdn.hpp"
+#include "tom/objectives/model_objective.hpp"
 
 namespace tom::algos {
 
@@ -75,9 +78,10 @@ std::unique_ptr<models::DynamicsModel> make_model(const MbpoSettings& mbpo, cons
 
 class MbpoTrainer final : public Trainer {
  public:
+  // objective: null means plain maximum likelihood (mle).
   MbpoTrainer(const MbpoSettings& mbpo, const agents::SacSettings& sac, std::unique_ptr<models::DynamicsModel> model,
-              std::unique_ptr<envs::Env> env, envs::TerminationFn is_terminal, std::uint64_t seed,
-              torch::Device device);
+              std::unique_ptr<objectives::ModelObjective> objective, std::unique_ptr<envs::Env> env,
+              envs::TerminationFn is_terminal, std::uint64_t seed, torch::Device device);
 
   void step() override;
   std::int64_t env_steps() const override { return env_steps_; }
@@ -86,11 +90,15 @@ class MbpoTrainer final : public Trainer {
   std::vector<double> metric_values() const override;
   void save(torch::serialize::OutputArchive& archive) const override;
   void load(torch::serialize::InputArchive& archive) override;
+  int weight_bins() const override { return kWeightBins; }
+  std::vector<std::vector<double>> take_weight_rows() override;
+  static constexpr int kWeightBins = 100;
 
   int rollout_length() const;
 
  private:
   void fit_model();
+  void measure_fresh_error(const data::Batch& all, const torch::Tensor& age);
   void rollout();
   void update_agent();
   std::int64_t model_buffer_capacity() const;
@@ -102,6 +110,8 @@ class MbpoTrainer final : public Trainer {
   std::unique_ptr<data::ReplayBuffer> model_buffer_;  // re-created when the rollout length grows
   agents::Sac agent_;
   std::unique_ptr<models::DynamicsModel> model_;
+  std::unique_ptr<objectives::ModelObjective> objective_;
+  torch::Tensor rollout_weights_;  // of the last plan, slot order; undefined = uniform
   envs::TerminationFn is_terminal_;
   torch::Generator gen_;  // rollout starts, policy noise in rollouts, batch sampling
 
@@ -109,9 +119,13 @@ class MbpoTrainer final : public Trainer {
   std::int64_t epoch_updates_ = 0;  // SAC updates in the current epoch
   agents::SacStats last_stats_;
   models::FitReport last_fit_;
+  double fresh_mse_ = 0.0;  // model error on the transitions collected since the previous fit
+  std::int64_t fitted_through_ = 0;  // replay insertions the model has been fitted on
+  objectives::WeightSummary last_weights_;
+  std::vector<std::vector<double>> weight_rows_;
   struct Counters {
     double sac_updates = 0, model_fits = 0, model_gradient_steps = 0, model_transitions = 0, nonfinite_predictions = 0;
-    double env_s = 0, sac_s = 0, model_fit_s = 0, rollout_s = 0;
+    double env_s = 0, sac_s = 0, model_fit_s = 0, rollout_s = 0, objective_s = 0;
   } counters_;
 };
 

@@ -22,6 +22,11 @@ class Trainer {
   // latest losses, temperature, model errors, work counters, seconds per phase...
   virtual std::vector<std::string> metric_names() const = 0;
   virtual std::vector<double> metric_values() const = 0;
+  // Model-learning weight diagnostics for weights.csv: the number of age bins (0 for
+  // backbones without a learned model), and the rows (step, then one mean weight per bin,
+  // oldest first) of the model fits since the last call.
+  virtual int weight_bins() const { return 0; }
+  virtual std::vector<std::vector<double>> take_weight_rows() { return {}; }
   // All state needed to continue exactly: networks, optimisers, buffers, generators,
   // the environment mid-episode, counters.
   virtual void save(torch::serialize::OutputArchive& archive) const = 0;

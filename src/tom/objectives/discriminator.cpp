@@ -73,11 +73,21 @@ Discriminator::Discriminator(DiscriminatorSettings settings, std::int64_t state_
   if (state_dim < 1 || action_dim < 1)
     fail("discriminator: state and action dimensions must be positive (got {}, {})", state_dim,
          action_dim);
-  reset();
+  reset(nullptr);
 }
 
-void Discriminator::reset() {
+void Discriminator::reset(at::Generator* gen) {
   net_ = std::make_shared<Net>(state_dim_, action_dim_, settings_.branch_hidden, settings_.hidden);
+  if (gen) {
+    // LibTorch's initialisation (uniform within 1/sqrt(fan_in)) redrawn from `gen`, so a
+    // re-created network is reproducible from the caller's (checkpointed) generator.
+    torch::NoGradGuard no_grad;
+    for (auto* layer : {&net_->state_in, &net_->action_in, &net_->next_in, &net_->joint, &net_->out}) {
+      const double bound = 1.0 / std::sqrt(static_cast<double>((*layer)->weight.size(1)));
+      (*layer)->weight.uniform_(-bound, bound, *gen);
+      (*layer)->bias.uniform_(-bound, bound, *gen);
+    }
+  }
   net_->to(device_);
   optimizer_ =
       std::make_unique<torch::optim::Adam>(net_->parameters(), torch::optim::AdamOptions(settings_.lr));
@@ -131,8 +141,7 @@ double Discriminator::fit(const Transitions& recent, const Transitions& buffer,
                           at::Generator& gen) {
   const torch::Tensor recent_x = rows(recent, "recent");
   const torch::Tensor buffer_x = rows(buffer, "buffer");
-  if (settings_.recreate && fitted_) reset();
-  fitted_ = true;
+  if (settings_.recreate) reset(&gen);
   const auto pool = recent_x.size(0), size = buffer_x.size(0);
   const auto index_options = torch::TensorOptions().dtype(torch::kLong).device(device_);
   double last_pass = 0.0;
@@ -160,6 +169,26 @@ torch::Tensor Discriminator::log_ratio(const Transitions& transitions) const {
   for (std::int64_t start = 0; start < x.size(0); start += kLogitChunk)
     chunks.push_back(net_->forward(x.narrow(0, start, std::min(kLogitChunk, x.size(0) - start)), 0).first);
   return torch::cat(chunks);
+}
+
+void Discriminator::save(torch::serialize::OutputArchive& archive) const {
+  torch::serialize::OutputArchive net, optimizer;
+  net_->save(net);
+  optimizer_->save(optimizer);
+  archive.write("net", net);
+  archive.write("optimizer", optimizer);
+}
+
+void Discriminator::load(torch::serialize::InputArchive& archive) {
+  torch::serialize::InputArchive net, optimizer;
+  if (!archive.try_read("net", net) || !archive.try_read("optimizer", optimizer))
+    fail("discriminator checkpoint is missing its network or optimiser");
+  try {
+    net_->load(net);
+    optimizer_->load(optimizer);
+  } catch (const c10::Error& e) {
+    fail("discriminator checkpoint does not fit this discriminator ({})", e.what_without_backtrace());
+  }
 }
 
 }  // namespace tom::objectives

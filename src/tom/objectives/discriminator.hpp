@@ -70,17 +70,20 @@ class Discriminator {
 
   const DiscriminatorSettings& settings() const { return settings_; }
 
+  // Network and optimiser state (needed to resume when networks are not re-created).
+  void save(torch::serialize::OutputArchive& archive) const;
+  void load(torch::serialize::InputArchive& archive);
+
  private:
   struct Net;
   torch::Tensor rows(const Transitions& t, const char* name) const;  // checked [N, 2S+A]
-  void reset();
+  void reset(at::Generator* gen);  // fresh network and optimiser; weights drawn from gen if given
 
   DiscriminatorSettings settings_;
   std::int64_t state_dim_, action_dim_;
   torch::Device device_;
   std::shared_ptr<Net> net_;
   std::unique_ptr<torch::optim::Adam> optimizer_;
-  bool fitted_ = false;
 };
 
 }  // namespace tom::objectives

@@ -295,4 +295,57 @@ torch::Tensor TomDual::weights(const torch::Tensor& s, const torch::Tensor& a,
                                 settings_.clip_max, settings_.normalise);
 }
 
+void TomDual::save(torch::serialize::OutputArchive& archive) const {
+  const auto put = [&](const char* key, const torch::nn::Module& module) {
+    torch::serialize::OutputArchive part;
+    module.save(part);
+    archive.write(key, part);
+  };
+  put("q", *q_);
+  put("q_avg", *q_avg_);
+  torch::serialize::OutputArchive q_opt;
+  q_opt_->save(q_opt);
+  archive.write("q_opt", q_opt);
+  if (u_) {
+    put("u", *u_);
+    put("u_avg", *u_avg_);
+    torch::serialize::OutputArchive u_opt;
+    u_opt_->save(u_opt);
+    archive.write("u_opt", u_opt);
+  }
+  archive.write("steps_done", torch::tensor(steps_done_, torch::kInt64));
+}
+
+void TomDual::load(torch::serialize::InputArchive& archive) {
+  const auto get = [&](const char* key, torch::nn::Module& module) {
+    torch::serialize::InputArchive part;
+    if (!archive.try_read(key, part)) fail("TOM dual checkpoint has no '{}' (another dual form?)", key);
+    try {
+      module.load(part);
+    } catch (const c10::Error& e) {
+      fail("TOM dual checkpoint: '{}' does not fit this dual's networks ({})", key, e.what_without_backtrace());
+    }
+  };
+  const auto get_optimizer = [&](const char* key, torch::optim::Optimizer& optimizer) {
+    torch::serialize::InputArchive part;
+    if (!archive.try_read(key, part)) fail("TOM dual checkpoint has no '{}'", key);
+    try {
+      optimizer.load(part);
+    } catch (const c10::Error& e) {
+      fail("TOM dual checkpoint: corrupt optimiser state '{}' ({})", key, e.what_without_backtrace());
+    }
+  };
+  get("q", *q_);
+  get("q_avg", *q_avg_);
+  get_optimizer("q_opt", *q_opt_);
+  if (u_) {
+    get("u", *u_);
+    get("u_avg", *u_avg_);
+    get_optimizer("u_opt", *u_opt_);
+  }
+  torch::Tensor steps;
+  if (!archive.try_read("steps_done", steps) || steps.numel() != 1) fail("TOM dual checkpoint has no step count");
+  steps_done_ = steps.item<std::int64_t>();
+}
+
 }  // namespace tom::objectives

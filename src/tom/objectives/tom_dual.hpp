@@ -132,6 +132,11 @@ class TomDual {
   const TomDualSettings& settings() const { return settings_; }
   std::int64_t steps_done() const { return steps_done_; }
 
+  // Networks (online and averaged), optimiser states and the step count; load throws
+  // tom::Error when the stored dual has another shape or form.
+  void save(torch::serialize::OutputArchive& archive) const;
+  void load(torch::serialize::InputArchive& archive);
+
  private:
   void check_batch(const ReplayBatch& batch, std::int64_t count) const;
   torch::Tensor check_next(const NextActions& next, std::int64_t rows,

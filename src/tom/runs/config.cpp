@@ -20,7 +20,10 @@ std::string base_task(const std::string& env) {
 std::vector<SettingRef> Config::fields() {
   std::vector<SettingRef> all;
   for (auto&& part : {settings_of("run", run), settings_of("sac_loop", sac_loop), settings_of("sac", sac),
-                      settings_of("mbpo", mbpo), settings_of("ensemble", ensemble), settings_of("mdn", mdn)})
+                      settings_of("mbpo", mbpo), settings_of("ensemble", ensemble), settings_of("mdn", mdn),
+                      settings_of("objective", objective.choice), settings_of("tom", objective.tom),
+                      settings_of("tom_dual", objective.dual), settings_of("discriminator", objective.discriminator),
+                      settings_of("pmac", objective.pmac), settings_of("vagram", objective.vagram)})
     all.insert(all.end(), part.begin(), part.end());
   return all;
 }
@@ -30,6 +33,9 @@ void Config::check() {
   const auto names = envs::env_names();
   if (std::find(names.begin(), names.end(), run.env) == names.end())
     fail("setting run.env = '{}' is not a task; valid: {}", run.env, join(names));
+  if (run.algo == "sac" && objective.choice.name != "mle")
+    fail("setting objective.name = '{}' needs a model-based backbone (run.algo = mbpo); SAC learns no model",
+         objective.choice.name);
   if (run.device != "cpu" && !run.device.starts_with("cuda"))
     fail("setting run.device = '{}' is not a device (cpu, cuda or cuda:N)", run.device);
 }

@@ -10,6 +10,7 @@
 #include "tom/algos/mbpo_trainer.hpp"
 #include "tom/algos/sac_trainer.hpp"
 #include "tom/core/settings.hpp"
+#include "tom/objectives/make_objective.hpp"
 
 namespace tom::runs {
 
@@ -48,6 +49,7 @@ struct Config {
   algos::MbpoSettings mbpo;
   models::EnsembleSettings ensemble;
   models::MdnSettings mdn;
+  objectives::ObjectiveSettings objective;  // sections objective, tom, tom_dual, discriminator, pmac, vagram
 
   // Every field of every section, as "section.name" references into this object.
   std::vector<SettingRef> fields();

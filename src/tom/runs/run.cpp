@@ -5,6 +5,7 @@
 #include <cmath>
 #include <csignal>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 #include <fmt/format.h>
@@ -25,6 +26,7 @@ namespace {
 
 constexpr const char* kConfigFile = "config.toml";
 constexpr const char* kMetricsFile = "metrics.csv";
+constexpr const char* kWeightsFile = "weights.csv";
 constexpr const char* kCheckpointFile = "checkpoint.pt";
 
 std::atomic<int> g_stop_signal{0};
@@ -69,11 +71,11 @@ std::vector<std::string> metric_header(const algos::Trainer& trainer) {
   return names;
 }
 
-// metrics.csv: appended one row per evaluation and flushed, so a killed run keeps its
-// rows; a resumed run first drops the rows written after its checkpoint.
-class MetricsFile {
+// metrics.csv and weights.csv: appended row by row and flushed, so a killed run keeps
+// its rows; a resumed run first drops the rows written after its checkpoint.
+class CsvLog {
  public:
-  MetricsFile(const fs::path& path, const std::vector<std::string>& header, std::int64_t keep_through_step)
+  CsvLog(const fs::path& path, const std::vector<std::string>& header, std::int64_t keep_through_step)
       : path_(path) {
     std::string kept = join(header, ",") + "\n";
     if (fs::exists(path)) {
@@ -81,7 +83,7 @@ class MetricsFile {
       std::string line;
       std::getline(existing, line);
       if (line != join(header, ","))
-        fail("{} has other columns than this run writes; it is not this run's metrics file", path.string());
+        fail("{} has other columns than this run writes; it is not this run's file", path.string());
       while (std::getline(existing, line)) {
         if (line.empty()) continue;
         if (std::stoll(line.substr(0, line.find(','))) <= keep_through_step) kept += line + "\n";
@@ -114,7 +116,14 @@ nlohmann::json checkpoint_header(const Config& config, std::int64_t step, double
 RunOutcome train_loop(Config& config, const fs::path& dir, algos::Trainer& trainer, double wall_before) {
   const auto start = std::chrono::steady_clock::now();
   const auto wall = [&] { return wall_before + std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
-  MetricsFile metrics(dir / kMetricsFile, metric_header(trainer), trainer.env_steps());
+  CsvLog metrics(dir / kMetricsFile, metric_header(trainer), trainer.env_steps());
+  // A model fit labelled with step L runs during the env step that ends at L + 1.
+  std::optional<CsvLog> weights;
+  if (const int bins = trainer.weight_bins(); bins > 0) {
+    std::vector<std::string> header{"step"};
+    for (int b = 0; b < bins; ++b) header.push_back(fmt::format("bin_{}", b));
+    weights.emplace(dir / kWeightsFile, header, trainer.env_steps() - 1);
+  }
   const auto save = [&] {
     write_checkpoint(dir / kCheckpointFile, checkpoint_header(config, trainer.env_steps(), wall()),
                      [&](torch::serialize::OutputArchive& archive) { trainer.save(archive); });
@@ -125,6 +134,8 @@ RunOutcome train_loop(Config& config, const fs::path& dir, algos::Trainer& train
   double rate_wall = wall();
   while (trainer.env_steps() < config.run.steps) {
     trainer.step();
+    if (weights)
+      for (const auto& row : trainer.take_weight_rows()) weights->append(row);
     const std::int64_t step = trainer.env_steps();
     if (step % config.run.eval_every == 0 || step == config.run.steps) {
       const EvalResult eval = evaluate_policy(trainer, config.run.env, config.run.eval_episodes,
@@ -167,8 +178,9 @@ std::unique_ptr<algos::Trainer> make_trainer(const Config& config) {
   if (config.run.algo == "mbpo") {
     const auto& spec = env->spec();
     auto model = algos::make_model(config.mbpo, config.ensemble, config.mdn, spec.obs_dim, spec.action_dim, seed, device);
-    return std::make_unique<algos::MbpoTrainer>(config.mbpo, config.sac, std::move(model), std::move(env),
-                                                envs::termination_fn(config.run.env), seed, device);
+    auto objective = objectives::make_objective(config.objective, spec.obs_dim, spec.action_dim, device);
+    return std::make_unique<algos::MbpoTrainer>(config.mbpo, config.sac, std::move(model), std::move(objective),
+                                                std::move(env), envs::termination_fn(config.run.env), seed, device);
   }
   return std::make_unique<algos::SacTrainer>(config.sac_loop, config.sac, std::move(env), seed, device);
 }

@@ -1,0 +1,105 @@
+#include "tom/objectives/tom_objective.hpp"
+
+#include "tom/core/archive.hpp"
+#include "tom/core/error.hpp"
+
+namespace tom::objectives {
+
+TomObjective::TomObjective(const TomSettings& settings, const TomDualSettings& dual,
+                           const DiscriminatorSettings& discriminator, int obs_dim, int action_dim,
+                           torch::Device device)
+    : settings_(settings),
+      device_(device),
+      discriminator_(discriminator, obs_dim, action_dim, device),
+      dual_(dual, obs_dim, action_dim, device) {}
+
+FitPlan TomObjective::plan(const FitContext& context) {
+  const data::Batch all = context.replay.all();
+  const std::int64_t n = all.obs.size(0);
+  if (n == 0) fail("TOM: the replay buffer is empty");
+  const torch::Tensor starts = context.replay.episode_start_obs();
+  if (starts.size(0) == 0) fail("TOM: the replay buffer holds no episode start states");
+  const auto on_device = [&](const torch::Tensor& t) { return t.to(device_, torch::kFloat32); };
+  const torch::Tensor s = on_device(all.obs), a = on_device(all.action), s_next = on_device(all.next_obs),
+                      done = on_device(all.terminated), s0 = on_device(starts);
+
+  // The recent pool: slots of the newest transitions.
+  const std::int64_t pool = std::min(settings_.recent_pool, n);
+  const torch::Tensor newest = std::get<1>(context.replay.insertion_index().topk(pool)).to(device_);
+  torch::Tensor in_pool = torch::zeros({n}, s.options());
+  in_pool.index_fill_(0, newest, 1.0);
+
+  torch::Tensor reward;
+  if (discriminator_.settings().enabled) {
+    const Transitions recent{s.index_select(0, newest), a.index_select(0, newest), s_next.index_select(0, newest)};
+    last_.discriminator_loss = discriminator_.fit(recent, {s, a, s_next}, context.gen);
+    reward = discriminator_.log_ratio({s, a, s_next});
+    // Accuracy as a balanced classifier of pool against the rest of the buffer.
+    const auto says_recent = (reward > 0).to(torch::kFloat32);
+    const double rest = static_cast<double>(n - pool);
+    last_.discriminator_accuracy =
+        rest > 0 ? 0.5 * ((says_recent * in_pool).sum().item<double>() / static_cast<double>(pool) +
+                          ((1 - says_recent) * (1 - in_pool)).sum().item<double>() / rest)
+                 : (says_recent.mean().item<double>());
+  } else {
+    reward = in_pool;
+  }
+  last_.reward_mean = reward.mean().item<double>();
+
+  const auto k = dual_.settings().next_actions;
+  DualData data;
+  data.sample_initial_states = [&](std::int64_t count) {
+    return s0.index_select(0, torch::randint(s0.size(0), {count}, context.gen, torch::kLong).to(device_));
+  };
+  data.sample_replay = [&](std::int64_t count) {
+    const auto rows = torch::randint(n, {count}, context.gen, torch::kLong).to(device_);
+    return ReplayBatch{s.index_select(0, rows), a.index_select(0, rows), reward.index_select(0, rows),
+                       s_next.index_select(0, rows), done.index_select(0, rows)};
+  };
+  data.sample_next_actions = [&](const torch::Tensor& states, std::int64_t count) {
+    torch::NoGradGuard no_grad;
+    std::vector<torch::Tensor> actions;
+    for (std::int64_t i = 0; i < count; ++i)
+      actions.push_back(context.agent.sample_actions(states, context.gen).action.to(device_, torch::kFloat32));
+    return NextActions{torch::stack(actions), {}};
+  };
+  last_.dual_loss = dual_.train(data, dual_.settings().steps);
+  ++plans_;
+  const NextActions next = data.sample_next_actions(s_next, k);
+  return {dual_.weights(s, a, reward, s_next, done, next).to(torch::kCPU), nullptr};
+}
+
+std::vector<std::string> TomObjective::metric_names() const {
+  return {"tom_discriminator_loss", "tom_discriminator_accuracy", "tom_reward_mean", "tom_dual_loss"};
+}
+
+std::vector<double> TomObjective::metric_values() const {
+  return {last_.discriminator_loss, last_.discriminator_accuracy, last_.reward_mean, last_.dual_loss};
+}
+
+void TomObjective::save(torch::serialize::OutputArchive& archive) const {
+  torch::serialize::OutputArchive dual, discriminator;
+  dual_.save(dual);
+  discriminator_.save(discriminator);
+  archive.write("dual", dual);
+  archive.write("discriminator", discriminator);
+  write_int(archive, "plans", plans_);
+  archive.write("figures", torch::tensor({last_.discriminator_loss, last_.discriminator_accuracy, last_.reward_mean,
+                                          last_.dual_loss},
+                                         torch::kFloat64));
+}
+
+void TomObjective::load(torch::serialize::InputArchive& archive) {
+  torch::serialize::InputArchive dual, discriminator;
+  if (!archive.try_read("dual", dual) || !archive.try_read("discriminator", discriminator))
+    fail("TOM checkpoint is missing its dual or discriminator (was the run made with another objective?)");
+  dual_.load(dual);
+  discriminator_.load(discriminator);
+  plans_ = read_int(archive, "plans", "TOM");
+  const auto f = read_tensor(archive, "figures", "TOM").contiguous().to(torch::kFloat64);
+  if (f.numel() != 4) fail("TOM checkpoint entry 'figures' has {} values, expected 4", f.numel());
+  const double* v = f.data_ptr<double>();
+  last_ = {v[0], v[1], v[2], v[3]};
+}
+
+}  // namespace tom::objectives

@@ -1,0 +1,55 @@
+#pragma once
+// TOM, Transition Occupancy Matching (Ma et al., L4DC 2023), as a model-learning
+// objective. Before each fit:
+//   1. the recent pool: the newest `recent_pool` real transitions, taken as samples of
+//      the current policy's transition occupancy;
+//   2. a log-ratio reward r(s,a,s'): the logit of a discriminator trained to tell the
+//      pool from the whole buffer (discriminator.hpp), or, without it, r = 1 inside the
+//      pool and 0 outside;
+//   3. the dual program (tom_dual.hpp) trained on replay batches and the initial states
+//      of real episodes, next actions from the current policy;
+//   4. weights w = f*'(e) of every replay transition from the dual's averaged networks,
+//      clipped and normalised to mean 1.
+// The discriminator is re-created at every fit (the paper's code) unless configured
+// otherwise; the dual networks carry over from fit to fit.
+#include <memory>
+
+#include "tom/objectives/discriminator.hpp"
+#include "tom/objectives/model_objective.hpp"
+#include "tom/objectives/tom_dual.hpp"
+
+namespace tom::objectives {
+
+struct TomSettings {
+  std::int64_t recent_pool = 1000;
+
+  template <class V>
+  void visit(V& v) {
+    v("recent_pool", recent_pool, "newest real transitions taken as the current policy's samples",
+      Range::at_least(1));
+  }
+};
+
+class TomObjective final : public ModelObjective {
+ public:
+  TomObjective(const TomSettings& settings, const TomDualSettings& dual, const DiscriminatorSettings& discriminator,
+               int obs_dim, int action_dim, torch::Device device = torch::kCPU);
+  std::string name() const override { return "tom"; }
+  FitPlan plan(const FitContext& context) override;
+  std::vector<std::string> metric_names() const override;
+  std::vector<double> metric_values() const override;
+  void save(torch::serialize::OutputArchive& archive) const override;
+  void load(torch::serialize::InputArchive& archive) override;
+
+ private:
+  TomSettings settings_;
+  torch::Device device_;
+  Discriminator discriminator_;
+  TomDual dual_;
+  std::int64_t plans_ = 0;
+  struct Figures {
+    double discriminator_loss = 0, discriminator_accuracy = 0, dual_loss = 0, reward_mean = 0;
+  } last_;
+};
+
+}  // namespace tom::objectives

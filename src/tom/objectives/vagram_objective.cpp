@@ -1,0 +1,143 @@
+#include "tom/objectives/vagram_objective.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include "tom/core/error.hpp"
+
+namespace tom::objectives {
+namespace {
+
+std::string shape_of(const torch::Tensor& t) { return t.defined() ? c10::str(t.sizes()) : "undefined"; }
+
+void check_rows(const agents::PolicyValue& agent, const torch::Tensor& next_obs, int chunk) {
+  if (!next_obs.defined() || next_obs.dim() != 2 || next_obs.size(1) != agent.obs_dim())
+    fail("vagram: next observations must have shape [N, {}], got {}", agent.obs_dim(), shape_of(next_obs));
+  if (chunk < 1) fail("vagram: chunk must be positive (got {})", chunk);
+}
+
+}  // namespace
+
+void VagramSettings::check() { check_settings("vagram", *this); }
+
+torch::Tensor sample_next_actions(const agents::PolicyValue& agent, const torch::Tensor& next_obs, int chunk,
+                                  torch::Generator& gen) {
+  check_rows(agent, next_obs, chunk);
+  torch::NoGradGuard no_grad;
+  const std::int64_t n = next_obs.size(0);
+  auto out = torch::empty({n, agent.action_dim()}, torch::kFloat32);
+  for (std::int64_t start = 0; start < n; start += chunk) {
+    const auto length = std::min<std::int64_t>(chunk, n - start);
+    out.narrow(0, start, length).copy_(agent.sample_actions(next_obs.narrow(0, start, length), gen).action);
+  }
+  return out;
+}
+
+torch::Tensor value_gradients(const agents::PolicyValue& agent, const torch::Tensor& next_obs,
+                              const torch::Tensor& next_action, int chunk) {
+  check_rows(agent, next_obs, chunk);
+  const std::int64_t n = next_obs.size(0), o = next_obs.size(1);
+  if (!next_action.defined() || next_action.dim() != 2 || next_action.size(0) != n ||
+      next_action.size(1) != agent.action_dim())
+    fail("vagram: next actions must have shape [{}, {}], got {}", n, agent.action_dim(), shape_of(next_action));
+  auto out = torch::empty({4, n, o}, torch::kFloat32);
+  torch::AutoGradMode enable_grad(true);  // the caller may be under a NoGradGuard
+  for (std::int64_t start = 0; start < n; start += chunk) {
+    const auto length = std::min<std::int64_t>(chunk, n - start);
+    // A fresh leaf per chunk; a' is detached, so only the path through s' is differentiated.
+    const auto s = next_obs.narrow(0, start, length).detach().to(torch::kFloat32).clone().requires_grad_(true);
+    const auto a = next_action.narrow(0, start, length).detach().to(next_obs.device(), torch::kFloat32);
+    const auto online = agent.q_values(s, a), target = agent.target_q_values(s, a);
+    const torch::Tensor critics[4] = {online.q1, online.q2, target.q1, target.q2};
+    for (int v = 0; v < 4; ++v) {
+      if (!critics[v].requires_grad())
+        fail("vagram: the agent's Q values are not differentiable with respect to the state");
+      // Rows are independent, so d(sum of Q)/ds' holds each row's own gradient.
+      const auto g = torch::autograd::grad({critics[v].sum()}, {s}, {}, /*retain_graph=*/v < 3)[0];
+      out[v].narrow(0, start, length).copy_(g.detach());
+    }
+  }
+  return out;
+}
+
+ClippedGradients clip_gradient_norms(const torch::Tensor& gradients, double quantile) {
+  if (!gradients.defined() || gradients.dim() != 3 || gradients.size(1) < 1)
+    fail("vagram: gradients must have shape [critics, N >= 1, O], got {}", shape_of(gradients));
+  if (!(quantile >= 0.0 && quantile <= 1.0)) fail("vagram: quantile must be in [0, 1] (got {})", quantile);
+  torch::NoGradGuard no_grad;
+  const auto norms = gradients.to(torch::kFloat64).norm(2, {2});  // [C, N]
+  // Linear interpolation between order statistics (torch::quantile's default), written
+  // out because torch::quantile is limited to 16M elements.
+  const auto sorted = std::get<0>(norms.sort(1));
+  const std::int64_t n = norms.size(1);
+  const double position = quantile * static_cast<double>(n - 1);
+  const auto lo = static_cast<std::int64_t>(std::floor(position));
+  const auto hi = std::min(lo + 1, n - 1);
+  const double frac = position - static_cast<double>(lo);
+  const auto thresholds = sorted.select(1, lo) + frac * (sorted.select(1, hi) - sorted.select(1, lo));  // [C]
+  // Scale min(1, c / |g|); rows with |g| = 0 stay 0.
+  const auto scale = (thresholds.unsqueeze(1) / norms.clamp_min(1e-300)).clamp_max(1.0);
+  return {(gradients * scale.unsqueeze(2).to(gradients.scalar_type())), thresholds};
+}
+
+models::BatchLoss vagram_batch_loss(torch::Tensor squared_gradients) {
+  if (!squared_gradients.defined() || squared_gradients.dim() != 2 || squared_gradients.size(0) < 1)
+    fail("vagram: squared gradients must have shape [N >= 1, O], got {}", shape_of(squared_gradients));
+  // The table lives on the CPU; a copy on the model's device is made at the first call
+  // from that device and kept.
+  struct Table {
+    torch::Tensor cpu, on_device;
+  };
+  auto table = std::make_shared<Table>();
+  table->cpu = squared_gradients.detach().to(torch::kCPU, torch::kFloat32).contiguous();
+  return [table](const models::BatchLossInput& in) -> torch::Tensor {
+    const std::int64_t n = table->cpu.size(0), o = table->cpu.size(1);
+    const auto& mean = in.mean;
+    if (!mean.defined() || mean.dim() != 3 || mean.size(2) != 1 + o)
+      fail("vagram loss: predicted means must have shape [M, B, {}], got {}", 1 + o, shape_of(mean));
+    if (!in.target.defined() || in.target.sizes() != mean.sizes())
+      fail("vagram loss: targets must have shape {}, got {}", shape_of(mean), shape_of(in.target));
+    const std::vector<std::int64_t> rows_shape{mean.size(0), mean.size(1)};
+    if (!in.indices.defined() || in.indices.sizes() != rows_shape)
+      fail("vagram loss: indices must have shape [{}, {}], got {}", mean.size(0), mean.size(1),
+           shape_of(in.indices));
+    const auto flat = in.indices.reshape({-1}).to(torch::kInt64);
+    if (flat.numel() > 0) {
+      const auto [lo, hi] = torch::aminmax(flat);
+      if (lo.item<std::int64_t>() < 0 || hi.item<std::int64_t>() >= n)
+        fail("vagram loss: row indices must be in [0, {}) (the buffer given to plan()), got [{}, {}]", n,
+             lo.item<std::int64_t>(), hi.item<std::int64_t>());
+    }
+    if (mean.device().is_cpu()) {
+      table->on_device = table->cpu;
+    } else if (!table->on_device.defined() || table->on_device.device() != mean.device()) {
+      table->on_device = table->cpu.to(mean.device());
+    }
+    const auto h = table->on_device.index_select(0, flat.to(mean.device())).view({mean.size(0), mean.size(1), o});
+    const auto error = mean - in.target;
+    // in.logvar is deliberately unused: the loss shapes the mean only.
+    return (error.narrow(2, 1, o).square() * h.to(error.scalar_type())).sum(2) + error.select(2, 0).square();
+  };
+}
+
+VagramObjective::VagramObjective(VagramSettings settings) : settings_(std::move(settings)) { settings_.check(); }
+
+FitPlan VagramObjective::plan(const FitContext& context) {
+  const auto& replay = context.replay;
+  if (replay.size() == 0) fail("vagram: the replay buffer is empty");
+  const auto next_obs = replay.all().next_obs;
+  const auto next_action = sample_next_actions(context.agent, next_obs, settings_.chunk, context.gen);
+  const auto gradients = value_gradients(context.agent, next_obs, next_action, settings_.chunk);
+  torch::NoGradGuard no_grad;
+  if (!torch::isfinite(gradients).all().item<bool>()) fail("vagram: the value gradients contain NaN or inf");
+  mean_norm_ = gradients.to(torch::kFloat64).norm(2, {2}).mean().item<double>();
+  auto clipped = clip_gradient_norms(gradients, settings_.quantile);
+  thresholds_.clear();
+  for (std::int64_t v = 0; v < clipped.thresholds.size(0); ++v) thresholds_.push_back(clipped.thresholds[v].item<double>());
+  mean_threshold_ = clipped.thresholds.mean().item<double>();
+  auto squared = clipped.gradients.square().mean(0);  // [N, O]: mean over the four critics
+  clipped = {};
+  return {torch::Tensor(), vagram_batch_loss(std::move(squared))};
+}
+
+}  // namespace tom::objectives

@@ -1,0 +1,145 @@
+// The objective interface's weight checks and diagnostics, and TOM as an objective on a
+// real replay buffer and agent: shapes, normalisation, exact continuation after save/load.
+#include <cmath>
+
+#include <gtest/gtest.h>
+
+#include "tom/agents/sac.hpp"
+#include "tom/core/error.hpp"
+#include "tom/core/threads.hpp"
+#include "tom/objectives/make_objective.hpp"
+
+namespace tom::objectives {
+namespace {
+
+TEST(WeightSummary, BinsByAgeEffectiveSampleSizeAndWindows) {
+  // 400 rows in slot order whose insertion order is reversed: slot 0 is the newest.
+  const auto age = torch::arange(399, -1, -1, torch::kInt64);
+  auto w = torch::ones({400});
+  w.narrow(0, 0, 100).fill_(3.0);  // the newest 100 (slots 0..99) weigh 3, the rest 1
+  const auto s = summarise_weights(w, age, 100, 4);
+  const double mean = (300.0 + 300.0) / 400.0;
+  ASSERT_EQ(s.age_bins.size(), 4u);
+  EXPECT_NEAR(s.age_bins[0], 1.0 / mean, 1e-6);  // oldest quarter
+  EXPECT_NEAR(s.age_bins[3], 3.0 / mean, 1e-6);  // newest quarter
+  EXPECT_NEAR(s.newest_mean, 3.0 / mean, 1e-6);
+  EXPECT_NEAR(s.oldest_mean, 1.0 / mean, 1e-6);
+  EXPECT_NEAR(s.max, 3.0 / mean, 1e-6);
+  EXPECT_NEAR(s.effective_sample_size, 600.0 * 600.0 / (100 * 9.0 + 300.0), 1e-3);
+  // Uniform weights: every bin 1 and the full sample size; fewer rows than bins still fill all bins.
+  const auto u = summarise_weights({}, torch::arange(7, torch::kInt64), 1000, 10);
+  for (double b : u.age_bins) EXPECT_DOUBLE_EQ(b, 1.0);
+  EXPECT_NEAR(u.effective_sample_size, 7.0, 1e-9);
+}
+
+TEST(CheckedWeights, RejectsBadWeightsByName) {
+  EXPECT_TRUE(torch::allclose(checked_weights(torch::tensor({1.0, 3.0}), 2, "x"), torch::tensor({0.5f, 1.5f})));
+  EXPECT_THROW(checked_weights(torch::ones({3}), 2, "x"), tom::Error);
+  EXPECT_THROW(checked_weights(torch::tensor({1.0, std::nan("")}), 2, "x"), tom::Error);
+  EXPECT_THROW(checked_weights(torch::tensor({1.0, -1.0}), 2, "x"), tom::Error);
+  EXPECT_THROW(checked_weights(torch::zeros({2}), 2, "x"), tom::Error);
+  try {
+    checked_weights(torch::zeros({2}), 2, "pmac");
+  } catch (const tom::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("pmac"), std::string::npos);
+  }
+}
+
+// A replay buffer of 3 episodes of 100 random transitions each.
+data::ReplayBuffer filled_buffer(int obs_dim, int action_dim) {
+  data::ReplayBuffer buffer(1000, obs_dim, action_dim);
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(3);
+  for (int i = 0; i < 300; ++i) {
+    const auto obs = torch::randn({obs_dim}, gen, torch::kFloat64), next = torch::randn({obs_dim}, gen, torch::kFloat64);
+    const auto action = torch::rand({action_dim}, gen, torch::kFloat64) * 2 - 1;
+    buffer.add({obs.data_ptr<double>(), static_cast<std::size_t>(obs_dim)},
+               {action.data_ptr<double>(), static_cast<std::size_t>(action_dim)}, 1.0,
+               {next.data_ptr<double>(), static_cast<std::size_t>(obs_dim)}, i % 100 == 99, i % 100 == 0);
+  }
+  return buffer;
+}
+
+ObjectiveSettings small_tom() {
+  ObjectiveSettings settings;
+  settings.choice.name = "tom";
+  settings.tom.recent_pool = 50;
+  settings.dual.steps = 30;
+  settings.dual.batch = 32;
+  settings.dual.hidden = 16;
+  settings.discriminator.passes = 2;
+  settings.discriminator.batch = 32;
+  settings.discriminator.branch_hidden = 8;
+  settings.discriminator.hidden = 16;
+  return settings;
+}
+
+TEST(TomObjective, PlansMeanOneWeightsAndContinuesExactlyAfterSaveLoad) {
+  tom::set_threads(1);
+  const int obs_dim = 4, action_dim = 2;
+  const auto buffer = filled_buffer(obs_dim, action_dim);
+  agents::SacSettings sac_settings;
+  sac_settings.hidden_size = 16;
+  agents::Sac agent(sac_settings, obs_dim, action_dim, {-1, -1}, {1, 1});
+  auto settings = small_tom();
+  auto tom = make_objective(settings, obs_dim, action_dim, torch::kCPU);
+  EXPECT_EQ(tom->name(), "tom");
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(9);
+  const FitPlan first = tom->plan({buffer, agent, 300, gen});
+  ASSERT_EQ(first.weights.sizes(), torch::IntArrayRef({300}));
+  EXPECT_FALSE(first.loss);
+  EXPECT_NEAR(first.weights.mean().item<double>(), 1.0, 1e-4);
+  EXPECT_GE(first.weights.min().item<double>(), 0.0);
+  ASSERT_EQ(tom->metric_names().size(), tom->metric_values().size());
+
+  torch::serialize::OutputArchive out;
+  tom->save(out);
+  std::ostringstream bytes;
+  out.save_to(bytes);
+  auto copy = make_objective(settings, obs_dim, action_dim, torch::kCPU);
+  torch::serialize::InputArchive in;
+  std::istringstream read_back(bytes.str());
+  in.load_from(read_back);
+  copy->load(in);
+  auto gen_copy = gen.clone();
+  const auto again = tom->plan({buffer, agent, 300, gen}).weights;
+  const auto resumed = copy->plan({buffer, agent, 300, gen_copy}).weights;
+  EXPECT_TRUE(torch::equal(again, resumed));
+  EXPECT_EQ(tom->metric_values(), copy->metric_values());
+
+  // A checkpoint of another dual form is refused with a message.
+  settings.dual.form = "conjugate-u";
+  auto other = make_objective(settings, obs_dim, action_dim, torch::kCPU);
+  std::istringstream read_again(bytes.str());
+  torch::serialize::InputArchive in_again;
+  in_again.load_from(read_again);
+  EXPECT_THROW(other->load(in_again), tom::Error);
+}
+
+TEST(TomObjective, WithoutDiscriminatorRewardMarksThePool) {
+  tom::set_threads(1);
+  const auto buffer = filled_buffer(4, 2);
+  agents::Sac agent({}, 4, 2, {-1, -1}, {1, 1});
+  auto settings = small_tom();
+  settings.discriminator.enabled = false;
+  auto tom = make_objective(settings, 4, 2, torch::kCPU);
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(1);
+  tom->plan({buffer, agent, 300, gen});
+  const auto names = tom->metric_names();
+  const auto values = tom->metric_values();
+  const auto at = std::find(names.begin(), names.end(), "tom_reward_mean") - names.begin();
+  EXPECT_NEAR(values[at], 50.0 / 300.0, 1e-6);
+}
+
+TEST(MakeObjective, MleIsUniform) {
+  const auto mle = make_objective({}, 4, 2, torch::kCPU);
+  EXPECT_EQ(mle->name(), "mle");
+  const auto buffer = filled_buffer(4, 2);
+  agents::Sac agent({}, 4, 2, {-1, -1}, {1, 1});
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(1);
+  const FitPlan plan = mle->plan({buffer, agent, 300, gen});
+  EXPECT_FALSE(plan.weights.defined());
+  EXPECT_FALSE(plan.loss);
+}
+
+}  // namespace
+}  // namespace tom::objectives
