@@ -2,6 +2,7 @@
 // their checkpoints reproduce the uninterrupted runs, metrics.csv and weights.csv alike.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 
 #include "run_util.hpp"
@@ -57,3 +58,21 @@ void expect_resume_matches(const std::string& objective) {
 TEST(MbpoRun, ResumedRunMatchesUninterruptedRun) { expect_resume_matches("mle"); }
 
 TEST(MbpoRun, TomResumedRunMatchesUninterruptedRun) { expect_resume_matches("tom"); }
+
+// MBPO solves inverted_pendulum (deterministic evaluation >= 950) within 4000 env steps,
+// a fifth of the 20000 SAC needs (test_sac_runs.cpp): the mbpo-paper settings with a
+// smaller model (64 units, at most 20 epochs per fit) and 10k rollouts per fit.
+TEST(MbpoRun, SolvesInvertedPendulumFasterThanSac) {
+  const fs::path dir = tom::test::fresh_dir("mbpo_pendulum");
+  ASSERT_EQ(run_tom({"train", "--family", "mbpo-paper", "--env", "inverted_pendulum", "--steps", "4000", "--seed",
+                     "0", "--threads", "1", "--eval-every", "250", "--eval-episodes", "5", "--checkpoint-every",
+                     "4000", "--set", "mbpo.rollout_batch_size=10000", "--set", "ensemble.hidden_units=64", "--set",
+                     "ensemble.max_epochs=20", "--out", dir.string()},
+                    dir.string() + ".log"),
+            0);
+  const auto csv = read_csv(dir / "metrics.csv");
+  const auto column = csv.column("eval_return_mean");
+  double best = 0.0;
+  for (const auto& row : csv.rows) best = std::max(best, std::stod(row[column]));
+  EXPECT_GE(best, 950.0) << "MBPO did not solve inverted_pendulum in 4000 steps";
+}

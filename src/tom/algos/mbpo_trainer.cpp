@@ -70,10 +70,7 @@ std::int64_t MbpoTrainer::model_buffer_capacity() const {
 }
 
 void MbpoTrainer::step() {
-  if (env_steps_ >= settings_.random_steps && env_steps_ % settings_.model_train_freq == 0) {
-    fit_model();
-    rollout();
-  }
+  if (env_steps_ >= settings_.random_steps && env_steps_ % settings_.model_train_freq == 0) rollout(fit_model());
   if (env_steps_ % settings_.epoch_length == 0) epoch_updates_ = 0;
   {
     PhaseTimer timer(counters_.env_s);
@@ -85,29 +82,30 @@ void MbpoTrainer::step() {
   if (env_steps_ > settings_.random_steps && model_buffer_->size() > 0) update_agent();
 }
 
-void MbpoTrainer::fit_model() {
+torch::Tensor MbpoTrainer::fit_model() {
   const data::Batch all = replay_.all();
   const torch::Tensor age = replay_.insertion_index();
   measure_fresh_error(all, age);
   models::BatchLoss loss;
+  torch::Tensor weights;  // undefined: uniform
   {
     PhaseTimer timer(counters_.objective_s);
     objectives::FitPlan plan = objective_->plan({replay_, agent_, env_steps_, gen_});
-    rollout_weights_ = plan.weights.defined()
-                           ? objectives::checked_weights(plan.weights, replay_.size(), objective_->name())
-                           : torch::Tensor();
+    if (plan.weights.defined())
+      weights = objectives::checked_weights(plan.weights, replay_.size(), objective_->name());
     loss = std::move(plan.loss);
   }
-  last_weights_ = objectives::summarise_weights(rollout_weights_, age, 1000, kWeightBins);
+  last_weights_ = objectives::summarise_weights(weights, age, 1000, kWeightBins);
   std::vector<double> row{static_cast<double>(env_steps_)};
   row.insert(row.end(), last_weights_.age_bins.begin(), last_weights_.age_bins.end());
   weight_rows_.push_back(std::move(row));
 
   PhaseTimer timer(counters_.model_fit_s);
-  last_fit_ = model_->fit({all.obs, all.action, all.reward, all.next_obs}, rollout_weights_, loss);
+  last_fit_ = model_->fit({all.obs, all.action, all.reward, all.next_obs}, weights, loss);
   counters_.model_fits += 1;
   counters_.model_gradient_steps += static_cast<double>(last_fit_.gradient_steps);
   fitted_through_ = replay_.total_added();
+  return weights;
 }
 
 void MbpoTrainer::measure_fresh_error(const data::Batch& all, const torch::Tensor& age) {
@@ -124,7 +122,7 @@ void MbpoTrainer::measure_fresh_error(const data::Batch& all, const torch::Tenso
 
 std::vector<std::vector<double>> MbpoTrainer::take_weight_rows() { return std::exchange(weight_rows_, {}); }
 
-void MbpoTrainer::rollout() {
+void MbpoTrainer::rollout(const torch::Tensor& start_weights) {
   PhaseTimer timer(counters_.rollout_s);
   torch::NoGradGuard no_grad;
   // The model buffer holds model_retain_epochs epochs at the current length: rebuild it
@@ -140,8 +138,8 @@ void MbpoTrainer::rollout() {
     }
     model_buffer_ = std::move(resized);
   }
-  torch::Tensor obs = rollout_weights_.defined()
-                          ? replay_.sample_weighted(settings_.rollout_batch_size, rollout_weights_, gen_).obs
+  torch::Tensor obs = start_weights.defined()
+                          ? replay_.sample_weighted(settings_.rollout_batch_size, start_weights, gen_).obs
                           : replay_.sample(settings_.rollout_batch_size, gen_).obs;
   for (int t = 0; t < rollout_length() && obs.size(0) > 0; ++t) {
     const torch::Tensor action = agent_.sample_actions(obs, gen_).action;
@@ -243,7 +241,6 @@ void MbpoTrainer::save(torch::serialize::OutputArchive& archive) const {
   objective_->save(objective);
   archive.write("objective", objective);
   write_string(archive, "objective_name", objective_->name());
-  if (rollout_weights_.defined()) archive.write("rollout_weights", rollout_weights_);
   const objectives::WeightSummary& w = last_weights_;
   std::vector<double> summary{fresh_mse_, w.newest_mean, w.oldest_mean, w.effective_sample_size, w.max};
   summary.insert(summary.end(), w.age_bins.begin(), w.age_bins.end());
@@ -287,11 +284,6 @@ void MbpoTrainer::load(torch::serialize::InputArchive& archive) {
   torch::serialize::InputArchive objective;
   archive.read("objective", objective);
   objective_->load(objective);
-  torch::Tensor weights;
-  rollout_weights_ = archive.try_read("rollout_weights", weights) ? weights : torch::Tensor();
-  if (rollout_weights_.defined() && (rollout_weights_.dim() != 1 || rollout_weights_.size(0) != replay_.size()))
-    fail("MBPO checkpoint: rollout weights for {} transitions, the replay buffer holds {}", rollout_weights_.numel(),
-         replay_.size());
   const auto t = read_tensor(archive, "weight_summary", "MBPO").contiguous().to(torch::kFloat64);
   if (t.numel() != 5 + kWeightBins) fail("MBPO checkpoint entry 'weight_summary' has {} values", t.numel());
   const double* w = t.data_ptr<double>();

@@ -97,9 +97,9 @@ class MbpoTrainer final : public Trainer {
   int rollout_length() const;
 
  private:
-  void fit_model();
+  torch::Tensor fit_model();  // returns the objective's weights for the rollout starts
   void measure_fresh_error(const data::Batch& all, const torch::Tensor& age);
-  void rollout();
+  void rollout(const torch::Tensor& start_weights);
   void update_agent();
   std::int64_t model_buffer_capacity() const;
 
@@ -111,7 +111,6 @@ class MbpoTrainer final : public Trainer {
   agents::Sac agent_;
   std::unique_ptr<models::DynamicsModel> model_;
   std::unique_ptr<objectives::ModelObjective> objective_;
-  torch::Tensor rollout_weights_;  // of the last plan, slot order; undefined = uniform
   envs::TerminationFn is_terminal_;
   torch::Generator gen_;  // rollout starts, policy noise in rollouts, batch sampling
 
