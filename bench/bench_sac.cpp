@@ -5,6 +5,7 @@
 
 #include "tom/agents/sac.hpp"
 #include "tom/core/threads.hpp"
+#include "tom/core/worker_thread.hpp"
 #include "tom/data/replay_buffer.hpp"
 
 namespace {
@@ -16,7 +17,8 @@ tom::data::Batch random_batch(std::int64_t n, torch::Generator& gen) {
           torch::randn({n, kObs}, gen), torch::zeros({n})};
 }
 
-// Argument: thread count given to tom::set_threads.
+// Argument: thread count given to tom::set_threads (2 and more: update() runs its work
+// in pairs on the caller and a worker thread).
 void BM_SacUpdate(benchmark::State& state) {
   tom::set_threads(static_cast<int>(state.range(0)));
   tom::agents::SacSettings settings;
@@ -49,6 +51,14 @@ void BM_SacUpdateBlasThreads(benchmark::State& state) {
   tom::set_threads(1);
 }
 BENCHMARK(BM_SacUpdateBlasThreads)->Arg(2)->Unit(benchmark::kMillisecond);
+
+// The cost of one fork-join of two empty closures on the SAC worker thread (update()
+// does 6 per step with 2 threads).
+void BM_WorkerThreadRoundTrip(benchmark::State& state) {
+  tom::WorkerThread worker;
+  for (auto _ : state) worker.run([] {}, [] {});
+}
+BENCHMARK(BM_WorkerThreadRoundTrip)->Unit(benchmark::kMicrosecond);
 
 void BM_SacActSingle(benchmark::State& state) {
   tom::set_threads(1);

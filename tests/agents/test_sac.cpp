@@ -1,13 +1,16 @@
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cmath>
 #include <numbers>
+#include <thread>
 #include <sstream>
 
 #include "tom/agents/sac.hpp"
 #include "tom/agents/squashed_gaussian.hpp"
 #include "tom/core/error.hpp"
 #include "tom/core/threads.hpp"
+#include "tom/core/worker_thread.hpp"
 
 namespace {
 
@@ -237,6 +240,78 @@ TEST(Sac, SaveLoadContinuesIdentically) {
   EXPECT_TRUE(torch::equal(sac.target_critic(1).parameters(), resumed.target_critic(1).parameters()));
   const std::vector<double> obs{0.1, 0.2, 0.3, 0.4};
   EXPECT_EQ(sac.act(obs, false), resumed.act(obs, false));
+}
+
+// With 2 threads the critics run on two threads; the results are bit-identical to 1
+// thread (Hopper dimensions, so that LibTorch's ops are large enough to parallelise).
+TEST(Sac, TwoThreadUpdatesAreBitIdenticalToOneThread) {
+  const std::vector<double> low(3, -1.0), high(3, 1.0);
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(13);
+  const auto batch = random_batch(256, 11, low, high, gen);
+  const tom::data::Batch first_transition{batch.obs.narrow(0, 0, 1), batch.action.narrow(0, 0, 1),
+                                          batch.reward.narrow(0, 0, 1), batch.next_obs.narrow(0, 0, 1),
+                                          batch.terminated.narrow(0, 0, 1)};
+  const auto run = [&](int threads) {
+    tom::set_threads(threads);
+    Sac sac(SacSettings{}, 11, 3, low, high, torch::kCPU, 14);
+    std::vector<tom::agents::SacStats> stats;
+    for (int i = 0; i < 4; ++i) stats.push_back(sac.update(batch));
+    stats.push_back(sac.update(first_transition));  // a batch of 1 is not split
+    EXPECT_EQ(at::get_num_threads(), threads);  // update() leaves the caller's count alone
+    tom::set_threads(1);
+    return std::pair{stats, saved(sac)};
+  };
+  const auto [serial_stats, serial] = run(1);
+  const auto [parallel_stats, parallel] = run(2);
+  for (std::size_t i = 0; i < serial_stats.size(); ++i) {
+    EXPECT_EQ(serial_stats[i].q_loss, parallel_stats[i].q_loss) << i;
+    EXPECT_EQ(serial_stats[i].policy_loss, parallel_stats[i].policy_loss) << i;
+    EXPECT_EQ(serial_stats[i].alpha_loss, parallel_stats[i].alpha_loss) << i;
+  }
+  // Networks, targets, optimiser states, alpha and generator state.
+  EXPECT_TRUE(serial == parallel);
+}
+
+TEST(WorkerThread, RunsOnASingleThreadedWorkerAndPropagatesErrors) {
+  tom::set_threads(2);
+  tom::WorkerThread worker;
+  std::thread::id worker_id;
+  int worker_ops_threads = 0;
+  bool worker_grad_mode = true;
+  {
+    torch::NoGradGuard no_grad;  // the worker runs with the caller's grad mode
+    // The caller waits for the worker to start, so that it does not run the job itself.
+    std::atomic<bool> started = false;
+    worker.run([&] { while (!started) std::this_thread::yield(); }, [&] {
+      started = true;
+      worker_id = std::this_thread::get_id();
+      worker_ops_threads = at::get_num_threads();
+      worker_grad_mode = torch::GradMode::is_enabled();
+    });
+  }
+  EXPECT_NE(worker_id, std::this_thread::get_id());
+  EXPECT_EQ(worker_ops_threads, 1);
+  EXPECT_FALSE(worker_grad_mode);
+  EXPECT_EQ(at::get_num_threads(), 2);
+  {
+    tom::SingleThreadedOps single;
+    EXPECT_EQ(at::get_num_threads(), 1);
+  }
+  EXPECT_EQ(at::get_num_threads(), 2);
+  int caller_runs = 0;
+  EXPECT_THROW(worker.run([&] { ++caller_runs; }, [] { tom::fail("worker {}", 1); }), tom::Error);
+  EXPECT_THROW(worker.run([] { throw std::runtime_error("caller"); }, [] {}), std::runtime_error);
+  EXPECT_THROW(worker.run([] { throw std::runtime_error("caller"); }, [] { tom::fail("worker"); }),
+               std::runtime_error);
+  EXPECT_EQ(caller_runs, 1);
+  int first = 0, second = 0;
+  worker.run([&] { first = 1; }, [&] { second = 2; });  // still usable after errors
+  EXPECT_EQ(first + second, 3);
+  // Many short pairs: the worker and the caller take the second job in turns.
+  std::atomic<int> count = 0;
+  for (int i = 0; i < 1000; ++i) worker.run([&] { ++count; }, [&] { ++count; });
+  EXPECT_EQ(count, 2000);
+  tom::set_threads(1);
 }
 
 TEST(Sac, LoadRejectsOtherShapes) {

@@ -1,12 +1,14 @@
 #include "tom/agents/sac.hpp"
 
-#include <cmath>
 #include <algorithm>
+#include <cmath>
+#include <optional>
 
 #include <fmt/ranges.h>
 
 #include "tom/agents/squashed_gaussian.hpp"
 #include "tom/core/error.hpp"
+#include "tom/core/worker_thread.hpp"
 
 namespace tom::agents {
 namespace {
@@ -34,19 +36,38 @@ void check_vector(const torch::Tensor& t, std::int64_t rows, const char* what) {
 // Buffers of update() for one batch size, allocated once.
 struct Sac::Workspace {
   Workspace(const Sac& sac, std::int64_t batch)
-      : policy(sac.policy_, batch),
+      : batch(batch),
+        next_policy(sac.policy_, batch),
         critic1(sac.critic1_, batch),
         critic2(sac.critic2_, batch) {
     const auto options = sac.policy_.parameters().options();
+    const std::int64_t half = batch / 2;
+    policy_rows = half > 0 ? std::vector<Rows>{{0, half}, {half, batch - half}} : std::vector<Rows>{{0, batch}};
+    for (const auto& [start, rows] : policy_rows) {
+      policy.emplace_back(sac.policy_, rows);
+      policy_grads.push_back(torch::empty({sac.policy_.num_parameters()}, options));
+    }
+    policy_grad = policy.size() == 1 ? policy_grads[0] : torch::empty({sac.policy_.num_parameters()}, options);
     critic_in = torch::empty({batch, sac.obs_dim_ + sac.action_dim_}, options);
     policy_grad_out = torch::empty({batch, 2 * sac.action_dim_}, options);
-    policy_grad = torch::empty({sac.policy_.num_parameters()}, options);
     critic1_grad = torch::empty({sac.critic1_.num_parameters()}, options);
     critic2_grad = torch::empty({sac.critic2_.num_parameters()}, options);
     noise_cpu = torch::empty({batch, sac.action_dim_}, torch::kFloat32);
+    next_noise_cpu = torch::empty({batch, sac.action_dim_}, torch::kFloat32);
   }
-  nn::FlatMlpTape policy, critic1, critic2;  // the critic tapes also serve the target critics
-  torch::Tensor critic_in, policy_grad_out, policy_grad, critic1_grad, critic2_grad, noise_cpu;
+  using Rows = std::pair<std::int64_t, std::int64_t>;  // {start, count}
+  std::int64_t batch;
+  // The policy step's policy pass in two halves of the batch (one part for a single
+  // transition), whose parameter gradients are summed into policy_grad, so that its
+  // backward pass runs on two threads too.
+  std::vector<nn::FlatMlpTape> policy;
+  std::vector<Rows> policy_rows;
+  std::vector<torch::Tensor> policy_grads;
+  // The TD target's policy pass (run at the same time); the critic tapes also serve the
+  // target critics.
+  nn::FlatMlpTape next_policy, critic1, critic2;
+  // critic_in is read by both critics at once, and written only between their passes.
+  torch::Tensor critic_in, policy_grad_out, policy_grad, critic1_grad, critic2_grad, noise_cpu, next_noise_cpu;
 };
 
 Sac::Sac(const SacSettings& settings, int obs_dim, int action_dim, std::vector<double> low, std::vector<double> high,
@@ -186,52 +207,100 @@ SacStats Sac::update(const data::Batch& batch) {
   check_matrix(batch.next_obs, n, obs_dim_, "batch next observations");
   check_vector(batch.terminated, n, "batch terminated flags");
   torch::NoGradGuard no_grad;
-  if (!workspace_ || workspace_->policy.batch() != n) workspace_ = std::make_unique<Workspace>(*this, n);
+  if (!workspace_ || workspace_->batch != n) workspace_ = std::make_unique<Workspace>(*this, n);
   Workspace& ws = *workspace_;
+  // `both` runs two independent computations: with 2+ LibTorch threads (tom::set_threads)
+  // at the same time, the second on the worker thread, with all ops single-threaded (the
+  // 2 threads are the parallelism: no nested thread teams, and the same results as with
+  // 1 thread). The decision follows the caller's thread count at each update.
+  const bool parallel = device_.is_cpu() && at::get_num_threads() >= 2;
+  std::optional<SingleThreadedOps> single_threaded_ops;
+  if (parallel) {
+    single_threaded_ops.emplace();
+    if (!worker_) worker_ = std::make_unique<WorkerThread>();
+  }
+  const auto both = [&](auto&& first, auto&& second) {
+    if (parallel) {
+      worker_->run(first, second);
+    } else {
+      first();
+      second();
+    }
+  };
   const auto as_input = [&](const torch::Tensor& t) { return t.to(device_, torch::kFloat32); };
   const auto obs = as_input(batch.obs), next_obs = as_input(batch.next_obs);
   const auto reward = as_input(batch.reward), terminated = as_input(batch.terminated);
-  const auto draw_noise = [&] {
-    ws.noise_cpu.normal_(0.0, 1.0, gen_);
-    return device_.is_cpu() ? ws.noise_cpu : ws.noise_cpu.to(device_);
-  };
+  const auto on_device = [&](const torch::Tensor& t) { return device_.is_cpu() ? t : t.to(device_); };
   const double alpha = std::exp(log_alpha_.item<double>());
   const double scale = 1.0 / static_cast<double>(n);  // d(mean)/d(element)
   auto obs_part = ws.critic_in.narrow(1, 0, obs_dim_);
   auto action_part = ws.critic_in.narrow(1, obs_dim_, action_dim_);
 
+  // Policy samples for the TD target (at s') and for the policy step (at s, with the
+  // current policy: it does not depend on the critic step). Noise drawn in this order.
+  ws.next_noise_cpu.normal_(0.0, 1.0, gen_);
+  ws.noise_cpu.normal_(0.0, 1.0, gen_);
+  const auto next_noise = on_device(ws.next_noise_cpu), noise = on_device(ws.noise_cpu);
+  SquashedSample next, pi;
+  const auto policy_forward = [&](const torch::Tensor& x) {
+    std::vector<torch::Tensor> heads;
+    for (std::size_t p = 0; p < ws.policy.size(); ++p)
+      heads.push_back(ws.policy[p].forward(policy_, x.narrow(0, ws.policy_rows[p].first, ws.policy_rows[p].second)));
+    return torch::cat(heads);
+  };
+  both([&] { pi = squashed_gaussian(policy_forward(obs), noise); },
+       [&] { next = squashed_gaussian(ws.next_policy.forward(policy_, next_obs), next_noise); });
+
   // TD target y = r + gamma (1 - terminated) (min target Q(s', a') - alpha log pi(a'|s')).
-  const auto next = squashed_gaussian(ws.policy.forward(policy_, next_obs), draw_noise());
   obs_part.copy_(next_obs);
   action_part.copy_(next.action);
-  const auto next_q = torch::min(ws.critic1.forward(target1_, ws.critic_in), ws.critic2.forward(target2_, ws.critic_in));
-  const auto target = reward + settings_.gamma * (1.0 - terminated) * (next_q.squeeze(1) - alpha * next.log_prob);
+  torch::Tensor next_q1, next_q2;
+  both([&] { next_q1 = ws.critic1.forward(target1_, ws.critic_in); },
+       [&] { next_q2 = ws.critic2.forward(target2_, ws.critic_in); });
+  const auto target = reward + settings_.gamma * (1.0 - terminated) * (torch::min(next_q1, next_q2).squeeze(1) -
+                                                                       alpha * next.log_prob);
 
-  // Critic step on mean squared TD errors.
+  // Critic step on mean squared TD errors, then the Polyak update of the targets (which
+  // are not read again in this update).
   obs_part.copy_(obs);
   action_part.copy_(normalise_action(as_input(batch.action)));
-  const auto td1 = ws.critic1.forward(critic1_, ws.critic_in).squeeze(1) - target;
-  const auto td2 = ws.critic2.forward(critic2_, ws.critic_in).squeeze(1) - target;
-  const double q_loss = (td1.square().mean() + td2.square().mean()).item<double>();
-  ws.critic1.backward(critic1_, (2.0 * scale * td1).unsqueeze(1), ws.critic1_grad, false);
-  ws.critic2.backward(critic2_, (2.0 * scale * td2).unsqueeze(1), ws.critic2_grad, false);
-  critic1_adam_.step(critic1_.parameters(), ws.critic1_grad);
-  critic2_adam_.step(critic2_.parameters(), ws.critic2_grad);
+  const auto critic_step = [&](nn::FlatMlpTape& tape, nn::FlatMlp& critic, nn::FlatAdam& adam, nn::FlatMlp& target_net,
+                               const torch::Tensor& grad, torch::Tensor& loss) {
+    const auto td = tape.forward(critic, ws.critic_in).squeeze(1) - target;
+    loss = td.square().mean();
+    tape.backward(critic, (2.0 * scale * td).unsqueeze(1), grad, false);
+    adam.step(critic.parameters(), grad);
+    target_net.parameters().lerp_(critic.parameters(), settings_.tau);
+  };
+  torch::Tensor loss1, loss2;
+  both([&] { critic_step(ws.critic1, critic1_, critic1_adam_, target1_, ws.critic1_grad, loss1); },
+       [&] { critic_step(ws.critic2, critic2_, critic2_adam_, target2_, ws.critic2_grad, loss2); });
+  const double q_loss = (loss1 + loss2).item<double>();
 
-  // Policy step on mean(alpha log pi(a|s) - min Q(s, a)) with a reparameterised sample,
-  // through the updated critics; only their action-input gradient is formed.
-  const auto pi = squashed_gaussian(ws.policy.forward(policy_, obs), draw_noise());
+  // Policy step on mean(alpha log pi(a|s) - min Q(s, a)) with the reparameterised sample
+  // pi, through the updated critics; only their action-input gradient is formed.
   action_part.copy_(pi.action);
-  const auto q1 = ws.critic1.forward(critic1_, ws.critic_in);
-  const auto q2 = ws.critic2.forward(critic2_, ws.critic_in);
+  torch::Tensor q1, q2;
+  both([&] { q1 = ws.critic1.forward(critic1_, ws.critic_in); },
+       [&] { q2 = ws.critic2.forward(critic2_, ws.critic_in); });
   const auto first_is_min = (q1 <= q2).to(torch::kFloat32);
   const auto log_prob_mean = pi.log_prob.mean().item<double>();
   const double policy_loss = alpha * log_prob_mean - torch::min(q1, q2).mean().item<double>();
-  const auto grad_q1 = ws.critic1.backward(critic1_, -scale * first_is_min, {}, true);
-  const auto grad_q2 = ws.critic2.backward(critic2_, -scale * (1.0 - first_is_min), {}, true);
+  torch::Tensor grad_q1, grad_q2;
+  both([&] { grad_q1 = ws.critic1.backward(critic1_, -scale * first_is_min, {}, true); },
+       [&] { grad_q2 = ws.critic2.backward(critic2_, -scale * (1.0 - first_is_min), {}, true); });
   const auto grad_action = grad_q1.narrow(1, obs_dim_, action_dim_) + grad_q2.narrow(1, obs_dim_, action_dim_);
   squashed_gaussian_backward(pi, grad_action, alpha * scale, ws.policy_grad_out);
-  ws.policy.backward(policy_, ws.policy_grad_out, ws.policy_grad, false);
+  const auto policy_backward = [&](std::size_t p) {
+    const auto [start, rows] = ws.policy_rows[p];
+    ws.policy[p].backward(policy_, ws.policy_grad_out.narrow(0, start, rows), ws.policy_grads[p], false);
+  };
+  if (ws.policy.size() == 2) {
+    both([&] { policy_backward(0); }, [&] { policy_backward(1); });
+    at::add_out(ws.policy_grad, ws.policy_grads[0], ws.policy_grads[1]);
+  } else {
+    policy_backward(0);  // into policy_grad
+  }
   policy_adam_.step(policy_.parameters(), ws.policy_grad);
 
   // Temperature step on -log(alpha) (mean log pi + target entropy), whose gradient is
@@ -243,8 +312,6 @@ SacStats Sac::update(const data::Batch& batch) {
     alpha_adam_.step(log_alpha_, torch::full({1}, -drive, log_alpha_.options()));
   }
 
-  target1_.parameters().lerp_(critic1_.parameters(), settings_.tau);
-  target2_.parameters().lerp_(critic2_.parameters(), settings_.tau);
   ++updates_;
   if (!std::isfinite(q_loss) || !std::isfinite(policy_loss))
     fail("SAC update {} diverged: critic loss {}, policy loss {}", updates_, q_loss, policy_loss);

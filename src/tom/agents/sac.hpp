@@ -8,6 +8,12 @@
 // computes critic weight gradients only, and the policy step backpropagates through
 // the critics to their action input without forming critic weight gradients.
 //
+// With 2 or more LibTorch threads (tom::set_threads), update() runs independent work in
+// pairs on 2 threads, the second on a worker thread (tom::WorkerThread): the two critics,
+// the two policy samples, and the policy's backward pass over two halves of the batch
+// (halves in every mode). Every op runs single-threaded: each computation is the same as
+// with 1 thread, only where it runs differs, so the results are bit-identical.
+//
 // Randomness (initial weights, action noise) comes from a generator owned by the agent
 // and saved in checkpoints, so a resumed run continues identically (with 1 thread).
 // On devices other than the CPU, noise is drawn on the CPU and copied over.
@@ -22,6 +28,10 @@
 #include "tom/core/settings.hpp"
 #include "tom/data/replay_buffer.hpp"
 #include "tom/nn/flat_mlp.hpp"
+
+namespace tom {
+class WorkerThread;
+}
 
 namespace tom::agents {
 
@@ -127,6 +137,7 @@ class Sac final : public PolicyValue {
   torch::Tensor log_alpha_;  // [1] on device
   std::int64_t updates_ = 0;
   std::unique_ptr<Workspace> workspace_;
+  std::unique_ptr<WorkerThread> worker_;  // started by the first update() with 2+ threads
   // Single-observation path of act().
   torch::Tensor single_obs_, single_noise_;
   std::unique_ptr<nn::FlatMlpTape> single_tape_;
