@@ -88,13 +88,14 @@ TEST(SacRun, RefusesToOverwriteAndRejectsBadResumes) {
   EXPECT_EQ(run_tom({"eval", dir.string()}, dir.string() + ".log3"), 1);
 }
 
-// SAC solves inverted_pendulum: its deterministic evaluation reaches >= 950 within 20000
-// steps (seed 1 reached 1000 at 16k here, seed 0 at 19k; SAC needs this long on this task,
-// which is why MBPO's test below it uses a budget five times smaller). About 3 minutes.
+// SAC solves inverted_pendulum: its deterministic evaluation reaches >= 950 within 25000
+// steps (seed 1 first reached 1000 at 16k and, after the update's numerics changed, at 20k;
+// seed 0 at 19k: SAC needs this long on this task, while MBPO's test in
+// test_mbpo_runs.cpp uses 4500 steps). About 4 minutes.
 TEST(SacRun, SolvesInvertedPendulum) {
   const fs::path dir = tom::test::fresh_dir("pendulum");
-  ASSERT_EQ(run_tom({"train", "--algo", "sac", "--env", "inverted_pendulum", "--steps", "20000", "--seed", "1",
-                     "--threads", "1", "--eval-every", "1000", "--eval-episodes", "5", "--checkpoint-every", "20000",
+  ASSERT_EQ(run_tom({"train", "--algo", "sac", "--env", "inverted_pendulum", "--steps", "25000", "--seed", "1",
+                     "--threads", "1", "--eval-every", "1000", "--eval-episodes", "5", "--checkpoint-every", "25000",
                      "--out", dir.string()},
                     dir.string() + ".log"),
             0);
@@ -102,5 +103,5 @@ TEST(SacRun, SolvesInvertedPendulum) {
   const auto column = csv.column("eval_return_mean");
   double best = 0.0;
   for (const auto& row : csv.rows) best = std::max(best, std::stod(row[column]));
-  EXPECT_GE(best, 950.0) << "SAC did not solve inverted_pendulum in 20000 steps";
+  EXPECT_GE(best, 950.0) << "SAC did not solve inverted_pendulum in 25000 steps";
 }
