@@ -70,3 +70,20 @@ TEST(Config, ResolvedTomlRoundTrips) {
   EXPECT_DOUBLE_EQ(again.sac.tau, 0.01);
   EXPECT_EQ(again.run.seed, 7);
 }
+
+TEST(Config, ModelObjectiveSettings) {
+  const Config tom = resolve({"run.algo=mbpo", "objective.name=tom", "tom_dual.form=conjugate-u", "pmac.form=tv",
+                              "discriminator.enabled=false", "vagram.quantile=0.9"});
+  EXPECT_EQ(tom.objective.choice.name, "tom");
+  EXPECT_EQ(tom.objective.dual.form, "conjugate-u");
+  EXPECT_EQ(tom.objective.pmac.form, "tv");
+  EXPECT_FALSE(tom.objective.discriminator.enabled);
+  EXPECT_DOUBLE_EQ(tom.objective.vagram.quantile, 0.9);
+  EXPECT_EQ(resolve({}).objective.choice.name, "mle");
+  EXPECT_NE(error_of([] { resolve({"run.algo=mbpo", "objective.name=mse"}); }).find("not one of"), std::string::npos);
+  EXPECT_NE(error_of([] { resolve({"run.algo=mbpo", "tom_dual.form=minimax"}); }).find("not one of"),
+            std::string::npos);
+  // SAC learns no model: asking it for a model objective is a mistake worth naming.
+  EXPECT_NE(error_of([] { resolve({"run.algo=sac", "objective.name=tom"}); }).find("model-based backbone"),
+            std::string::npos);
+}
