@@ -1,5 +1,8 @@
 #include "run_util.hpp"
 
+#include <algorithm>
+#include <limits>
+
 #include <fcntl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -55,6 +58,13 @@ Csv read_csv(const std::filesystem::path& file) {
     else csv.rows.push_back(cells);
   }
   return csv;
+}
+
+double Csv::max_of(const std::string& name) const {
+  const std::size_t c = column(name);
+  double best = -std::numeric_limits<double>::infinity();
+  for (const auto& row : rows) best = std::max(best, std::stod(row[c]));
+  return best;
 }
 
 }  // namespace tom::test

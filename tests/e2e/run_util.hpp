@@ -14,6 +14,7 @@ struct Csv {
   std::vector<std::string> header;
   std::vector<std::vector<std::string>> rows;
   std::size_t column(const std::string& name) const;
+  double max_of(const std::string& name) const;  // largest value in that column
 };
 Csv read_csv(const std::filesystem::path& file);
 
