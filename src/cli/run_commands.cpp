@@ -6,6 +6,7 @@
 #include <fmt/core.h>
 
 #include "cli/commands.hpp"
+#include "tom/core/blas_kernel.hpp"
 #include "tom/core/error.hpp"
 #include "tom/runs/config.hpp"
 #include "tom/runs/run.hpp"
@@ -85,8 +86,10 @@ void add_run_commands(CLI::App& app) {
     runs::Config config = runs::resolve_config(flags->sources());
     const std::string dir =
         out->empty() ? fmt::format("runs/{}_{}_seed{}", config.run.algo, config.run.env, config.run.seed) : *out;
-    fmt::print("training {} on {} for {} steps (seed {}, {} thread{}) into {}\n", config.run.algo, config.run.env,
-               config.run.steps, config.run.seed, config.run.threads, config.run.threads == 1 ? "" : "s", dir);
+    const std::string kernel = blas_kernel_name();
+    fmt::print("training {} on {} for {} steps (seed {}, {} thread{}{}) into {}\n", config.run.algo, config.run.env,
+               config.run.steps, config.run.seed, config.run.threads, config.run.threads == 1 ? "" : "s",
+               kernel.empty() ? "" : ", OpenBLAS " + kernel + " kernels", dir);
     if (runs::start_run(config, dir) == runs::RunOutcome::kInterrupted) std::exit(130);
   });
 

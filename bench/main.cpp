@@ -1,0 +1,14 @@
+// Benchmark main: OpenBLAS's kernels first (tom/core/blas_kernel.hpp), as in `tom`.
+#include <benchmark/benchmark.h>
+
+#include "tom/core/blas_kernel.hpp"
+
+int main(int argc, char** argv) {
+  tom::select_blas_kernel(argv);
+  benchmark::AddCustomContext("openblas_kernel", tom::blas_kernel_name());
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

@@ -1,0 +1,11 @@
+// Test main of every test binary: OpenBLAS's kernels first (tom/core/blas_kernel.hpp), so
+// the tests run at the speed `tom` runs at.
+#include <gtest/gtest.h>
+
+#include "tom/core/blas_kernel.hpp"
+
+int main(int argc, char** argv) {
+  tom::select_blas_kernel(argv);
+  testing::InitGoogleTest(&argc, argv);
+  return RUN_ALL_TESTS();
+}
