@@ -17,16 +17,21 @@ tom::data::Batch random_batch(std::int64_t n, torch::Generator& gen) {
           torch::randn({n, kObs}, gen), torch::zeros({n})};
 }
 
-// Argument: thread count given to tom::set_threads (2 and more: update() runs its work
-// in pairs on the caller and a worker thread).
-void BM_SacUpdate(benchmark::State& state) {
-  tom::set_threads(static_cast<int>(state.range(0)));
+// Times SAC updates on one fixed random batch, after 10 warm-up updates.
+void time_updates(benchmark::State& state) {
   tom::agents::SacSettings settings;
   tom::agents::Sac sac(settings, kObs, kAction, std::vector<double>(kAction, -1.0), std::vector<double>(kAction, 1.0));
   auto gen = at::make_generator<at::CPUGeneratorImpl>(1);
   const auto batch = random_batch(settings.batch_size, gen);
   for (int i = 0; i < 10; ++i) sac.update(batch);
   for (auto _ : state) benchmark::DoNotOptimize(sac.update(batch));
+}
+
+// Argument: thread count given to tom::set_threads (2 and more: update() runs its work
+// in pairs on the caller and a worker thread).
+void BM_SacUpdate(benchmark::State& state) {
+  tom::set_threads(static_cast<int>(state.range(0)));
+  time_updates(state);
   tom::set_threads(1);
 }
 BENCHMARK(BM_SacUpdate)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond);
@@ -42,12 +47,7 @@ void BM_SacUpdateBlasThreads(benchmark::State& state) {
     return;
   }
   set_blas(static_cast<int>(state.range(0)));
-  tom::agents::SacSettings settings;
-  tom::agents::Sac sac(settings, kObs, kAction, std::vector<double>(kAction, -1.0), std::vector<double>(kAction, 1.0));
-  auto gen = at::make_generator<at::CPUGeneratorImpl>(1);
-  const auto batch = random_batch(settings.batch_size, gen);
-  for (int i = 0; i < 10; ++i) sac.update(batch);
-  for (auto _ : state) benchmark::DoNotOptimize(sac.update(batch));
+  time_updates(state);
   tom::set_threads(1);
 }
 BENCHMARK(BM_SacUpdateBlasThreads)->Arg(2)->Unit(benchmark::kMillisecond);

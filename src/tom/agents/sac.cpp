@@ -7,6 +7,7 @@
 #include <fmt/ranges.h>
 
 #include "tom/agents/squashed_gaussian.hpp"
+#include "tom/core/archive.hpp"
 #include "tom/core/error.hpp"
 #include "tom/core/worker_thread.hpp"
 
@@ -340,9 +341,21 @@ void Sac::save(torch::serialize::OutputArchive& archive) const {
   archive.write("generator", gen_.get_state());
 }
 
+void write_stats(torch::serialize::OutputArchive& archive, const std::string& key, const SacStats& stats) {
+  archive.write(key, torch::tensor({stats.q_loss, stats.policy_loss, stats.alpha, stats.alpha_loss, stats.entropy},
+                                   torch::kFloat64));
+}
+
+SacStats read_stats(torch::serialize::InputArchive& archive, const std::string& key, const char* what) {
+  const auto t = read_tensor(archive, key, what).contiguous().to(torch::kFloat64);
+  if (t.numel() != 5) fail("{} checkpoint entry '{}' has {} values, expected 5", what, key, t.numel());
+  const double* v = t.data_ptr<double>();
+  return {v[0], v[1], v[2], v[3], v[4]};
+}
+
 void Sac::load(torch::serialize::InputArchive& archive) {
   const auto read_number = [&](const std::string& key) {
-    const auto t = nn::read_tensor(archive, key);
+    const auto t = read_tensor(archive, key, "SAC");
     if (t.numel() != 1) fail("SAC checkpoint entry '{}' is not a single number", key);
     return t.item<std::int64_t>();
   };
@@ -355,13 +368,13 @@ void Sac::load(torch::serialize::InputArchive& archive) {
   expect("hidden_size", settings_.hidden_size);
   expect("hidden_layers", settings_.hidden_layers);
   for (auto [key, ours] : {std::pair{"action_low", &low_}, std::pair{"action_high", &high_}}) {
-    const auto saved = nn::read_tensor(archive, key).to(torch::kFloat64).contiguous();
+    const auto saved = read_tensor(archive, key, "SAC").to(torch::kFloat64).contiguous();
     const std::vector<double> values(saved.data_ptr<double>(), saved.data_ptr<double>() + saved.numel());
     if (values != *ours) fail("SAC checkpoint has {} [{}], this task has [{}]", key, fmt::join(values, ", "),
                               fmt::join(*ours, ", "));
   }
   const auto read_params = [&](const std::string& key, const nn::FlatMlp& net) {
-    const auto t = nn::read_tensor(archive, key);
+    const auto t = read_tensor(archive, key, "SAC");
     if (t.dim() != 1 || t.numel() != net.num_parameters())
       fail("SAC checkpoint entry '{}' has {} parameters, this network has {}", key, t.numel(), net.num_parameters());
     return t;
@@ -369,9 +382,9 @@ void Sac::load(torch::serialize::InputArchive& archive) {
   const auto policy = read_params("policy", policy_), critic1 = read_params("critic1", critic1_),
              critic2 = read_params("critic2", critic2_), target1 = read_params("target1", target1_),
              target2 = read_params("target2", target2_);
-  const auto log_alpha = nn::read_tensor(archive, "log_alpha");
+  const auto log_alpha = read_tensor(archive, "log_alpha", "SAC");
   if (log_alpha.numel() != 1) fail("SAC checkpoint entry 'log_alpha' is not a single number");
-  const auto generator_state = nn::read_tensor(archive, "generator");
+  const auto generator_state = read_tensor(archive, "generator", "SAC");
   const auto updates = read_number("updates");
   // Shapes and bounds are checked before the agent changes.
   policy_adam_.load(archive, "policy_adam");

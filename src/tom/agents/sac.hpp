@@ -74,6 +74,11 @@ struct SacStats {
   double entropy = 0;      // -mean log_prob of the policy's actions (normalised units)
 };
 
+// SacStats in a checkpoint: one float64 tensor under `key`; reading throws tom::Error
+// naming `what` when it is missing or malformed.
+void write_stats(torch::serialize::OutputArchive& archive, const std::string& key, const SacStats& stats);
+SacStats read_stats(torch::serialize::InputArchive& archive, const std::string& key, const char* what);
+
 class Sac final : public PolicyValue {
  public:
   // low/high: the env's action bounds (action_dim entries, low < high, finite); the

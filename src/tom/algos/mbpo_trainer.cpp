@@ -226,9 +226,7 @@ void MbpoTrainer::save(torch::serialize::OutputArchive& archive) const {
   archive.write("gen", gen_.get_state());
   write_int(archive, "env_steps", env_steps_);
   write_int(archive, "epoch_updates", epoch_updates_);
-  archive.write("last_stats", torch::tensor({last_stats_.q_loss, last_stats_.policy_loss, last_stats_.alpha,
-                                             last_stats_.alpha_loss, last_stats_.entropy},
-                                            torch::kFloat64));
+  agents::write_stats(archive, "last_stats", last_stats_);
   archive.write("last_fit", torch::tensor({last_fit_.train_nll, last_fit_.holdout_nll, last_fit_.train_mse,
                                            last_fit_.holdout_mse, static_cast<double>(last_fit_.epochs)},
                                           torch::kFloat64));
@@ -270,8 +268,7 @@ void MbpoTrainer::load(torch::serialize::InputArchive& archive) {
   gen_.set_state(read_tensor(archive, "gen", "MBPO"));
   env_steps_ = read_int(archive, "env_steps", "MBPO");
   epoch_updates_ = read_int(archive, "epoch_updates", "MBPO");
-  const auto s = values("last_stats", 5);
-  last_stats_ = {s[0], s[1], s[2], s[3], s[4]};
+  last_stats_ = agents::read_stats(archive, "last_stats", "MBPO");
   const auto f = values("last_fit", 5);
   last_fit_.train_nll = f[0], last_fit_.holdout_nll = f[1], last_fit_.train_mse = f[2], last_fit_.holdout_mse = f[3];
   last_fit_.epochs = static_cast<int>(f[4]);

@@ -53,9 +53,7 @@ void SacTrainer::save(torch::serialize::OutputArchive& archive) const {
   archive.write("sample_gen", sample_gen_.get_state());
   write_int(archive, "env_steps", env_steps_);
   write_int(archive, "updates", updates_);
-  archive.write("last_stats", torch::tensor({last_stats_.q_loss, last_stats_.policy_loss, last_stats_.alpha,
-                                             last_stats_.alpha_loss, last_stats_.entropy},
-                                            torch::kFloat64));
+  agents::write_stats(archive, "last_stats", last_stats_);
 }
 
 void SacTrainer::load(torch::serialize::InputArchive& archive) {
@@ -69,10 +67,7 @@ void SacTrainer::load(torch::serialize::InputArchive& archive) {
   sample_gen_.set_state(read_tensor(archive, "sample_gen", "trainer"));
   env_steps_ = read_int(archive, "env_steps", "trainer");
   updates_ = read_int(archive, "updates", "trainer");
-  const auto stats = read_tensor(archive, "last_stats", "trainer").contiguous();
-  if (stats.numel() != 5) fail("trainer checkpoint entry 'last_stats' has {} values, expected 5", stats.numel());
-  const double* s = stats.data_ptr<double>();
-  last_stats_ = {s[0], s[1], s[2], s[3], s[4]};
+  last_stats_ = agents::read_stats(archive, "last_stats", "trainer");
 }
 
 }  // namespace tom::algos

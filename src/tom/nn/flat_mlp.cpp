@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "tom/core/archive.hpp"
 #include "tom/core/error.hpp"
 
 namespace tom::nn {
@@ -151,9 +152,9 @@ void FlatAdam::save(torch::serialize::OutputArchive& archive, const std::string&
 }
 
 void FlatAdam::load(torch::serialize::InputArchive& archive, const std::string& prefix) {
-  auto exp_avg = read_tensor(archive, prefix + "/exp_avg");
-  auto exp_avg_sq = read_tensor(archive, prefix + "/exp_avg_sq");
-  auto step = read_tensor(archive, prefix + "/step");
+  auto exp_avg = read_tensor(archive, prefix + "/exp_avg", "optimiser");
+  auto exp_avg_sq = read_tensor(archive, prefix + "/exp_avg_sq", "optimiser");
+  auto step = read_tensor(archive, prefix + "/step", "optimiser");
   if (exp_avg.sizes() != exp_avg_.sizes() || exp_avg_sq.sizes() != exp_avg_sq_.sizes() || step.numel() != 1)
     fail("checkpoint entry {}: optimiser state for {} parameters, expected {}", prefix, exp_avg.numel(),
          exp_avg_.numel());
@@ -163,11 +164,6 @@ void FlatAdam::load(torch::serialize::InputArchive& archive, const std::string& 
   step_ = step.item<std::int64_t>();
 }
 
-torch::Tensor read_tensor(torch::serialize::InputArchive& archive, const std::string& key) {
-  torch::Tensor tensor;
-  if (!archive.try_read(key, tensor)) fail("checkpoint has no entry '{}'", key);
-  return tensor;
-}
 
 std::string shape_of(const torch::Tensor& t) {
   if (!t.defined()) return "undefined";

@@ -88,9 +88,6 @@ class FlatAdam {
   torch::Tensor exp_avg_, exp_avg_sq_, denom_;
 };
 
-// Reads a tensor entry, turning a missing key into a tom::Error that names it.
-torch::Tensor read_tensor(torch::serialize::InputArchive& archive, const std::string& key);
-
 // "[256, 11]" (or "undefined"), for error messages.
 std::string shape_of(const torch::Tensor& t);
 
