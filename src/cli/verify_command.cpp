@@ -69,7 +69,7 @@ void add_verify_command(CLI::App& app) {
   cmd->add_option("--divergence", options->dual.divergence, "chi2 or kl");
   cmd->add_option("--forms", options->forms,
                   "forms to run (default all: conjugate-exact, conjugate-k1, conjugate-k16, "
-                  "conjugate-u)");
+                  "conjugate-u, minimax)");
   cmd->add_option("--threads", options->threads, "CPU threads");
   cmd->callback([options] { run_verify(*options); });
 }

@@ -2,6 +2,7 @@
 // the discriminator's logit against a known log density ratio.
 #include <cmath>
 #include <limits>
+#include <sstream>
 
 #include <gtest/gtest.h>
 
@@ -82,7 +83,7 @@ DualData gaussian_data(std::int64_t state_dim = 3, std::int64_t action_dim = 2) 
 
 TEST(TomDual, TrainsAndWeighsABufferInEveryForm) {
   set_threads(1);
-  for (const char* form : {"conjugate", "conjugate-u"}) {
+  for (const char* form : {"conjugate", "conjugate-u", "minimax"}) {
     for (const char* divergence : {"chi2", "kl"}) {
       TomDualSettings s;
       s.form = form;
@@ -105,23 +106,80 @@ TEST(TomDual, TrainsAndWeighsABufferInEveryForm) {
   }
 }
 
-TEST(TomDual, ChunkedWeightsMatchOneShotResiduals) {
-  TomDualSettings s;
-  s.hidden = 16;
-  TomDual dual(s, 3, 2);
-  const std::int64_t n = 60000;  // spans two chunks
-  const auto st = torch::randn({n, 3}), a = torch::rand({n, 2}), r = torch::randn({n});
-  const auto next = torch::randn({n, 3}), done = (torch::rand({n}) < 0.1).to(torch::kFloat32);
-  const NextActions acts{torch::rand({1, n, 2}), {}};
-  const auto all = dual.residuals(st, a, r, next, done, acts);
-  const auto head = dual.residuals(st.narrow(0, 0, 10), a.narrow(0, 0, 10), r.narrow(0, 0, 10),
-                                   next.narrow(0, 0, 10), done.narrow(0, 0, 10),
-                                   {acts.actions.narrow(1, 0, 10), {}});
-  const auto tail = dual.residuals(st.narrow(0, n - 10, 10), a.narrow(0, n - 10, 10),
-                                   r.narrow(0, n - 10, 10), next.narrow(0, n - 10, 10),
-                                   done.narrow(0, n - 10, 10), {acts.actions.narrow(1, n - 10, 10), {}});
-  EXPECT_TRUE(torch::allclose(all.narrow(0, 0, 10), head, 1e-5, 1e-5));
-  EXPECT_TRUE(torch::allclose(all.narrow(0, n - 10, 10), tail, 1e-5, 1e-5));
+TEST(TomDual, ChunkedWeightsMatchOneShotWeights) {
+  for (const char* form : {"conjugate", "conjugate-u", "minimax"}) {
+    TomDualSettings s;
+    s.form = form;
+    s.hidden = 16;
+    s.normalise = false;  // a slice's mean differs from the whole buffer's
+    TomDual dual(s, 3, 2);
+    const std::int64_t n = 60000;  // spans two chunks
+    const auto st = torch::randn({n, 3}), a = torch::rand({n, 2}), r = torch::randn({n});
+    const auto next = torch::randn({n, 3}), done = (torch::rand({n}) < 0.1).to(torch::kFloat32);
+    const NextActions acts{torch::rand({1, n, 2}), {}};
+    const auto slice = [&](std::int64_t start) {
+      return dual.weights(st.narrow(0, start, 10), a.narrow(0, start, 10), r.narrow(0, start, 10),
+                          next.narrow(0, start, 10), done.narrow(0, start, 10),
+                          {acts.actions.narrow(1, start, 10), {}});
+    };
+    const auto all = dual.weights(st, a, r, next, done, acts);
+    EXPECT_TRUE(torch::allclose(all.narrow(0, 0, 10), slice(0), 1e-5, 1e-5)) << form;
+    EXPECT_TRUE(torch::allclose(all.narrow(0, n - 10, 10), slice(n - 10), 1e-5, 1e-5)) << form;
+  }
+}
+
+TEST(TomDual, MinimaxGeneratorsAreTheConjugatesOfFStar) {
+  // f*(x) = sup_{w >= 0} [w x - f(w)], attained at w = f*'(x); checked on a grid of w.
+  const auto w = torch::linspace(0.0, 20.0, 200001, torch::kFloat64);
+  for (double x : {-2.0, -0.5, 0.0, 0.7, 2.0}) {
+    const auto chi2 = (w * x - divergence_generator(w, "chi2")).max().item<double>();
+    const auto expected_chi2 = x > -1.0 ? 0.5 * x * x + x : -0.5;  // w >= 0 binds below -1
+    EXPECT_NEAR(chi2, expected_chi2, 1e-6) << x;
+    const auto kl = (w * x - divergence_generator(w, "kl")).max().item<double>();
+    EXPECT_NEAR(kl, std::exp(x) - 1.0, 1e-6) << x;
+  }
+  EXPECT_THROW(divergence_generator(w, "tv"), Error);
+}
+
+TEST(TomDual, SaveLoadContinuesExactlyInEveryForm) {
+  set_threads(1);
+  for (const char* form : {"conjugate", "conjugate-u", "minimax"}) {
+    TomDualSettings s;
+    s.form = form;
+    s.hidden = 16;
+    s.batch = 32;
+    torch::manual_seed(3);
+    TomDual trained(s, 3, 2);
+    trained.train(gaussian_data(), 10);
+    torch::serialize::OutputArchive out;
+    trained.save(out);
+    std::stringstream bytes;
+    out.save_to(bytes);
+    torch::serialize::InputArchive in;
+    in.load_from(bytes);
+    TomDual restored(s, 3, 2);
+    restored.load(in);
+    EXPECT_EQ(restored.steps_done(), 10);
+    for (TomDual* dual : {&trained, &restored}) {
+      torch::manual_seed(4);
+      dual->train(gaussian_data(), 5);
+    }
+    torch::manual_seed(5);
+    const std::int64_t n = 100;
+    const auto st = torch::randn({n, 3}), a = torch::rand({n, 2}), r = torch::randn({n});
+    const auto next = torch::randn({n, 3});
+    const NextActions acts{torch::rand({1, n, 2}), {}};
+    EXPECT_TRUE(torch::equal(trained.weights(st, a, r, next, torch::zeros({n}), acts),
+                             restored.weights(st, a, r, next, torch::zeros({n}), acts)))
+        << form;
+    TomDualSettings other = s;
+    other.form = std::string(form) == "minimax" ? "conjugate-u" : "minimax";
+    TomDual mismatched(other, 3, 2);
+    torch::serialize::InputArchive again;
+    bytes.seekg(0);
+    again.load_from(bytes);
+    EXPECT_THROW(mismatched.load(again), Error) << form;
+  }
 }
 
 TEST(TomDual, RejectsBadShapesAndValues) {

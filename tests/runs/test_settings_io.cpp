@@ -81,7 +81,7 @@ TEST(Config, ModelObjectiveSettings) {
   EXPECT_DOUBLE_EQ(tom.objective.vagram.quantile, 0.9);
   EXPECT_EQ(resolve({}).objective.choice.name, "mle");
   EXPECT_NE(error_of([] { resolve({"run.algo=mbpo", "objective.name=mse"}); }).find("not one of"), std::string::npos);
-  EXPECT_NE(error_of([] { resolve({"run.algo=mbpo", "tom_dual.form=minimax"}); }).find("not one of"),
+  EXPECT_NE(error_of([] { resolve({"run.algo=mbpo", "tom_dual.form=lagrangian"}); }).find("not one of"),
             std::string::npos);
   // SAC learns no model: asking it for a model objective is a mistake worth naming.
   EXPECT_NE(error_of([] { resolve({"run.algo=sac", "objective.name=tom"}); }).find("model-based backbone"),

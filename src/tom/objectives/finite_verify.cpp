@@ -18,7 +18,8 @@ std::vector<VerificationForm> verification_forms() {
   return {{"conjugate-exact", "conjugate", 1, true},
           {"conjugate-k1", "conjugate", 1, false},
           {"conjugate-k16", "conjugate", 16, false},
-          {"conjugate-u", "conjugate-u", 1, false}};
+          {"conjugate-u", "conjugate-u", 1, false},
+          {"minimax", "minimax", 1, false}};
 }
 
 const VerificationForm& verification_form(const std::string& name) {
@@ -82,16 +83,16 @@ torch::Tensor estimated_ratio(const TomDual& dual, const RatioProblem& problem) 
   const torch::Tensor state_eye = torch::eye(n, f32), action_eye = torch::eye(m, f32);
   const NextActions exact{action_eye.unsqueeze(1).expand({m, rows, m}),
                           problem.policy.to(torch::kFloat32).index_select(0, next).t()};
-  const torch::Tensor e =
-      dual.residuals(state_eye.index_select(0, pair.div(m, "floor")),
-                     action_eye.index_select(0, pair.remainder(m)), torch::zeros({rows}, f32),
-                     state_eye.index_select(0, next), torch::zeros({rows}, f32), exact)
+  // Clipping and normalising are off in verify_form, so these are the raw f*'(e) or w(s,a)
+  // (kl's exp(e) up to scale).
+  const torch::Tensor w =
+      dual.weights(state_eye.index_select(0, pair.div(m, "floor")),
+                   action_eye.index_select(0, pair.remainder(m)), torch::zeros({rows}, f32),
+                   state_eye.index_select(0, next), torch::zeros({rows}, f32), exact)
           .to(torch::kFloat64);
-  const bool kl = dual.settings().divergence == "kl";
-  const torch::Tensor w = kl ? torch::exp(e - e.max()) : chi2_conjugate_derivative(e);
   torch::Tensor ratio = torch::zeros({n * m}, torch::kFloat64).index_add_(0, pair, w * p.index_select(0, index));
   ratio = ratio.view({n, m});
-  if (kl) ratio = ratio / (problem.replay * ratio).sum();
+  if (dual.settings().divergence == "kl") ratio = ratio / (problem.replay * ratio).sum();
   return ratio;
 }
 

@@ -20,7 +20,7 @@ struct VerificationForm {
   bool exact_next = false;  // every action with its pi probability: the exact expectation
 };
 
-// conjugate-exact, conjugate-k1, conjugate-k16, conjugate-u.
+// conjugate-exact, conjugate-k1, conjugate-k16, conjugate-u, minimax.
 std::vector<VerificationForm> verification_forms();
 const VerificationForm& verification_form(const std::string& name);  // throws on unknown names
 
@@ -37,8 +37,9 @@ RatioErrors ratio_errors(const RatioProblem& problem, const torch::Tensor& estim
 DualData finite_dual_data(const RatioProblem& problem, bool exact_next, at::Generator gen);
 
 // The dual's ratio for every (s,a), [N, M] float64: the expectation over s' ~ P of the
-// per-transition weight f*'(e), evaluated with the exact next-action expectation and
-// scaled so that E_R[w] = 1 for kl (whose dual fixes w only up to scale).
+// per-transition weight (f*'(e) evaluated with the exact next-action expectation, or the
+// minimax form's w(s,a)), scaled so that E_R[w] = 1 for kl (whose conjugate dual fixes w
+// only up to scale).
 torch::Tensor estimated_ratio(const TomDual& dual, const RatioProblem& problem);
 
 // Trains a fresh dual with `base` settings changed to `form` (clipping and normalising

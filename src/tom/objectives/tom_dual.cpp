@@ -63,10 +63,25 @@ torch::Tensor chi2_conjugate(const torch::Tensor& x) { return 0.5 * x * x + x; }
 
 torch::Tensor chi2_conjugate_derivative(const torch::Tensor& x) { return torch::relu(x + 1.0); }
 
+torch::Tensor divergence_generator(const torch::Tensor& w, const std::string& divergence) {
+  if (divergence == "chi2") return 0.5 * (w - 1.0).square();
+  if (divergence == "kl") return torch::xlogy(w, w) - w + 1.0;
+  fail("TOM dual: unknown divergence '{}' (valid: chi2, kl)", divergence);
+}
+
+torch::Tensor clip_and_normalise(const torch::Tensor& w, double clip_max, bool normalise) {
+  if (w.dim() != 1 || w.numel() == 0) fail("TOM weights: weights must be a non-empty vector");
+  if (!(clip_max > 0.0)) fail("TOM weights: clip_max must be positive (got {})", clip_max);
+  torch::Tensor clipped = w.clamp(0.0, clip_max);
+  if (!normalise) return clipped;
+  const double mean = clipped.mean().item<double>();
+  if (!(mean > 0.0)) fail("TOM weights: every weight is zero, cannot normalise");
+  return clipped / mean;
+}
+
 torch::Tensor weights_from_residuals(const torch::Tensor& e, const std::string& divergence,
                                      double clip_max, bool normalise) {
   if (e.dim() != 1 || e.numel() == 0) fail("TOM weights: residuals must be a non-empty vector");
-  if (!(clip_max > 0.0)) fail("TOM weights: clip_max must be positive (got {})", clip_max);
   torch::Tensor w;
   if (divergence == "chi2") {
     w = chi2_conjugate_derivative(e);
@@ -77,13 +92,7 @@ torch::Tensor weights_from_residuals(const torch::Tensor& e, const std::string& 
   } else {
     fail("TOM weights: unknown divergence '{}' (valid: chi2, kl)", divergence);
   }
-  w = w.clamp(0.0, clip_max);
-  if (normalise) {
-    const double mean = w.mean().item<double>();
-    if (!(mean > 0.0)) fail("TOM weights: every weight is zero, cannot normalise");
-    w = w / mean;
-  }
-  return w;
+  return clip_and_normalise(w, clip_max, normalise);
 }
 
 TomDual::TomDual(TomDualSettings settings, std::int64_t state_dim, std::int64_t action_dim,
@@ -99,7 +108,6 @@ TomDual::TomDual(TomDualSettings settings, std::int64_t state_dim, std::int64_t 
     fail("TOM dual: state and action dimensions must be positive (got {}, {})", state_dim,
          action_dim);
   const auto input = state_dim + action_dim;
-  const bool with_u = settings_.form == "conjugate-u";
   auto make_optimizer = [&](DualNet& net) {
     // Weight decay on the layer weights only; the free output bias stays unpenalised.
     std::vector<torch::Tensor> decayed, free;
@@ -129,10 +137,18 @@ TomDual::TomDual(TomDualSettings settings, std::int64_t state_dim, std::int64_t 
   };
   make_pair(q_, q_avg_);
   q_opt_ = make_optimizer(q_);
-  if (with_u) {
+  if (settings_.form == "conjugate-u") {
     make_pair(u_, u_avg_);
     u_opt_ = make_optimizer(u_);
+  } else if (settings_.form == "minimax") {
+    make_pair(w_, w_avg_);
+    w_opt_ = make_optimizer(w_);
   }
+}
+
+torch::Tensor TomDual::ratio(const DualNet& w_net, const torch::Tensor& sa) const {
+  // softplus(0) = log 2: a freshly made ratio network starts near w = 0.7, not at 0.
+  return torch::softplus(w_net.ptr()->forward(sa));
 }
 
 void TomDual::check_batch(const ReplayBatch& b, std::int64_t count) const {
@@ -190,11 +206,22 @@ double TomDual::step(const DualData& data) {
   const torch::Tensor discounted_next = gamma * (1.0 - batch.done) * values.narrow(0, b, b);
   const torch::Tensor initial_term = (1.0 - gamma) * v0.mean();
 
-  torch::Tensor loss;
+  torch::Tensor loss, reported;
   if (settings_.form == "conjugate") {
     const torch::Tensor e = batch.r + discounted_next - q_sa;
     loss = initial_term + (kl ? torch::logsumexp(e, 0) - std::log(static_cast<double>(b))
                               : chi2_conjugate(e).mean());
+  } else if (settings_.form == "minimax") {
+    // The Lagrangian is linear in e, so sampled s' and a' give unbiased gradients. Q descends
+    // it with w held fixed; w ascends it with e held fixed (simultaneous steps).
+    const torch::Tensor e = batch.r + discounted_next - q_sa;
+    const torch::Tensor w = ratio(w_, sa);
+    const torch::Tensor q_loss = initial_term + (w.detach() * e).mean();
+    const torch::Tensor w_gain = (w * e.detach() - divergence_generator(w, settings_.divergence)).mean();
+    w_opt_->zero_grad();
+    // Each network's parameters only reach one of the two terms.
+    loss = q_loss - w_gain;
+    reported = initial_term + w_gain;  // the Lagrangian's value
   } else {
     // U(s,a) regresses onto the sampled backup, so f*'(U - Q) sees its conditional
     // expectation; Q's surrogate has gradient
@@ -216,9 +243,10 @@ double TomDual::step(const DualData& data) {
   q_opt_->zero_grad();
   loss.backward();
   q_opt_->step();
+  if (w_opt_) w_opt_->step();
   update_averages();
   ++steps_done_;
-  return loss.item<double>();
+  return (reported.defined() ? reported : loss).item<double>();
 }
 
 void TomDual::update_averages() {
@@ -249,9 +277,38 @@ double TomDual::train(const DualData& data, int steps) {
   return tail;
 }
 
-torch::Tensor TomDual::residuals(const torch::Tensor& s, const torch::Tensor& a,
-                                 const torch::Tensor& r, const torch::Tensor& s_next,
-                                 const torch::Tensor& done, const NextActions& next) const {
+torch::Tensor TomDual::buffer_values(const torch::Tensor& s, const torch::Tensor& a,
+                                     const torch::Tensor& r, const torch::Tensor& s_next,
+                                     const torch::Tensor& done, const torch::Tensor& next_actions,
+                                     const torch::Tensor& probs) const {
+  const std::int64_t n = s.size(0);
+  const auto q = q_avg_.ptr();
+  std::vector<torch::Tensor> chunks;
+  for (std::int64_t start = 0; start < n; start += kWeightChunk) {
+    const auto len = std::min(kWeightChunk, n - start);
+    const torch::Tensor sa = torch::cat({s.narrow(0, start, len), a.narrow(0, start, len)}, 1);
+    if (w_avg_) {
+      chunks.push_back(ratio(w_avg_, sa));
+      continue;
+    }
+    const torch::Tensor q_sa = q->forward(sa);
+    if (u_avg_) {
+      chunks.push_back(u_avg_.ptr()->forward(sa) - q_sa);
+      continue;
+    }
+    const torch::Tensor acts = next_actions.narrow(1, start, len);
+    const torch::Tensor next_q =
+        q->forward(state_action_rows(s_next.narrow(0, start, len), acts)).view({acts.size(0), len});
+    const torch::Tensor value = (next_q * probs.narrow(1, start, len)).sum(0);
+    chunks.push_back(r.narrow(0, start, len) +
+                     settings_.gamma * (1.0 - done.narrow(0, start, len)) * value - q_sa);
+  }
+  return torch::cat(chunks);
+}
+
+torch::Tensor TomDual::weights(const torch::Tensor& s, const torch::Tensor& a,
+                               const torch::Tensor& r, const torch::Tensor& s_next,
+                               const torch::Tensor& done, const NextActions& next) const {
   const std::int64_t n = s.defined() ? s.size(0) : 0;
   if (n == 0) fail("TOM weights: the buffer is empty");
   check_batch({s, a, r, s_next, done}, n);
@@ -265,34 +322,10 @@ torch::Tensor TomDual::residuals(const torch::Tensor& s, const torch::Tensor& a,
   check_finite(probs, "next-action probabilities");
 
   torch::NoGradGuard no_grad;
-  const bool with_u = settings_.form == "conjugate-u";
-  const auto q = q_avg_.ptr();
-  const auto u = with_u ? u_avg_.ptr() : q;
-  std::vector<torch::Tensor> chunks;
-  for (std::int64_t start = 0; start < n; start += kWeightChunk) {
-    const auto len = std::min(kWeightChunk, n - start);
-    const torch::Tensor sa = torch::cat({s.narrow(0, start, len), a.narrow(0, start, len)}, 1);
-    const torch::Tensor q_sa = q->forward(sa);
-    if (with_u) {
-      chunks.push_back(u->forward(sa) - q_sa);
-      continue;
-    }
-    const torch::Tensor acts = next.actions.narrow(1, start, len);
-    const torch::Tensor next_q =
-        q->forward(state_action_rows(s_next.narrow(0, start, len), acts)).view({acts.size(0), len});
-    const torch::Tensor value = (next_q * probs.narrow(1, start, len)).sum(0);
-    chunks.push_back(r.narrow(0, start, len) +
-                     settings_.gamma * (1.0 - done.narrow(0, start, len)) * value - q_sa);
-  }
-  return torch::cat(chunks);
-}
-
-torch::Tensor TomDual::weights(const torch::Tensor& s, const torch::Tensor& a,
-                               const torch::Tensor& r, const torch::Tensor& s_next,
-                               const torch::Tensor& done, const NextActions& next) const {
-  torch::NoGradGuard no_grad;
-  return weights_from_residuals(residuals(s, a, r, s_next, done, next), settings_.divergence,
-                                settings_.clip_max, settings_.normalise);
+  const torch::Tensor values = buffer_values(s, a, r, s_next, done, next.actions, probs);
+  if (w_avg_) return clip_and_normalise(values, settings_.clip_max, settings_.normalise);
+  return weights_from_residuals(values, settings_.divergence, settings_.clip_max,
+                                settings_.normalise);
 }
 
 void TomDual::save(torch::serialize::OutputArchive& archive) const {
@@ -303,15 +336,21 @@ void TomDual::save(torch::serialize::OutputArchive& archive) const {
   };
   put("q", *q_);
   put("q_avg", *q_avg_);
-  torch::serialize::OutputArchive q_opt;
-  q_opt_->save(q_opt);
-  archive.write("q_opt", q_opt);
+  const auto put_optimizer = [&](const char* key, const torch::optim::Optimizer& optimizer) {
+    torch::serialize::OutputArchive part;
+    optimizer.save(part);
+    archive.write(key, part);
+  };
+  put_optimizer("q_opt", *q_opt_);
   if (u_) {
     put("u", *u_);
     put("u_avg", *u_avg_);
-    torch::serialize::OutputArchive u_opt;
-    u_opt_->save(u_opt);
-    archive.write("u_opt", u_opt);
+    put_optimizer("u_opt", *u_opt_);
+  }
+  if (w_) {
+    put("w", *w_);
+    put("w_avg", *w_avg_);
+    put_optimizer("w_opt", *w_opt_);
   }
   archive.write("steps_done", torch::tensor(steps_done_, torch::kInt64));
 }
@@ -342,6 +381,11 @@ void TomDual::load(torch::serialize::InputArchive& archive) {
     get("u", *u_);
     get("u_avg", *u_avg_);
     get_optimizer("u_opt", *u_opt_);
+  }
+  if (w_) {
+    get("w", *w_);
+    get("w_avg", *w_avg_);
+    get_optimizer("w_opt", *w_opt_);
   }
   torch::Tensor steps;
   if (!archive.try_read("steps_done", steps) || steps.numel() != 1) fail("TOM dual checkpoint has no step count");

@@ -6,7 +6,9 @@
 //     (1 - gamma) E_{s0, a0~pi}[Q(s0,a0)] + E_R[f*(e)],   e = r + gamma (1-done) Q(s',pi) - Q(s,a),
 // over replay transitions; at the optimum the ratio is f*'(e). The optimum does not
 // depend on r when the Bellman flow pins the occupancy down (r is the discriminator's
-// log-ratio in TOM, which only makes e small). Everything arrives as tensors and
+// log-ratio in TOM, which only makes e small). The minimax form instead plays Q against a
+// ratio network w(s,a) >= 0 on the Lagrangian (1-gamma) E[Q(s0,pi)] + E_R[w e - f(w)].
+// Everything arrives as tensors and
 // callables, so the estimator runs unchanged on MuJoCo buffers and on one-hot finite MDPs.
 #include <cstdint>
 #include <functional>
@@ -39,9 +41,10 @@ struct TomDualSettings {
   void visit(V& v) {
     v("divergence", divergence, "f-divergence of the dual: chi2 or kl", OneOf{"chi2", "kl"});
     v("form", form,
-      "conjugate (next value inside f*) or conjugate-u (a regressed U(s,a) inside f*', unbiased "
-      "for stochastic transitions)",
-      OneOf{"conjugate", "conjugate-u"});
+      "conjugate (next value inside f*), conjugate-u (a regressed U(s,a) inside f*', unbiased "
+      "for stochastic transitions) or minimax (Q against a ratio network w(s,a), gradient "
+      "descent-ascent on the Lagrangian)",
+      OneOf{"conjugate", "conjugate-u", "minimax"});
     v("next_actions", next_actions, "next actions a'~pi(s') sampled per transition (K)",
       Range::at_least(1));
     v("steps", steps, "dual gradient steps per fit", Range::at_least(0));
@@ -101,8 +104,15 @@ TORCH_MODULE(DualNet);
 torch::Tensor chi2_conjugate(const torch::Tensor& x);
 torch::Tensor chi2_conjugate_derivative(const torch::Tensor& x);
 
+// f(w) of the divergences, the convex function whose conjugate is f* (minimax form):
+// chi2 (w-1)^2/2, kl w log w - w + 1 (whose f*(x) = exp(x) - 1).
+torch::Tensor divergence_generator(const torch::Tensor& w, const std::string& divergence);
+
+// Clips non-negative weights to [0, clip_max] and, if `normalise`, rescales them to mean 1.
+torch::Tensor clip_and_normalise(const torch::Tensor& w, double clip_max, bool normalise);
+
 // Per-transition weights from dual residuals e: chi2 -> max(e+1, 0); kl -> exp(e) scaled
-// to mean 1. Then clipped to [0, clip_max] and, if `normalise`, rescaled to mean 1.
+// to mean 1. Then clip_and_normalise.
 torch::Tensor weights_from_residuals(const torch::Tensor& e, const std::string& divergence,
                                      double clip_max, bool normalise);
 
@@ -114,20 +124,16 @@ class TomDual {
   // Runs `steps` dual steps; returns the mean dual loss over the last 10% of them.
   double train(const DualData& data, int steps);
 
-  // One dual step (and one U step for conjugate-u); returns its loss.
+  // One dual step (with one U step for conjugate-u, one w ascent step for minimax); returns
+  // its loss (for minimax the Lagrangian's value).
   double step(const DualData& data);
 
   // Weights of a whole buffer from the averaged networks: s [N,S], a [N,A], r [N],
   // s_next [N,S], done [N], next actions for s_next ([K,N,A], probs [K,N] or undefined).
-  // Chunked, no gradient. Returns [N] float.
+  // Conjugate forms: f*'(e); minimax: w(s,a). Chunked, no gradient. Returns [N] float.
   torch::Tensor weights(const torch::Tensor& s, const torch::Tensor& a, const torch::Tensor& r,
                         const torch::Tensor& s_next, const torch::Tensor& done,
                         const NextActions& next) const;
-
-  // Raw dual residuals e for a buffer (same inputs as weights, before f*').
-  torch::Tensor residuals(const torch::Tensor& s, const torch::Tensor& a, const torch::Tensor& r,
-                          const torch::Tensor& s_next, const torch::Tensor& done,
-                          const NextActions& next) const;
 
   const TomDualSettings& settings() const { return settings_; }
   std::int64_t steps_done() const { return steps_done_; }
@@ -139,6 +145,12 @@ class TomDual {
 
  private:
   void check_batch(const ReplayBatch& batch, std::int64_t count) const;
+  // Dual residuals e (conjugate forms) or raw ratios w(s,a) (minimax) of a checked buffer.
+  torch::Tensor buffer_values(const torch::Tensor& s, const torch::Tensor& a,
+                              const torch::Tensor& r, const torch::Tensor& s_next,
+                              const torch::Tensor& done, const torch::Tensor& next_actions,
+                              const torch::Tensor& probs) const;
+  torch::Tensor ratio(const DualNet& w_net, const torch::Tensor& sa) const;  // softplus: w >= 0
   torch::Tensor check_next(const NextActions& next, std::int64_t rows,
                            const char* where) const;  // returns probs [K, rows]
   void update_averages();
@@ -148,7 +160,8 @@ class TomDual {
   torch::Device device_;
   DualNet q_, q_avg_;
   DualNet u_{nullptr}, u_avg_{nullptr};  // conjugate-u only
-  std::unique_ptr<torch::optim::Adam> q_opt_, u_opt_;
+  DualNet w_{nullptr}, w_avg_{nullptr};  // minimax only
+  std::unique_ptr<torch::optim::Adam> q_opt_, u_opt_, w_opt_;
   std::vector<torch::Tensor> online_params_, averaged_params_;
   std::int64_t steps_done_ = 0;
 };
