@@ -31,19 +31,23 @@ struct VerifyOptions {
 
 void run_verify(const VerifyOptions& options) {
   set_threads(options.threads);
+  std::vector<std::string> names = options.forms;
+  if (names.empty())
+    for (const auto& form : objectives::verification_forms()) names.push_back(form.name);
+  // Unknown forms and bad settings are named before any work starts.
+  for (const auto& name : names)
+    objectives::verification_settings(objectives::verification_form(name), options.dual).check();
   const auto problem = objectives::random_ratio_problem(options.mdp, options.seed);
   fmt::print("finite MDP: {} states, {} actions, {} transitions, seed {}; true ratio in [{:.3g}, {:.3g}]\n",
              options.mdp.states, options.mdp.actions,
              options.mdp.stochastic ? "stochastic" : "deterministic", options.seed,
              problem.true_ratio.min().item<double>(), problem.true_ratio.max().item<double>());
-  std::vector<std::string> names = options.forms;
-  if (names.empty())
-    for (const auto& form : objectives::verification_forms()) names.push_back(form.name);
   for (const auto& name : names) {
     const auto& form = objectives::verification_form(name);
     const auto errors = objectives::verify_form(problem, form, options.dual, options.seed);
-    fmt::print("{}: max rel err {:.3g}, mean rel err {:.3g}, weighted L1 {:.3g}\n", form.name,
-               errors.max_relative, errors.mean_relative, errors.weighted_l1);
+    const auto used = objectives::verification_settings(form, options.dual);
+    fmt::print("{}: max rel err {:.3g}, mean rel err {:.3g}, weighted L1 {:.3g} (lr {:.3g}, {} steps)\n",
+               form.name, errors.max_relative, errors.mean_relative, errors.weighted_l1, used.lr, used.steps);
     std::fflush(stdout);
   }
 }
@@ -55,15 +59,15 @@ void add_verify_command(CLI::App& app) {
   auto* cmd = app.add_subcommand(
       "verify-weights",
       "Check TOM's dual ratio estimator against the exact d^pi/d^R on a random finite MDP");
-  cmd->add_option("--states", options->mdp.states, "number of states")->check(CLI::PositiveNumber);
-  cmd->add_option("--actions", options->mdp.actions, "number of actions")
-      ->check(CLI::PositiveNumber);
+  cmd->add_option("--states", options->mdp.states, "number of states (a dense N x M x N table is built)")
+      ->check(CLI::Range(1, 1000));
+  cmd->add_option("--actions", options->mdp.actions, "number of actions")->check(CLI::Range(1, 100));
   cmd->add_option("--seed", options->seed, "seed of the MDP, policies and dual");
   cmd->add_flag("--stochastic", options->mdp.stochastic,
                 "stochastic transitions (3 successors per state-action)");
-  cmd->add_option("--steps", options->dual.steps, "dual steps per form");
+  cmd->add_option("--steps", options->dual.steps, "dual steps per form (minimax runs twice as many)");
   cmd->add_option("--batch", options->dual.batch, "dual batch size");
-  cmd->add_option("--lr", options->dual.lr, "dual learning rate");
+  cmd->add_option("--lr", options->dual.lr, "dual learning rate (minimax uses a quarter of it)");
   cmd->add_option("--hidden", options->dual.hidden, "hidden units of the dual networks");
   cmd->add_option("--ema", options->dual.ema, "Polyak averaging factor");
   cmd->add_option("--divergence", options->dual.divergence, "chi2 or kl");

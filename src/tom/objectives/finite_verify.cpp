@@ -1,5 +1,6 @@
 #include "tom/objectives/finite_verify.hpp"
 
+#include <cmath>
 #include <limits>
 
 #include "tom/core/error.hpp"
@@ -19,7 +20,7 @@ std::vector<VerificationForm> verification_forms() {
           {"conjugate-k1", "conjugate", 1, false},
           {"conjugate-k16", "conjugate", 16, false},
           {"conjugate-u", "conjugate-u", 1, false},
-          {"minimax", "minimax", 1, false}};
+          {"minimax", "minimax", 1, false, 0.25, 2.0}};
 }
 
 const VerificationForm& verification_form(const std::string& name) {
@@ -96,16 +97,23 @@ torch::Tensor estimated_ratio(const TomDual& dual, const RatioProblem& problem) 
   return ratio;
 }
 
-RatioErrors verify_form(const RatioProblem& problem, const VerificationForm& form,
-                        TomDualSettings base, std::uint64_t seed) {
+TomDualSettings verification_settings(const VerificationForm& form, TomDualSettings base) {
   base.form = form.form;
   base.next_actions = form.next_actions;
+  base.lr *= form.lr_scale;
+  base.steps = static_cast<int>(std::lround(base.steps * form.steps_scale));
   base.normalise = false;
   base.clip_max = std::numeric_limits<float>::max();
+  return base;
+}
+
+RatioErrors verify_form(const RatioProblem& problem, const VerificationForm& form,
+                        TomDualSettings base, std::uint64_t seed) {
+  const TomDualSettings settings = verification_settings(form, std::move(base));
   torch::manual_seed(seed);
-  TomDual dual(base, problem.mdp.states(), problem.mdp.actions());
+  TomDual dual(settings, problem.mdp.states(), problem.mdp.actions());
   dual.train(finite_dual_data(problem, form.exact_next, at::detail::createCPUGenerator(seed)),
-             base.steps);
+             settings.steps);
   return ratio_errors(problem, estimated_ratio(dual, problem));
 }
 

@@ -18,6 +18,11 @@ struct VerificationForm {
   std::string form;       // TomDualSettings::form
   int next_actions = 1;   // K sampled next actions (ignored when exact_next)
   bool exact_next = false;  // every action with its pi probability: the exact expectation
+  // Multipliers of the base learning rate and step count: minimax's descent-ascent
+  // diverges at the conjugate forms' rate and converges about half as fast at a quarter
+  // of it (docs/tom_weights.md).
+  double lr_scale = 1.0;
+  double steps_scale = 1.0;
 };
 
 // conjugate-exact, conjugate-k1, conjugate-k16, conjugate-u, minimax.
@@ -42,8 +47,11 @@ DualData finite_dual_data(const RatioProblem& problem, bool exact_next, at::Gene
 // only up to scale).
 torch::Tensor estimated_ratio(const TomDual& dual, const RatioProblem& problem);
 
-// Trains a fresh dual with `base` settings changed to `form` (clipping and normalising
-// off, so the raw dual solution is measured) for base.steps steps and returns its errors.
+// The dual settings verify_form trains `form` with: `base` changed to the form, its lr and
+// steps scaled, clipping and normalising off (so the raw dual solution is measured).
+TomDualSettings verification_settings(const VerificationForm& form, TomDualSettings base);
+
+// Trains a fresh dual with verification_settings(form, base) and returns its errors.
 RatioErrors verify_form(const RatioProblem& problem, const VerificationForm& form,
                         TomDualSettings base, std::uint64_t seed);
 
