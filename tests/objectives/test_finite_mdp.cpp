@@ -1,8 +1,5 @@
 // Closed-form occupancies of random finite MDPs, and the dual estimator checked against them.
-#include <malloc.h>
-
 #include <chrono>
-#include <cstdio>
 
 #include <gtest/gtest.h>
 #include <fmt/core.h>
@@ -53,45 +50,61 @@ TEST(FiniteMdp, ExactRatioHasZeroError) {
   EXPECT_EQ(errors.weighted_l1, 0.0);
 }
 
+// One MDP and one dual form. 10000 dual steps take about a minute of one core; figures
+// per case in docs/tom_weights.md.
 struct DualCase {
   std::int64_t states, actions;
   bool stochastic;
   const char* form;
   double lr;
   std::uint64_t seed;
+  int steps;
+  double max_mean_relative, max_weighted_l1;  // the bounds asserted
 };
 
-TEST(FiniteMdp, DualRecoversTheExactRatio) {
-  set_threads(1);
-  // glibc returns the heap top to the OS after every step and faults it back in; a pad
-  // keeps it, making each dual step about 3x cheaper (docs/tom_weights.md).
-  mallopt(M_TOP_PAD, 256 << 20);
-  const std::vector<DualCase> cases = {
-      {10, 3, false, "conjugate-exact", 2e-3, 1},
-      {10, 3, false, "conjugate-u", 2e-3, 1},
-      {10, 3, true, "conjugate-u", 1e-3, 1},
-  };
-  for (const auto& c : cases) {
-    const auto start = std::chrono::steady_clock::now();
-    const auto problem = random_ratio_problem(
-        {.states = c.states, .actions = c.actions, .stochastic = c.stochastic}, c.seed);
-    TomDualSettings settings;
-    settings.hidden = 64;  // one-hot inputs: a narrower net than the learning loop's suffices
-    settings.steps = 10000;
-    settings.lr = c.lr;
-    settings.ema = 0.999;
-    const auto errors = verify_form(problem, verification_form(c.form), settings, c.seed);
-    const double seconds =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    const auto label = fmt::format("{}x{} {} {} seed {}", c.states, c.actions,
-                                   c.stochastic ? "stochastic" : "deterministic", c.form, c.seed);
-    fmt::print("{}: max rel {:.3f}, mean rel {:.4f}, weighted L1 {:.4f} ({:.0f} s)\n", label,
-               errors.max_relative, errors.mean_relative, errors.weighted_l1, seconds);
-    std::fflush(stdout);
-    EXPECT_LT(errors.mean_relative, c.stochastic ? 0.1 : 0.07) << label;
-    EXPECT_LT(errors.weighted_l1, c.stochastic ? 0.06 : 0.03) << label;
-  }
+std::string case_name(const testing::TestParamInfo<DualCase>& info) {
+  const DualCase& c = info.param;
+  std::string form = c.form;
+  std::erase(form, '-');
+  return fmt::format("{}x{}{}_{}_seed{}", c.states, c.actions, c.stochastic ? "Stochastic" : "Deterministic",
+                     form, c.seed);
 }
+
+class DualRecoversTheExactRatio : public testing::TestWithParam<DualCase> {};
+
+TEST_P(DualRecoversTheExactRatio, MeanAndWeightedErrorsAreSmall) {
+  set_threads(1);
+  const DualCase& c = GetParam();
+  const auto start = std::chrono::steady_clock::now();
+  const auto problem = random_ratio_problem(
+      {.states = c.states, .actions = c.actions, .stochastic = c.stochastic}, c.seed);
+  TomDualSettings settings;
+  settings.hidden = 64;  // one-hot inputs: a narrower net than the learning loop's suffices
+  settings.steps = c.steps;
+  settings.lr = c.lr;
+  settings.ema = 0.999;
+  const auto errors = verify_form(problem, verification_form(c.form), settings, c.seed);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  fmt::print("max rel {:.3f}, mean rel {:.4f}, weighted L1 {:.4f} ({:.0f} s)\n", errors.max_relative,
+             errors.mean_relative, errors.weighted_l1, seconds);
+  EXPECT_LT(errors.mean_relative, c.max_mean_relative);
+  EXPECT_LT(errors.weighted_l1, c.max_weighted_l1);
+}
+
+// The exact-next-value conjugate form on deterministic MDPs, conjugate-u on deterministic
+// and stochastic ones, over seeds and sizes; the larger MDP needs more steps and gets
+// looser bounds. conjugate-u fails on some deterministic MDPs (10x3 seed 2: mean rel err
+// 20-24 % at lr 1e-3 or 2e-3, also after 20000 steps; 20x3 seed 3: 38 %): documented in
+// docs/tom_weights.md, not asserted.
+INSTANTIATE_TEST_SUITE_P(
+    FiniteMdp, DualRecoversTheExactRatio,
+    testing::Values(DualCase{10, 3, false, "conjugate-exact", 2e-3, 1, 10000, 0.07, 0.03},
+                    DualCase{10, 3, false, "conjugate-exact", 2e-3, 2, 10000, 0.07, 0.03},
+                    DualCase{20, 3, false, "conjugate-exact", 2e-3, 3, 20000, 0.10, 0.05},
+                    DualCase{10, 3, false, "conjugate-u", 2e-3, 1, 10000, 0.07, 0.03},
+                    DualCase{10, 3, true, "conjugate-u", 1e-3, 1, 10000, 0.12, 0.06},
+                    DualCase{10, 3, true, "conjugate-u", 1e-3, 2, 10000, 0.12, 0.06}),
+    case_name);
 
 }  // namespace
 }  // namespace tom::objectives
