@@ -1,5 +1,6 @@
 // Closed-form occupancies of random finite MDPs, and the dual estimator checked against them.
 #include <chrono>
+#include <ostream>
 
 #include <gtest/gtest.h>
 #include <fmt/core.h>
@@ -68,6 +69,12 @@ std::string case_name(const testing::TestParamInfo<DualCase>& info) {
   std::erase(form, '-');
   return fmt::format("{}x{}{}_{}_seed{}", c.states, c.actions, c.stochastic ? "Stochastic" : "Deterministic",
                      form, c.seed);
+}
+
+// How CTest and gtest show a case (instead of its bytes).
+void PrintTo(const DualCase& c, std::ostream* out) {
+  *out << c.form << " on " << c.states << "x" << c.actions << (c.stochastic ? " stochastic" : " deterministic")
+       << " seed " << c.seed;
 }
 
 class DualRecoversTheExactRatio : public testing::TestWithParam<DualCase> {};
