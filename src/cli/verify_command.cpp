@@ -65,9 +65,9 @@ void add_verify_command(CLI::App& app) {
   cmd->add_option("--seed", options->seed, "seed of the MDP, policies and dual");
   cmd->add_flag("--stochastic", options->mdp.stochastic,
                 "stochastic transitions (3 successors per state-action)");
-  cmd->add_option("--steps", options->dual.steps, "dual steps per form (minimax runs twice as many)");
+  cmd->add_option("--steps", options->dual.steps, "dual steps per form (conjugate-u runs three times as many, minimax twice)");
   cmd->add_option("--batch", options->dual.batch, "dual batch size");
-  cmd->add_option("--lr", options->dual.lr, "dual learning rate (minimax uses a quarter of it)");
+  cmd->add_option("--lr", options->dual.lr, "dual learning rate (conjugate-u uses 0.35 of it, minimax a quarter)");
   cmd->add_option("--hidden", options->dual.hidden, "hidden units of the dual networks");
   cmd->add_option("--ema", options->dual.ema, "Polyak averaging factor");
   cmd->add_option("--divergence", options->dual.divergence, "chi2 or kl");

@@ -51,7 +51,7 @@ TEST(FiniteMdp, ExactRatioHasZeroError) {
   EXPECT_EQ(errors.weighted_l1, 0.0);
 }
 
-// One MDP and one dual form. 10000 dual steps take about a minute of one core; figures
+// One MDP and one dual form. 10000 dual steps on 10x3 take about 10 s of one core; figures
 // per case in docs/tom_weights.md.
 struct DualCase {
   std::int64_t states, actions;
@@ -98,19 +98,24 @@ TEST_P(DualRecoversTheExactRatio, MeanAndWeightedErrorsAreSmall) {
   EXPECT_LT(errors.weighted_l1, c.max_weighted_l1);
 }
 
-// The exact-next-value conjugate form on deterministic MDPs, conjugate-u on deterministic
+// The exact-next-value conjugate form on deterministic MDPs, conjugate-u (sampled next
+// actions and next states, run at 0.35 of the given lr for 3x the steps) on deterministic
 // and stochastic ones, over seeds and sizes; the larger MDP needs more steps and gets
-// looser bounds. conjugate-u fails on some deterministic MDPs (10x3 seed 2: mean rel err
-// 20-24 % at lr 1e-3 or 2e-3, also after 20000 steps; 20x3 seed 3: 38 %): documented in
-// docs/tom_weights.md, not asserted.
+// looser bounds. Not asserted, documented in docs/tom_weights.md: conjugate-u on the 10x3
+// deterministic MDP of seed 3 (mean rel err 11 %, weighted L1 2.4 %) and the 20x3 of seed 3
+// (19 % / 2.2 %, most of it one rarely sampled entry with true ratio 0.03).
 INSTANTIATE_TEST_SUITE_P(
     FiniteMdp, DualRecoversTheExactRatio,
     testing::Values(DualCase{10, 3, false, "conjugate-exact", 2e-3, 1, 10000, 0.07, 0.03},
                     DualCase{10, 3, false, "conjugate-exact", 2e-3, 2, 10000, 0.07, 0.03},
                     DualCase{20, 3, false, "conjugate-exact", 2e-3, 3, 20000, 0.10, 0.05},
-                    DualCase{10, 3, false, "conjugate-u", 2e-3, 1, 10000, 0.07, 0.03},
-                    DualCase{10, 3, true, "conjugate-u", 1e-3, 1, 10000, 0.12, 0.06},
-                    DualCase{10, 3, true, "conjugate-u", 1e-3, 2, 10000, 0.12, 0.06}),
+                    DualCase{10, 3, false, "conjugate-u", 2e-3, 1, 10000, 0.09, 0.03},
+                    DualCase{10, 3, false, "conjugate-u", 2e-3, 2, 10000, 0.09, 0.03},
+                    DualCase{10, 3, false, "conjugate-u", 2e-3, 4, 10000, 0.09, 0.03},
+                    DualCase{20, 3, false, "conjugate-u", 2e-3, 2, 10000, 0.07, 0.03},
+                    DualCase{10, 3, true, "conjugate-u", 2e-3, 1, 10000, 0.05, 0.03},
+                    DualCase{10, 3, true, "conjugate-u", 2e-3, 2, 10000, 0.05, 0.03},
+                    DualCase{20, 3, true, "conjugate-u", 2e-3, 3, 10000, 0.05, 0.03}),
     case_name);
 
 }  // namespace

@@ -19,7 +19,7 @@ std::vector<VerificationForm> verification_forms() {
   return {{"conjugate-exact", "conjugate", 1, true},
           {"conjugate-k1", "conjugate", 1, false},
           {"conjugate-k16", "conjugate", 16, false},
-          {"conjugate-u", "conjugate-u", 1, false},
+          {"conjugate-u", "conjugate-u", 1, false, 0.35, 3.0},
           {"minimax", "minimax", 1, false, 0.25, 2.0}};
 }
 
@@ -109,6 +109,7 @@ TomDualSettings verification_settings(const VerificationForm& form, TomDualSetti
 
 RatioErrors verify_form(const RatioProblem& problem, const VerificationForm& form,
                         TomDualSettings base, std::uint64_t seed) {
+  base.gamma = problem.mdp.gamma;  // the dual discounts as the MDP does
   const TomDualSettings settings = verification_settings(form, std::move(base));
   torch::manual_seed(seed);
   TomDual dual(settings, problem.mdp.states(), problem.mdp.actions());

@@ -18,9 +18,10 @@ struct VerificationForm {
   std::string form;       // TomDualSettings::form
   int next_actions = 1;   // K sampled next actions (ignored when exact_next)
   bool exact_next = false;  // every action with its pi probability: the exact expectation
-  // Multipliers of the base learning rate and step count: minimax's descent-ascent
-  // diverges at the conjugate forms' rate and converges about half as fast at a quarter
-  // of it (docs/tom_weights.md).
+  // Multipliers of the base learning rate and step count (docs/tom_weights.md): minimax's
+  // descent-ascent diverges at the exact conjugate form's rate and converges about half as
+  // fast at a quarter of it; conjugate-u's sampled regression target is noisy, and at the
+  // full rate the noise, not the bias, sets its error.
   double lr_scale = 1.0;
   double steps_scale = 1.0;
 };

@@ -108,7 +108,7 @@ TomDual::TomDual(TomDualSettings settings, std::int64_t state_dim, std::int64_t 
     fail("TOM dual: state and action dimensions must be positive (got {}, {})", state_dim,
          action_dim);
   const auto input = state_dim + action_dim;
-  auto make_optimizer = [&](DualNet& net) {
+  auto make_optimizer = [&](DualNet& net, double bias_lr) {
     // Weight decay on the layer weights only; the free output bias stays unpenalised.
     std::vector<torch::Tensor> decayed, free;
     for (const auto& p : net->parameters())
@@ -117,7 +117,7 @@ TomDual::TomDual(TomDualSettings settings, std::int64_t state_dim, std::int64_t 
     groups.emplace_back(decayed, std::make_unique<torch::optim::AdamOptions>(
                                      torch::optim::AdamOptions(settings_.lr)
                                          .weight_decay(settings_.l2)));
-    groups.emplace_back(free, std::make_unique<torch::optim::AdamOptions>(settings_.lr));
+    groups.emplace_back(free, std::make_unique<torch::optim::AdamOptions>(bias_lr));
     return std::make_unique<torch::optim::Adam>(groups,
                                                 torch::optim::AdamOptions(settings_.lr));
   };
@@ -136,13 +136,20 @@ TomDual::TomDual(TomDualSettings settings, std::int64_t state_dim, std::int64_t 
     }
   };
   make_pair(q_, q_avg_);
-  q_opt_ = make_optimizer(q_);
   if (settings_.form == "conjugate-u") {
+    // U leaves Q's constant to Q's output bias (see step()), so the bias must carry it:
+    // Q* is about -chi2/(1-gamma) plus O(1) structure, and at the layers' rate the bias would
+    // need ~1/((1-gamma) lr) steps to get there. Its effect on e is scaled by 1-gamma, so
+    // the faster rate adds no more noise to the weights than the other parameters do.
+    q_opt_ = make_optimizer(q_, settings_.lr / (1.0 - settings_.gamma));
     make_pair(u_, u_avg_);
-    u_opt_ = make_optimizer(u_);
-  } else if (settings_.form == "minimax") {
-    make_pair(w_, w_avg_);
-    w_opt_ = make_optimizer(w_);
+    u_opt_ = make_optimizer(u_, settings_.lr);
+  } else {
+    q_opt_ = make_optimizer(q_, settings_.lr);
+    if (settings_.form == "minimax") {
+      make_pair(w_, w_avg_);
+      w_opt_ = make_optimizer(w_, settings_.lr);
+    }
   }
 }
 
@@ -223,11 +230,18 @@ double TomDual::step(const DualData& data) {
     loss = q_loss - w_gain;
     reported = initial_term + w_gain;  // the Lagrangian's value
   } else {
-    // U(s,a) regresses onto the sampled backup, so f*'(U - Q) sees its conditional
-    // expectation; Q's surrogate has gradient
-    // (1-gamma) dQ(s0) + f*'(e) (gamma (1-d) dQ(s',a') - dQ(s,a)).
+    // U(s,a) regresses onto the sampled backup r + gamma (1-d) Q(s',a'), so U - Q is the
+    // residual e with the conditional expectation inside. U and Q are both about
+    // -chi2/(1-gamma) and e is their O(1) difference, more precise than two separate networks
+    // can match; so U takes Q's output bias c as given and its network u learns the rest:
+    // U = gamma (1-d) c + u(s,a), u regressing onto r + gamma (1-d) (Q(s',a') - c).
+    // Q's surrogate has gradient (1-gamma) dQ(s0) + f*'(e) (gamma (1-d) dQ(s',a') - dQ(s,a)).
+    // For chi2, f*'(e) = e + 1 unclipped (the conjugate form's f*): it is linear in e, so U's
+    // regression noise averages out; the clipped max(e+1, 0) would, by Jensen, push the
+    // estimate of every small ratio to 0 (measured in docs/tom_weights.md).
+    const torch::Tensor carried = gamma * (1.0 - batch.done) * q_->output_bias().detach();
     const torch::Tensor u_sa = u_->forward(sa);
-    const torch::Tensor target = (batch.r + discounted_next).detach();
+    const torch::Tensor target = (batch.r + discounted_next - carried).detach();
     const torch::Tensor u_loss = torch::mse_loss(u_sa, target);
     u_opt_->zero_grad();
     u_loss.backward();
@@ -235,8 +249,8 @@ double TomDual::step(const DualData& data) {
     torch::Tensor w;
     {
       torch::NoGradGuard no_grad;
-      const torch::Tensor e = u_sa - q_sa;
-      w = kl ? torch::softmax(e, 0) * static_cast<double>(b) : chi2_conjugate_derivative(e);
+      const torch::Tensor e = u_sa + carried - q_sa;
+      w = kl ? torch::softmax(e, 0) * static_cast<double>(b) : e + 1.0;
     }
     loss = initial_term + (w * (discounted_next - q_sa)).mean();
   }
@@ -293,7 +307,8 @@ torch::Tensor TomDual::buffer_values(const torch::Tensor& s, const torch::Tensor
     }
     const torch::Tensor q_sa = q->forward(sa);
     if (u_avg_) {
-      chunks.push_back(u_avg_.ptr()->forward(sa) - q_sa);
+      const torch::Tensor carried = settings_.gamma * (1.0 - done.narrow(0, start, len)) * q->output_bias();
+      chunks.push_back(u_avg_.ptr()->forward(sa) + carried - q_sa);
       continue;
     }
     const torch::Tensor acts = next_actions.narrow(1, start, len);
@@ -312,14 +327,17 @@ torch::Tensor TomDual::weights(const torch::Tensor& s, const torch::Tensor& a,
   const std::int64_t n = s.defined() ? s.size(0) : 0;
   if (n == 0) fail("TOM weights: the buffer is empty");
   check_batch({s, a, r, s_next, done}, n);
-  const torch::Tensor probs = check_next(next, n, "buffer");
   check_finite(s, "s");
   check_finite(a, "a");
   check_finite(r, "r");
   check_finite(s_next, "s_next");
   check_finite(done, "done");
-  check_finite(next.actions, "next actions");
-  check_finite(probs, "next-action probabilities");
+  torch::Tensor probs;
+  if (needs_next_actions()) {
+    probs = check_next(next, n, "buffer");
+    check_finite(next.actions, "next actions");
+    check_finite(probs, "next-action probabilities");
+  }
 
   torch::NoGradGuard no_grad;
   const torch::Tensor values = buffer_values(s, a, r, s_next, done, next.actions, probs);
@@ -343,9 +361,9 @@ void TomDual::save(torch::serialize::OutputArchive& archive) const {
   };
   put_optimizer("q_opt", *q_opt_);
   if (u_) {
-    put("u", *u_);
-    put("u_avg", *u_avg_);
-    put_optimizer("u_opt", *u_opt_);
+    put("u_net", *u_);
+    put("u_net_avg", *u_avg_);
+    put_optimizer("u_net_opt", *u_opt_);
   }
   if (w_) {
     put("w", *w_);
@@ -378,9 +396,9 @@ void TomDual::load(torch::serialize::InputArchive& archive) {
   get("q_avg", *q_avg_);
   get_optimizer("q_opt", *q_opt_);
   if (u_) {
-    get("u", *u_);
-    get("u_avg", *u_avg_);
-    get_optimizer("u_opt", *u_opt_);
+    get("u_net", *u_);
+    get("u_net_avg", *u_avg_);
+    get_optimizer("u_net_opt", *u_opt_);
   }
   if (w_) {
     get("w", *w_);

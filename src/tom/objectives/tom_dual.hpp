@@ -84,9 +84,9 @@ struct DualData {
   std::function<NextActions(const torch::Tensor& states, std::int64_t k)> sample_next_actions;
 };
 
-// Q(s,a) or U(s,a): an MLP on [s, a] with ReLU hidden layers and a free output bias (no
-// weight decay on it: the dual's constant direction has a gradient scaled by 1-gamma and
-// must not be pulled to zero).
+// Q(s,a), U(s,a) or the ratio w(s,a): an MLP on [s, a] with ReLU hidden layers and a free
+// output bias (no weight decay on it: the dual's constant direction has a gradient scaled
+// by 1-gamma and must not be pulled to zero).
 class DualNetImpl : public torch::nn::Module {
  public:
   DualNetImpl(std::int64_t input_dim, int hidden, int layers);
@@ -129,11 +129,15 @@ class TomDual {
   double step(const DualData& data);
 
   // Weights of a whole buffer from the averaged networks: s [N,S], a [N,A], r [N],
-  // s_next [N,S], done [N], next actions for s_next ([K,N,A], probs [K,N] or undefined).
-  // Conjugate forms: f*'(e); minimax: w(s,a). Chunked, no gradient. Returns [N] float.
+  // s_next [N,S], done [N], next actions for s_next ([K,N,A], probs [K,N] or undefined;
+  // read only when needs_next_actions()). conjugate: f*'(e); conjugate-u: f*'(U - Q);
+  // minimax: w(s,a). Chunked, no gradient. Returns [N] float.
   torch::Tensor weights(const torch::Tensor& s, const torch::Tensor& a, const torch::Tensor& r,
                         const torch::Tensor& s_next, const torch::Tensor& done,
                         const NextActions& next) const;
+
+  // Only the conjugate form evaluates Q at next actions to weigh a buffer.
+  bool needs_next_actions() const { return settings_.form == "conjugate"; }
 
   const TomDualSettings& settings() const { return settings_; }
   std::int64_t steps_done() const { return steps_done_; }
@@ -159,7 +163,7 @@ class TomDual {
   std::int64_t state_dim_, action_dim_;
   torch::Device device_;
   DualNet q_, q_avg_;
-  DualNet u_{nullptr}, u_avg_{nullptr};  // conjugate-u only
+  DualNet u_{nullptr}, u_avg_{nullptr};  // conjugate-u only: U(s,a) less Q's output bias
   DualNet w_{nullptr}, w_avg_{nullptr};  // minimax only
   std::unique_ptr<torch::optim::Adam> q_opt_, u_opt_, w_opt_;
   std::vector<torch::Tensor> online_params_, averaged_params_;

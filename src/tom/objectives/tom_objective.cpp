@@ -65,7 +65,7 @@ FitPlan TomObjective::plan(const FitContext& context) {
   };
   last_.dual_loss = dual_.train(data, dual_.settings().steps);
   ++plans_;
-  const NextActions next = data.sample_next_actions(s_next, k);
+  const NextActions next = dual_.needs_next_actions() ? data.sample_next_actions(s_next, k) : NextActions{};
   return {dual_.weights(s, a, reward, s_next, done, next).to(torch::kCPU), nullptr};
 }
 
