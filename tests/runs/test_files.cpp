@@ -2,9 +2,11 @@
 
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
 #include <torch/torch.h>
 
+#include "tom/core/archive.hpp"
 #include "tom/core/error.hpp"
 #include "tom/runs/checkpoint.hpp"
 #include "tom/runs/files.hpp"
@@ -69,4 +71,34 @@ TEST(Checkpoint, TruncatedCorruptMissingAndForeignFilesAreRejected) {
     archive.read("y", y);
   }),
                tom::Error);
+}
+
+TEST(Archive, ScalarsStringsAndNumberListsRoundTripAndWrongEntriesAreNamed) {
+  torch::serialize::OutputArchive out;
+  tom::write_int(out, "steps", 42);
+  tom::write_double(out, "rate", 0.25);
+  tom::write_string(out, "name", "tom");
+  out.write("figures", torch::tensor({1.5, -2.0, 3.0}, torch::kFloat64));
+  out.write("floats", torch::tensor({0.5f, 4.0f}));
+  out.write("labels", torch::arange(3));
+  std::stringstream bytes;
+  out.save_to(bytes);
+  torch::serialize::InputArchive in;
+  in.load_from(bytes);
+  EXPECT_EQ(tom::read_int(in, "steps", "T"), 42);
+  EXPECT_EQ(tom::read_double(in, "rate", "T"), 0.25);
+  EXPECT_EQ(tom::read_string(in, "name", "T"), "tom");
+  EXPECT_EQ(tom::read_doubles(in, "figures", 3, "T"), (std::vector<double>{1.5, -2.0, 3.0}));
+  EXPECT_EQ(tom::read_doubles(in, "floats", 2, "T"), (std::vector<double>{0.5, 4.0}));
+  const auto message = [&](const char* key, std::int64_t count) {
+    try {
+      tom::read_doubles(in, key, count, "T");
+    } catch (const tom::Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_NE(message("figures", 4).find("'figures' has 3 values, expected 4"), std::string::npos);
+  EXPECT_NE(message("labels", 3).find("'labels' has 3 values, expected 3"), std::string::npos);  // integers
+  EXPECT_NE(message("absent", 1).find("absent"), std::string::npos);
 }

@@ -347,9 +347,7 @@ void write_stats(torch::serialize::OutputArchive& archive, const std::string& ke
 }
 
 SacStats read_stats(torch::serialize::InputArchive& archive, const std::string& key, const char* what) {
-  const auto t = read_tensor(archive, key, what).contiguous().to(torch::kFloat64);
-  if (t.numel() != 5) fail("{} checkpoint entry '{}' has {} values, expected 5", what, key, t.numel());
-  const double* v = t.data_ptr<double>();
+  const auto v = read_doubles(archive, key, 5, what);
   return {v[0], v[1], v[2], v[3], v[4]};
 }
 

@@ -247,11 +247,6 @@ void MbpoTrainer::save(torch::serialize::OutputArchive& archive) const {
 }
 
 void MbpoTrainer::load(torch::serialize::InputArchive& archive) {
-  const auto values = [&](const char* key, std::int64_t count) {
-    const auto t = read_tensor(archive, key, "MBPO").contiguous().to(torch::kFloat64);
-    if (t.numel() != count) fail("MBPO checkpoint entry '{}' has {} values, expected {}", key, t.numel(), count);
-    return std::vector<double>(t.data_ptr<double>(), t.data_ptr<double>() + count);
-  };
   torch::serialize::InputArchive collector, replay, model_buffer, agent, model;
   archive.read("collector", collector);
   archive.read("replay", replay);
@@ -269,10 +264,10 @@ void MbpoTrainer::load(torch::serialize::InputArchive& archive) {
   env_steps_ = read_int(archive, "env_steps", "MBPO");
   epoch_updates_ = read_int(archive, "epoch_updates", "MBPO");
   last_stats_ = agents::read_stats(archive, "last_stats", "MBPO");
-  const auto f = values("last_fit", 5);
+  const auto f = read_doubles(archive, "last_fit", 5, "MBPO");
   last_fit_.train_nll = f[0], last_fit_.holdout_nll = f[1], last_fit_.train_mse = f[2], last_fit_.holdout_mse = f[3];
   last_fit_.epochs = static_cast<int>(f[4]);
-  const auto c = values("counters", 10);
+  const auto c = read_doubles(archive, "counters", 10, "MBPO");
   counters_ = {c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9]};
   const std::string objective_name = read_string(archive, "objective_name", "MBPO");
   if (objective_name != objective_->name())
@@ -281,11 +276,9 @@ void MbpoTrainer::load(torch::serialize::InputArchive& archive) {
   torch::serialize::InputArchive objective;
   archive.read("objective", objective);
   objective_->load(objective);
-  const auto t = read_tensor(archive, "weight_summary", "MBPO").contiguous().to(torch::kFloat64);
-  if (t.numel() != 5 + kWeightBins) fail("MBPO checkpoint entry 'weight_summary' has {} values", t.numel());
-  const double* w = t.data_ptr<double>();
+  const auto w = read_doubles(archive, "weight_summary", 5 + kWeightBins, "MBPO");
   fresh_mse_ = w[0];
-  last_weights_ = {w[1], w[2], w[3], w[4], std::vector<double>(w + 5, w + 5 + kWeightBins)};
+  last_weights_ = {w[1], w[2], w[3], w[4], std::vector<double>(w.begin() + 5, w.end())};
   fitted_through_ = read_int(archive, "fitted_through", "MBPO");
 }
 

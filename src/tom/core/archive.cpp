@@ -36,6 +36,15 @@ double read_double(torch::serialize::InputArchive& archive, const std::string& k
   return tensor.item<double>();
 }
 
+std::vector<double> read_doubles(torch::serialize::InputArchive& archive, const std::string& key,
+                                 std::int64_t count, const char* what) {
+  const auto tensor = read_tensor(archive, key, what);
+  if (!tensor.is_floating_point() || tensor.numel() != count)
+    fail("{} checkpoint entry '{}' has {} values, expected {}", what, key, tensor.numel(), count);
+  const auto values = tensor.contiguous().to(torch::kFloat64);
+  return {values.data_ptr<double>(), values.data_ptr<double>() + count};
+}
+
 void write_string(torch::serialize::OutputArchive& archive, const std::string& key, const std::string& value) {
   auto bytes = torch::empty({static_cast<std::int64_t>(value.size())}, torch::kUInt8);
   std::memcpy(bytes.data_ptr(), value.data(), value.size());

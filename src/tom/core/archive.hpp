@@ -3,6 +3,7 @@
 // required entries, with tom::Error naming what is missing.
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include <torch/serialize/archive.h>
 #include <torch/types.h>
@@ -16,6 +17,9 @@ void write_int(torch::serialize::OutputArchive& archive, const std::string& key,
 std::int64_t read_int(torch::serialize::InputArchive& archive, const std::string& key, const char* what);
 void write_double(torch::serialize::OutputArchive& archive, const std::string& key, double value);
 double read_double(torch::serialize::InputArchive& archive, const std::string& key, const char* what);
+// A list of exactly `count` numbers (any floating type), e.g. stored counters and figures.
+std::vector<double> read_doubles(torch::serialize::InputArchive& archive, const std::string& key,
+                                 std::int64_t count, const char* what);
 void write_string(torch::serialize::OutputArchive& archive, const std::string& key, const std::string& value);
 std::string read_string(torch::serialize::InputArchive& archive, const std::string& key, const char* what);
 

@@ -96,9 +96,7 @@ void TomObjective::load(torch::serialize::InputArchive& archive) {
   dual_.load(dual);
   discriminator_.load(discriminator);
   plans_ = read_int(archive, "plans", "TOM");
-  const auto f = read_tensor(archive, "figures", "TOM").contiguous().to(torch::kFloat64);
-  if (f.numel() != 4) fail("TOM checkpoint entry 'figures' has {} values, expected 4", f.numel());
-  const double* v = f.data_ptr<double>();
+  const auto v = read_doubles(archive, "figures", 4, "TOM");
   last_ = {v[0], v[1], v[2], v[3]};
 }
 
