@@ -1,10 +1,15 @@
 // TOM's dual step and discriminator step at Hopper sizes (obs 11, act 3, batch 256), the
 // same work as the PyTorch peer's tom_q_step and disc_step:
 //   OPENBLAS_NUM_THREADS=1 python3 /work/shared/bench/pytorch_peer.py --threads 1 --only tom_q_step,disc_step
+// and one whole TOM plan (what a model fit waits for) on a 20k-transition buffer, to
+// compare with the sum of its steps.
 #include <benchmark/benchmark.h>
 
+#include "tom/agents/sac.hpp"
 #include "tom/core/threads.hpp"
+#include "tom/data/replay_buffer.hpp"
 #include "tom/objectives/discriminator.hpp"
+#include "tom/objectives/make_objective.hpp"
 #include "tom/objectives/tom_dual.hpp"
 
 namespace {
@@ -55,5 +60,29 @@ void BM_DiscriminatorStep(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_DiscriminatorStep)->Unit(benchmark::kMillisecond);
+
+// The default TOM objective (1000 dual steps, 100 discriminator passes over the 1000-transition
+// pool) with the SAC agent of the learning loop, on 200 episodes of 100 random transitions.
+void BM_TomPlan(benchmark::State& state) {
+  tom::set_threads(1);
+  constexpr int kTransitions = 20000, kEpisode = 100;
+  tom::data::ReplayBuffer buffer(kTransitions, kObs, kAct);
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(0);
+  for (int i = 0; i < kTransitions; ++i) {
+    const auto obs = torch::randn({kObs}, gen, torch::kFloat64), next = torch::randn({kObs}, gen, torch::kFloat64);
+    const auto action = torch::rand({kAct}, gen, torch::kFloat64) * 2 - 1;
+    buffer.add({obs.data_ptr<double>(), kObs}, {action.data_ptr<double>(), kAct}, 1.0, {next.data_ptr<double>(), kObs},
+               i % kEpisode == kEpisode - 1, i % kEpisode == 0);
+  }
+  tom::agents::Sac agent(tom::agents::SacSettings{}, kObs, kAct, std::vector<double>(kAct, -1.0),
+                         std::vector<double>(kAct, 1.0));
+  ObjectiveSettings settings;
+  settings.choice.name = "tom";
+  settings.dual.form = state.range(0) == 0 ? "conjugate" : "conjugate-u";
+  auto tom = make_objective(settings, kObs, kAct, torch::kCPU);
+  for (auto _ : state) benchmark::DoNotOptimize(tom->plan({buffer, agent, kTransitions, gen}).weights);
+  state.SetLabel(settings.dual.form);
+}
+BENCHMARK(BM_TomPlan)->Arg(0)->Arg(1)->Iterations(1)->Unit(benchmark::kSecond);
 
 }  // namespace
