@@ -2,6 +2,8 @@
 // the discriminator's logit against a known log density ratio.
 #include <cmath>
 #include <limits>
+#include <map>
+#include <tuple>
 #include <sstream>
 
 #include <gtest/gtest.h>
@@ -104,6 +106,103 @@ TEST(TomDual, TrainsAndWeighsABufferInEveryForm) {
       EXPECT_TRUE(torch::isfinite(w).all().item<bool>());
     }
   }
+}
+
+// Reads network `key` of a saved dual into a fresh DualNet of the same shape.
+DualNet saved_net(const TomDual& dual, const char* key, std::int64_t input, const TomDualSettings& s) {
+  torch::serialize::OutputArchive out;
+  dual.save(out);
+  std::stringstream bytes;
+  out.save_to(bytes);
+  torch::serialize::InputArchive in, part;
+  in.load_from(bytes);
+  in.read(key, part);
+  DualNet net(input, s.hidden, s.layers);
+  net->load(part);
+  return net;
+}
+
+// conjugate-u's first two steps, against its definition computed here with autograd: U
+// (its network u plus gamma (1-d) times Q's output bias c) regresses onto
+// r + gamma (1-d) Q(s',a'); Q descends (1-gamma) Q(s0,a0) + stopgrad(e + 1) (gamma (1-d)
+// Q(s',a') - Q(s,a)) with e = U - Q; both by Adam, Q's output bias at lr / (1-gamma). The
+// large rate makes c far from 0 by the second step, where it enters U. The weights are
+// max(e + 1, 0).
+TEST(TomDual, ConjugateUStepsFollowTheirDefinition) {
+  set_threads(1);
+  torch::manual_seed(4);
+  TomDualSettings s;
+  s.form = "conjugate-u";
+  s.hidden = 8;
+  s.batch = 6;
+  s.lr = 0.1;
+  s.l2 = 0.0;
+  s.ema = 0.0;  // the averaged copy is the online one after each step
+  s.gamma = 0.9;
+  s.normalise = false;
+  const std::int64_t b = s.batch, sd = 3, ad = 2, input = sd + ad;
+  const ReplayBatch batch{torch::randn({b, sd}), torch::rand({b, ad}), torch::randn({b}), torch::randn({b, sd}),
+                          torch::tensor({0.f, 0.f, 1.f, 0.f, 0.f, 1.f})};
+  const torch::Tensor s0 = torch::randn({b, sd}), next_actions = torch::rand({1, 2 * b, ad});
+  DualData data;
+  data.sample_initial_states = [&](std::int64_t) { return s0; };
+  data.sample_replay = [&](std::int64_t) { return batch; };
+  data.sample_next_actions = [&](const torch::Tensor&, std::int64_t) { return NextActions{next_actions, {}}; };
+  const torch::Tensor sa = torch::cat({batch.s, batch.a}, 1), not_done = 1 - batch.done;
+  const torch::Tensor start_rows = torch::cat({s0, next_actions[0].narrow(0, 0, b)}, 1);
+  const torch::Tensor next_rows = torch::cat({batch.s_next, next_actions[0].narrow(0, b, b)}, 1);
+
+  // Gradients of both losses at the nets' current values, by parameter name ("q.*", "u.*").
+  const auto gradients = [&](DualNet& q, DualNet& u) {
+    const torch::Tensor discounted_next = s.gamma * not_done * q->forward(next_rows);
+    const torch::Tensor carried = s.gamma * not_done * q->output_bias();
+    const torch::Tensor u_loss = (u->forward(sa) - (batch.r + discounted_next - carried).detach()).square().mean();
+    const torch::Tensor e = (u->forward(sa) + carried - q->forward(sa)).detach();
+    const torch::Tensor q_loss =
+        (1 - s.gamma) * q->forward(start_rows).mean() + ((e + 1) * (discounted_next - q->forward(sa))).mean();
+    u_loss.backward();
+    q_loss.backward();
+    std::map<std::string, torch::Tensor> g;
+    for (const auto& p : q->named_parameters()) g["q." + p.key()] = p.value().grad().clone();
+    for (const auto& p : u->named_parameters()) g["u." + p.key()] = p.value().grad().clone();
+    return g;
+  };
+  // PyTorch's Adam after the gradients `history` (beta 0.9, 0.999, eps 1e-8).
+  const auto adam_update = [](const std::vector<torch::Tensor>& history, double lr) {
+    torch::Tensor m = torch::zeros_like(history[0]), v = torch::zeros_like(history[0]);
+    for (const auto& g : history) {
+      m = 0.9 * m + 0.1 * g;
+      v = 0.999 * v + 0.001 * g * g;
+    }
+    const auto t = static_cast<double>(history.size());
+    return -lr / (1 - std::pow(0.9, t)) * m / ((v / (1 - std::pow(0.999, t))).sqrt() + 1e-8);
+  };
+
+  TomDual dual(s, sd, ad);
+  DualNet q = saved_net(dual, "q", input, s), u = saved_net(dual, "u_net", input, s);
+  std::map<std::string, std::vector<torch::Tensor>> history;
+  for (int step = 1; step <= 2; ++step) {
+    for (auto& [name, g] : gradients(q, u)) history[name].push_back(g);
+    dual.step(data);
+    DualNet q_next = saved_net(dual, "q", input, s), u_next = saved_net(dual, "u_net", input, s);
+    for (const auto& [net, before, after] : {std::tuple{"q", q, q_next}, std::tuple{"u", u, u_next}}) {
+      const auto now = after->named_parameters();
+      for (const auto& p : before->named_parameters()) {
+        const std::string name = std::string(net) + "." + p.key();
+        const double lr = name == "q.output_bias" ? s.lr / (1 - s.gamma) : s.lr;
+        EXPECT_TRUE(torch::allclose(now[p.key()] - p.value().detach(), adam_update(history[name], lr), 1e-3, 1e-6))
+            << "step " << step << ", " << name;
+      }
+    }
+    q = q_next;
+    u = u_next;
+  }
+  EXPECT_GT(std::abs(q->output_bias().item<double>()), 0.5);  // so the carried bias mattered
+
+  torch::NoGradGuard no_grad;
+  const torch::Tensor expected = torch::relu(u->forward(sa) + s.gamma * not_done * q->output_bias() - q->forward(sa) + 1);
+  const torch::Tensor got = dual.weights(batch.s, batch.a, batch.r, batch.s_next, batch.done, {});
+  EXPECT_TRUE(torch::allclose(got, expected, 1e-5, 1e-6)) << got << expected;
 }
 
 TEST(TomDual, ChunkedWeightsMatchOneShotWeights) {
