@@ -14,12 +14,15 @@ using tom::test::run_tom;
 namespace {
 
 // Small, fast settings: 1000 steps, model fits from step 500 every 250 steps.
-std::vector<std::string> mbpo_args(const fs::path& out, const std::string& steps, const std::string& objective) {
-  return {"train", "--family", "mbpo-paper", "--env", "inverted_pendulum", "--steps", steps, "--seed", "5",
+std::vector<std::string> mbpo_args(const fs::path& out, const std::string& steps, const std::string& objective,
+                                   const std::vector<std::string>& extra = {}) {
+  std::vector<std::string> args{"train", "--family", "mbpo-paper", "--env", "inverted_pendulum", "--steps", steps, "--seed", "5",
           "--threads", "1", "--eval-every", "250", "--eval-episodes", "1", "--checkpoint-every", "250",
           "--model-objective", objective, "--set", "mbpo.rollout_batch_size=500", "--set", "sac.hidden_size=32",
           "--set", "ensemble.hidden_units=32", "--set", "ensemble.max_epochs=5", "--set", "tom_dual.steps=40",
           "--set", "tom_dual.hidden=32", "--set", "discriminator.passes=2", "--out", out.string()};
+  args.insert(args.end(), extra.begin(), extra.end());
+  return args;
 }
 
 void expect_same_rows(const tom::test::Csv& a, const tom::test::Csv& b, const std::string& file) {
@@ -33,11 +36,11 @@ void expect_same_rows(const tom::test::Csv& a, const tom::test::Csv& b, const st
     }
 }
 
-void expect_resume_matches(const std::string& objective) {
-  const fs::path whole = tom::test::fresh_dir("mbpo_whole_" + objective),
-                 split = tom::test::fresh_dir("mbpo_split_" + objective);
-  ASSERT_EQ(run_tom(mbpo_args(whole, "1000", objective), whole.string() + ".log"), 0);
-  ASSERT_EQ(run_tom(mbpo_args(split, "750", objective), split.string() + ".log"), 0);
+void expect_resume_matches(const std::string& objective, const std::string& name,
+                           const std::vector<std::string>& extra = {}) {
+  const fs::path whole = tom::test::fresh_dir("mbpo_whole_" + name), split = tom::test::fresh_dir("mbpo_split_" + name);
+  ASSERT_EQ(run_tom(mbpo_args(whole, "1000", objective, extra), whole.string() + ".log"), 0);
+  ASSERT_EQ(run_tom(mbpo_args(split, "750", objective, extra), split.string() + ".log"), 0);
   ASSERT_EQ(run_tom({"train", "--resume", split.string(), "--steps", "1000"}, split.string() + ".resume.log"), 0);
   expect_same_rows(read_csv(whole / "metrics.csv"), read_csv(split / "metrics.csv"), "metrics.csv");
   const auto weights = read_csv(whole / "weights.csv");
@@ -55,9 +58,14 @@ void expect_resume_matches(const std::string& objective) {
 
 }  // namespace
 
-TEST(MbpoRun, ResumedRunMatchesUninterruptedRun) { expect_resume_matches("mle"); }
+TEST(MbpoRun, ResumedRunMatchesUninterruptedRun) { expect_resume_matches("mle", "mle"); }
 
-TEST(MbpoRun, TomResumedRunMatchesUninterruptedRun) { expect_resume_matches("tom"); }
+TEST(MbpoRun, TomResumedRunMatchesUninterruptedRun) { expect_resume_matches("tom", "tom"); }
+
+// The bias-corrected dual form's extra network (U) and its optimiser go through the checkpoint too.
+TEST(MbpoRun, TomConjugateUResumedRunMatchesUninterruptedRun) {
+  expect_resume_matches("tom", "tom_conjugate_u", {"--set", "tom_dual.form=conjugate-u"});
+}
 
 // MBPO solves inverted_pendulum (deterministic evaluation >= 950) within 4500 env steps,
 // a fraction of the 16-20k SAC needs (test_sac_runs.cpp), with the mbpo-paper settings
