@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds, then runs the main job on its default settings:
 # MBPO with TOM as the model-learning objective on inverted_pendulum, with the tom-paper
-# settings (MDN model) and a reduced rollout batch: 6000 env steps, about ten minutes on
+# settings (MDN model) and a reduced rollout batch: 6000 env steps, 4.5-11 minutes on
 # 2 cores. Extra arguments are passed to `tom train`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
