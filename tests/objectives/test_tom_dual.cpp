@@ -281,6 +281,29 @@ TEST(TomDual, SaveLoadContinuesExactlyInEveryForm) {
   }
 }
 
+// A conjugate-u checkpoint from before U carried Q's output bias stored its network as "u";
+// its values mean something else now, so it is refused with a message saying so.
+TEST(TomDual, RefusesTheOlderConjugateUCheckpoint) {
+  TomDualSettings s;
+  s.form = "conjugate-u";
+  s.hidden = 8;
+  TomDual dual(s, 3, 2);
+  torch::serialize::OutputArchive out, old_u;
+  dual.save(out);
+  DualNet(5, s.hidden, s.layers)->save(old_u);
+  out.write("u", old_u);
+  std::stringstream bytes;
+  out.save_to(bytes);
+  torch::serialize::InputArchive in;
+  in.load_from(bytes);
+  try {
+    TomDual(s, 3, 2).load(in);
+    ADD_FAILURE() << "an older conjugate-u checkpoint was loaded";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("older version"), std::string::npos) << e.what();
+  }
+}
+
 TEST(TomDual, RejectsBadShapesAndValues) {
   TomDualSettings s;
   s.hidden = 8;

@@ -396,6 +396,10 @@ void TomDual::load(torch::serialize::InputArchive& archive) {
   get("q_avg", *q_avg_);
   get_optimizer("q_opt", *q_opt_);
   if (u_) {
+    torch::serialize::InputArchive old_u;
+    if (archive.try_read("u", old_u))
+      fail("TOM dual checkpoint holds the conjugate-u network of an older version (a full U(s,a), before U "
+           "carried Q's output bias); it cannot be continued, start the run again");
     get("u_net", *u_);
     get("u_net_avg", *u_avg_);
     get_optimizer("u_net_opt", *u_opt_);
