@@ -108,14 +108,20 @@ TEST(TomDual, TrainsAndWeighsABufferInEveryForm) {
   }
 }
 
+// What a checkpoint file would give back: `out` written to bytes and read again.
+torch::serialize::InputArchive reread(torch::serialize::OutputArchive& out) {
+  std::stringstream bytes;
+  out.save_to(bytes);
+  torch::serialize::InputArchive in;
+  in.load_from(bytes);
+  return in;
+}
+
 // Reads network `key` of a saved dual into a fresh DualNet of the same shape.
 DualNet saved_net(const TomDual& dual, const char* key, std::int64_t input, const TomDualSettings& s) {
   torch::serialize::OutputArchive out;
   dual.save(out);
-  std::stringstream bytes;
-  out.save_to(bytes);
-  torch::serialize::InputArchive in, part;
-  in.load_from(bytes);
+  torch::serialize::InputArchive in = reread(out), part;
   in.read(key, part);
   DualNet net(input, s.hidden, s.layers);
   net->load(part);
@@ -292,10 +298,7 @@ TEST(TomDual, RefusesTheOlderConjugateUCheckpoint) {
   dual.save(out);
   DualNet(5, s.hidden, s.layers)->save(old_u);
   out.write("u", old_u);
-  std::stringstream bytes;
-  out.save_to(bytes);
-  torch::serialize::InputArchive in;
-  in.load_from(bytes);
+  torch::serialize::InputArchive in = reread(out);
   try {
     TomDual(s, 3, 2).load(in);
     ADD_FAILURE() << "an older conjugate-u checkpoint was loaded";

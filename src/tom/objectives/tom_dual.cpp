@@ -30,6 +30,12 @@ torch::Tensor state_action_rows(const torch::Tensor& states, const torch::Tensor
       .reshape({k * b, states.size(1) + actions.size(2)});
 }
 
+// The part of U(s,a) that conjugate-u takes from Q instead of learning: gamma (1-d) c, with
+// c Q's output bias (see TomDual::step).
+torch::Tensor carried_constant(double gamma, const torch::Tensor& done, const torch::Tensor& q_output_bias) {
+  return gamma * (1.0 - done) * q_output_bias;
+}
+
 void check_finite(const torch::Tensor& t, const char* name) {
   if (!torch::isfinite(t).all().item<bool>()) fail("TOM dual: {} contains NaN or inf", name);
 }
@@ -239,7 +245,7 @@ double TomDual::step(const DualData& data) {
     // For chi2, f*'(e) = e + 1 unclipped (the conjugate form's f*): it is linear in e, so U's
     // regression noise averages out; the clipped max(e+1, 0) would, by Jensen, push the
     // estimate of every small ratio to 0 (measured in docs/tom_weights.md).
-    const torch::Tensor carried = gamma * (1.0 - batch.done) * q_->output_bias().detach();
+    const torch::Tensor carried = carried_constant(gamma, batch.done, q_->output_bias().detach());
     const torch::Tensor u_sa = u_->forward(sa);
     const torch::Tensor target = (batch.r + discounted_next - carried).detach();
     const torch::Tensor u_loss = torch::mse_loss(u_sa, target);
@@ -307,7 +313,7 @@ torch::Tensor TomDual::buffer_values(const torch::Tensor& s, const torch::Tensor
     }
     const torch::Tensor q_sa = q->forward(sa);
     if (u_avg_) {
-      const torch::Tensor carried = settings_.gamma * (1.0 - done.narrow(0, start, len)) * q->output_bias();
+      const torch::Tensor carried = carried_constant(settings_.gamma, done.narrow(0, start, len), q->output_bias());
       chunks.push_back(u_avg_.ptr()->forward(sa) + carried - q_sa);
       continue;
     }
