@@ -7,5 +7,8 @@ namespace tom::cli {
 void add_env_commands(CLI::App& app);  // envs, rollout
 void add_verify_command(CLI::App& app);
 void add_run_commands(CLI::App& app);  // train, eval, config  // verify-weights
+void add_compare_command(CLI::App& app);
+void add_plot_command(CLI::App& app);
+void add_sweep_command(CLI::App& app);  // sweep, sweep status
 
 }  // namespace tom::cli

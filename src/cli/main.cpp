@@ -17,6 +17,9 @@ int main(int argc, char** argv) {
   tom::cli::add_env_commands(app);
   tom::cli::add_run_commands(app);
   tom::cli::add_verify_command(app);
+  tom::cli::add_compare_command(app);
+  tom::cli::add_plot_command(app);
+  tom::cli::add_sweep_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

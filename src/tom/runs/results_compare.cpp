@@ -1,0 +1,268 @@
+#include "tom/runs/results_compare.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <set>
+
+#include <fmt/format.h>
+
+#include "tom/core/error.hpp"
+
+namespace tom::runs {
+namespace {
+
+// Values of the metric at each step for one run; NaN/inf are errors naming the row.
+std::map<std::int64_t, double> series_of(const RunRecord& run, const std::string& metric) {
+  const auto steps = run.steps();
+  const auto values = run.metrics.column(metric);
+  std::map<std::int64_t, double> out;
+  for (std::size_t i = 0; i < steps.size(); ++i) out[steps[i]] = values[i];
+  return out;
+}
+
+std::string steps_text(const std::vector<std::int64_t>& steps) {
+  std::vector<std::string> parts;
+  for (auto s : steps) parts.push_back(std::to_string(s));
+  if (parts.size() > 12) {
+    parts.erase(parts.begin() + 5, parts.end() - 5);
+    parts.insert(parts.begin() + 5, "...");
+  }
+  return join(parts);
+}
+
+double iqm_of_first(const Strata& s) { return interquartile_mean(s[0]); }
+double iqm_difference(const Strata& s) { return interquartile_mean(s[0]) - interquartile_mean(s[1]); }
+
+// Rows' bootstrap seeds differ per cell (derived from the user's seed), so cells do not
+// share resampling noise by accident but the whole table is reproducible.
+std::uint64_t cell_seed(std::uint64_t seed, std::size_t arm, std::size_t cell) {
+  SplitMix64 mix(seed ^ (0x51ED27ULL * (arm + 1)) ^ (0xC0FFEEULL * (cell + 1)));
+  return mix.next();
+}
+
+std::string num(double v) {
+  if (!std::isfinite(v)) return "nan";
+  return fmt::format("{:.2f}", v);
+}
+
+}  // namespace
+
+std::vector<std::int64_t> default_steps(const std::vector<RunRecord>& runs, int points) {
+  if (points < 1) fail("--points must be at least 1 (got {})", points);
+  std::set<std::int64_t> all;
+  for (const auto& run : runs)
+    for (auto s : run.steps()) all.insert(s);
+  if (all.empty()) fail("the runs have no evaluations");
+  const std::vector<std::int64_t> grid(all.begin(), all.end());
+  const double end = static_cast<double>(grid.back());
+  std::set<std::int64_t> chosen;
+  for (int k = 1; k <= points; ++k) {
+    const double target = end * k / points;
+    std::int64_t best = grid.front();
+    for (auto s : grid)
+      if (std::abs(static_cast<double>(s) - target) < std::abs(static_cast<double>(best) - target)) best = s;
+    chosen.insert(best);
+  }
+  return {chosen.begin(), chosen.end()};
+}
+
+CompareResult compare_runs(const std::vector<RunRecord>& runs, const CompareOptions& options) {
+  if (runs.empty()) fail("no runs to compare");
+  CompareResult result;
+  result.metric = options.metric;
+  result.confidence = options.confidence;
+  for (const auto& run : runs)
+    if (!run.metrics.has(options.metric))
+      fail("{} has no column '{}' (its columns: {})", run.metrics.file.string(), options.metric,
+           join(run.metrics.header));
+  const auto arms = group_into_arms(runs);
+  result.steps = options.steps.empty() ? default_steps(runs, options.points) : options.steps;
+  std::sort(result.steps.begin(), result.steps.end());
+  result.steps.erase(std::unique(result.steps.begin(), result.steps.end()), result.steps.end());
+  {  // A requested step no run evaluated is an error: there is nothing to report there.
+    std::set<std::int64_t> all;
+    for (const auto& run : runs)
+      for (auto s : run.steps()) all.insert(s);
+    for (auto s : result.steps)
+      if (!all.contains(s))
+        fail("no run has an evaluation at step {} (evaluated steps: {})", s,
+             steps_text(std::vector<std::int64_t>(all.begin(), all.end())));
+  }
+
+  std::map<std::string, std::string> selector;
+  if (!options.baseline.empty()) selector = parse_selector(options.baseline, arms);
+
+  // Per arm: the metric per run, values per chosen step, and the AUC per run.
+  struct ArmData {
+    std::vector<std::map<std::int64_t, double>> series;
+    std::map<std::int64_t, std::vector<double>> at_step;
+    std::vector<std::int64_t> auc_steps;
+    std::vector<double> auc;
+  };
+  std::vector<ArmData> data(arms.size());
+  for (std::size_t a = 0; a < arms.size(); ++a) {
+    const Arm& arm = arms[a];
+    result.arms.push_back(arm.label);
+    std::vector<std::string> dirs;
+    for (const auto* run : arm.runs) dirs.push_back(run->dir.string());
+    result.arm_runs.push_back(dirs);
+    auto& d = data[a];
+    for (const auto* run : arm.runs) d.series.push_back(series_of(*run, options.metric));
+    for (auto step : result.steps) {
+      for (std::size_t r = 0; r < arm.runs.size(); ++r) {
+        const auto it = d.series[r].find(step);
+        if (it != d.series[r].end()) {
+          d.at_step[step].push_back(it->second);
+        } else {
+          std::vector<std::int64_t> have;
+          for (const auto& [s, v] : d.series[r]) have.push_back(s);
+          result.notes.push_back(fmt::format("arm '{}': run {} has no evaluation at step {} (it has {}); "
+                                             "that step's statistics use the other {} run(s)",
+                                             arm.label, arm.runs[r]->dir.string(), step, steps_text(have),
+                                             arm.runs.size() - 1));
+        }
+      }
+    }
+    // The AUC covers the steps every run of the arm evaluated, up to the last chosen step.
+    std::set<std::int64_t> common;
+    for (const auto& [s, v] : d.series[0])
+      if (s <= result.steps.back()) common.insert(s);
+    bool unequal = false;
+    for (std::size_t r = 1; r < d.series.size(); ++r) {
+      std::set<std::int64_t> next;
+      for (auto s : common)
+        if (d.series[r].contains(s)) next.insert(s);
+      std::set<std::int64_t> own;
+      for (const auto& [s, v] : d.series[r])
+        if (s <= result.steps.back()) own.insert(s);
+      if (own != common) unequal = true;
+      common = next;
+    }
+    d.auc_steps.assign(common.begin(), common.end());
+    if (unequal)
+      result.notes.push_back(fmt::format("arm '{}': its runs evaluated different steps; the AUC uses the {} steps "
+                                         "all of them have ({})",
+                                         arm.label, d.auc_steps.size(), steps_text(d.auc_steps)));
+    if (!d.auc_steps.empty()) {
+      std::vector<double> x(d.auc_steps.begin(), d.auc_steps.end());
+      for (const auto& series : d.series) {
+        std::vector<double> y;
+        for (auto s : d.auc_steps) y.push_back(series.at(s));
+        d.auc.push_back(normalized_auc(x, y));
+      }
+    } else {
+      result.notes.push_back(fmt::format("arm '{}': its runs share no evaluated step; no AUC", arm.label));
+    }
+  }
+
+  for (std::size_t a = 0; a < arms.size(); ++a) {
+    const Arm* base = selector.empty() ? nullptr : counterpart(arms[a], selector, arms);
+    const std::size_t b = base ? static_cast<std::size_t>(base - arms.data()) : 0;
+    if (!selector.empty() && !base)
+      result.notes.push_back(fmt::format("arm '{}': no baseline arm with {} and its other settings", arms[a].label,
+                                         options.baseline));
+    std::size_t cell = 0;
+    const auto add_row = [&](const std::string& quantity, std::int64_t step, const std::vector<double>& values,
+                             const std::vector<double>* base_values) {
+      CompareRow row;
+      row.arm = arms[a].label;
+      row.quantity = quantity;
+      row.step = step;
+      row.n = static_cast<int>(values.size());
+      ++cell;
+      if (!values.empty()) {
+        row.mean = mean_of(values);
+        row.iqm = interquartile_mean(values);
+        row.ci = stratified_bootstrap_ci({values}, iqm_of_first, options.reps, options.confidence,
+                                         cell_seed(options.seed, a, cell));
+      } else {
+        row.mean = row.iqm = std::nan("");
+        row.ci = {std::nan(""), std::nan("")};
+      }
+      if (base) row.baseline = base->label;
+      if (base && base_values && !values.empty() && !base_values->empty() && b != a) {
+        row.diff = interquartile_mean(values) - interquartile_mean(*base_values);
+        row.diff_ci = stratified_bootstrap_ci({values, *base_values}, iqm_difference, options.reps,
+                                              options.confidence, cell_seed(options.seed, a, cell + 1000003));
+      }
+      result.rows.push_back(row);
+    };
+    for (auto step : result.steps) {
+      const auto it = data[a].at_step.find(step);
+      const std::vector<double> values = it == data[a].at_step.end() ? std::vector<double>{} : it->second;
+      const std::vector<double>* bv = nullptr;
+      if (base) {
+        const auto bit = data[b].at_step.find(step);
+        if (bit != data[b].at_step.end()) bv = &bit->second;
+        else if (b != a)
+          result.notes.push_back(fmt::format("step {}: baseline arm '{}' has no evaluation there; no difference for '{}'",
+                                             step, base->label, arms[a].label));
+      }
+      add_row("return", step, values, bv);
+    }
+    if (!data[a].auc.empty()) {
+      const std::vector<double>* bv = nullptr;
+      if (base && b != a) {
+        if (data[b].auc_steps == data[a].auc_steps) bv = &data[b].auc;
+        else
+          result.notes.push_back(fmt::format("arm '{}' and its baseline '{}' cover different steps for the AUC ({} "
+                                             "vs {}); no AUC difference given",
+                                             arms[a].label, base->label, steps_text(data[a].auc_steps),
+                                             steps_text(data[b].auc_steps)));
+      }
+      add_row("auc", data[a].auc_steps.back(), data[a].auc, bv);
+    }
+  }
+  return result;
+}
+
+std::string to_markdown(const CompareResult& result) {
+  const int pct = static_cast<int>(std::lround(result.confidence * 100));
+  std::string out = fmt::format("## {} across seeds\n\n", result.metric);
+  out += fmt::format("IQM: interquartile mean over seeds; CI: {}% stratified-bootstrap percentile interval of the IQM; "
+                     "AUC: area under the curve through the evaluations, divided by its step span (the average {}).\n\n",
+                     pct, result.metric);
+  out += "Arms:\n\n";
+  for (std::size_t a = 0; a < result.arms.size(); ++a)
+    out += fmt::format("- **{}**: {} run(s): {}\n", result.arms[a], result.arm_runs[a].size(),
+                       join(result.arm_runs[a]));
+  const bool any_diff = std::any_of(result.rows.begin(), result.rows.end(), [](const CompareRow& r) { return r.diff.has_value(); });
+  out += fmt::format("\n| arm | step | n | mean | IQM | {}% CI |", pct);
+  if (any_diff) out += fmt::format(" IQM − baseline | {}% CI |", pct);
+  out += any_diff ? "\n|---|---:|---:|---:|---:|---|---:|---|\n" : "\n|---|---:|---:|---:|---:|---|\n";
+  for (const auto& row : result.rows) {
+    const std::string step = row.quantity == "auc" ? fmt::format("AUC to {}", row.step) : std::to_string(row.step);
+    out += fmt::format("| {} | {} | {} | {} | {} | [{}, {}] |", row.arm, step, row.n, num(row.mean), num(row.iqm),
+                       num(row.ci.low), num(row.ci.high));
+    if (any_diff) {
+      if (row.diff) out += fmt::format(" {} | [{}, {}] |", num(*row.diff), num(row.diff_ci.low), num(row.diff_ci.high));
+      else out += row.baseline == row.arm ? " (baseline) | |" : " – | |";
+    }
+    out += "\n";
+  }
+  if (!result.notes.empty()) {
+    out += "\nNotes (missing or unequal steps; nothing is interpolated):\n\n";
+    for (const auto& note : result.notes) out += "- " + note + "\n";
+  }
+  return out;
+}
+
+std::string to_csv(const CompareResult& result) {
+  const auto quoted = [](const std::string& s) {
+    std::string out = "\"";
+    for (char c : s) out += c == '"' ? std::string("\"\"") : std::string(1, c);
+    return out + "\"";
+  };
+  const auto g = [](double v) { return std::isfinite(v) ? fmt::format("{}", v) : std::string(); };
+  std::string out = "arm,quantity,step,n,mean,iqm,ci_low,ci_high,baseline,diff_iqm,diff_ci_low,diff_ci_high\n";
+  for (const auto& row : result.rows) {
+    out += fmt::format("{},{},{},{},{},{},{},{},{},{},{},{}\n", quoted(row.arm), row.quantity, row.step, row.n,
+                       g(row.mean), g(row.iqm), g(row.ci.low), g(row.ci.high), quoted(row.baseline),
+                       row.diff ? g(*row.diff) : "", row.diff ? g(row.diff_ci.low) : "",
+                       row.diff ? g(row.diff_ci.high) : "");
+  }
+  return out;
+}
+
+}  // namespace tom::runs

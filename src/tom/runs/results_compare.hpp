@@ -1,0 +1,58 @@
+#pragma once
+// `tom compare`: runs grouped into arms, a metric (evaluation return by default) at
+// chosen steps, per arm the number of seeds, mean, interquartile mean (IQM) with a
+// stratified-bootstrap confidence interval, the normalised area under the curve, and
+// the difference to a baseline arm with its interval. A step an arm's run lacks is
+// named in `notes`, never interpolated. No LibTorch here.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "tom/runs/results_runs.hpp"
+#include "tom/runs/results_stats.hpp"
+
+namespace tom::runs {
+
+struct CompareOptions {
+  std::string metric = "eval_return_mean";
+  std::vector<std::int64_t> steps;  // empty: `points` steps across the budget, the last at the end
+  int points = 10;
+  std::string baseline;             // selector such as "objective.name=mle"; empty: none
+  int reps = 2000;                  // bootstrap resamples
+  double confidence = 0.95;
+  std::uint64_t seed = 0;           // of the bootstrap
+};
+
+struct CompareRow {
+  std::string arm;
+  std::string quantity;  // "return" (the metric at `step`) or "auc" (over the arm's common steps up to `step`)
+  std::int64_t step = 0;
+  int n = 0;             // seeds that have a value
+  double mean = 0, iqm = 0;
+  Interval ci;           // of the IQM
+  std::optional<double> diff;  // IQM minus the baseline's IQM
+  Interval diff_ci;
+  std::string baseline;  // the baseline arm's label, if any
+};
+
+struct CompareResult {
+  std::string metric;
+  double confidence = 0.95;
+  std::vector<std::int64_t> steps;
+  std::vector<std::string> arms;               // labels, in order
+  std::vector<std::vector<std::string>> arm_runs;  // run directories of each arm
+  std::vector<CompareRow> rows;
+  std::vector<std::string> notes;              // missing/unequal steps and the like, named
+};
+
+// The default steps: `points` evaluation steps spread evenly over the largest step any
+// run reached (each the evaluated step nearest to k/points of it), the last being that end.
+std::vector<std::int64_t> default_steps(const std::vector<RunRecord>& runs, int points);
+
+CompareResult compare_runs(const std::vector<RunRecord>& runs, const CompareOptions& options);
+
+std::string to_markdown(const CompareResult& result);
+std::string to_csv(const CompareResult& result);
+
+}  // namespace tom::runs

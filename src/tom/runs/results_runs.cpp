@@ -1,0 +1,299 @@
+#include "tom/runs/results_runs.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include <toml++/toml.h>
+
+#include "tom/core/error.hpp"
+
+namespace fs = std::filesystem;
+
+namespace tom::runs {
+namespace {
+
+std::vector<std::string> split_line(const std::string& line) {
+  std::vector<std::string> cells;
+  std::string cell;
+  std::stringstream in(line);
+  while (std::getline(in, cell, ',')) cells.push_back(cell);
+  if (!line.empty() && line.back() == ',') cells.emplace_back();
+  return cells;
+}
+
+std::string trim(std::string s) {
+  while (!s.empty() && (s.back() == '\r' || s.back() == ' ')) s.pop_back();
+  while (!s.empty() && s.front() == ' ') s.erase(s.begin());
+  return s;
+}
+
+std::string node_text(const toml::node& node) {
+  if (auto s = node.as_string()) return s->get();
+  if (auto i = node.as_integer()) return std::to_string(i->get());
+  if (auto f = node.as_floating_point()) return fmt::format("{}", f->get());
+  if (auto b = node.as_boolean()) return b->get() ? "true" : "false";
+  std::ostringstream out;
+  if (auto a = node.as_array()) out << *a;
+  else if (auto t = node.as_table()) out << *t;
+  return out.str();
+}
+
+void flatten(const toml::table& table, const std::string& prefix, std::map<std::string, std::string>& out) {
+  for (const auto& [key, node] : table) {
+    const std::string name = prefix.empty() ? std::string(key.str()) : prefix + "." + std::string(key.str());
+    if (auto sub = node.as_table()) flatten(*sub, name, out);
+    else out[name] = node_text(node);
+  }
+}
+
+}  // namespace
+
+bool NumericTable::has(const std::string& column) const {
+  return std::find(header.begin(), header.end(), column) != header.end();
+}
+
+std::size_t NumericTable::index(const std::string& column) const {
+  const auto it = std::find(header.begin(), header.end(), column);
+  if (it == header.end()) fail("{} has no column '{}' (its columns: {})", file.string(), column, join(header));
+  return static_cast<std::size_t>(it - header.begin());
+}
+
+std::vector<double> NumericTable::column(const std::string& name, bool require_finite) const {
+  const std::size_t c = index(name);
+  std::vector<double> out;
+  out.reserve(rows.size());
+  for (std::size_t r = 0; r < rows.size(); ++r) {
+    const double v = rows[r][c];
+    if (require_finite && !std::isfinite(v))
+      fail("{}, line {}: column '{}' is {} (a finite number is needed)", file.string(), r + 2, name,
+           std::isnan(v) ? "empty or NaN" : "infinite");
+    out.push_back(v);
+  }
+  return out;
+}
+
+NumericTable read_numeric_csv(const fs::path& file) {
+  std::ifstream in(file);
+  if (!in) fail("cannot read {}: {}", file.string(), fs::exists(file) ? "not readable" : "no such file");
+  NumericTable table;
+  table.file = file;
+  std::string line;
+  if (!std::getline(in, line) || trim(line).empty()) fail("{} is empty (no header row)", file.string());
+  for (auto& name : split_line(trim(line))) table.header.push_back(trim(name));
+  std::size_t line_no = 1;
+  while (std::getline(in, line)) {
+    ++line_no;
+    line = trim(line);
+    if (line.empty()) continue;
+    const auto cells = split_line(line);
+    if (cells.size() != table.header.size())
+      fail("{}, line {}: {} cells where the header has {} columns (a truncated or foreign file?)", file.string(),
+           line_no, cells.size(), table.header.size());
+    std::vector<double> row;
+    row.reserve(cells.size());
+    for (std::size_t c = 0; c < cells.size(); ++c) {
+      const std::string cell = trim(cells[c]);
+      if (cell.empty()) {
+        row.push_back(std::nan(""));
+        continue;
+      }
+      char* end = nullptr;
+      errno = 0;
+      const double v = std::strtod(cell.c_str(), &end);
+      if (end != cell.c_str() + cell.size())
+        fail("{}, line {}: column '{}' holds '{}', not a number", file.string(), line_no, table.header[c], cell);
+      row.push_back(v);
+    }
+    table.rows.push_back(std::move(row));
+  }
+  return table;
+}
+
+std::vector<std::int64_t> RunRecord::steps() const {
+  std::vector<std::int64_t> out;
+  for (double s : metrics.column("step")) out.push_back(static_cast<std::int64_t>(s));
+  return out;
+}
+
+std::map<std::string, std::string> flatten_toml(const std::string& text, const std::string& source) {
+  toml::table doc;
+  try {
+    doc = toml::parse(text, source);
+  } catch (const toml::parse_error& e) {
+    fail("{} is not valid TOML: {}", source, e.description());
+  }
+  std::map<std::string, std::string> out;
+  flatten(doc, "", out);
+  return out;
+}
+
+RunRecord read_run(const fs::path& dir) {
+  if (!fs::is_directory(dir)) fail("{} is not a directory", dir.string());
+  const fs::path config = dir / "config.toml";
+  if (!fs::exists(config)) fail("{} is not a run directory: it has no config.toml", dir.string());
+  RunRecord run;
+  run.dir = dir;
+  std::ifstream in(config);
+  std::stringstream text;
+  text << in.rdbuf();
+  run.settings = flatten_toml(text.str(), config.string());
+  if (!fs::exists(dir / "metrics.csv"))
+    fail("{} has no metrics.csv (the run has not written an evaluation yet)", dir.string());
+  run.metrics = read_numeric_csv(dir / "metrics.csv");
+  if (run.metrics.rows.empty()) fail("{} has no rows (the run has not finished an evaluation yet)",
+                                     run.metrics.file.string());
+  const auto steps = run.metrics.column("step");
+  for (std::size_t i = 1; i < steps.size(); ++i)
+    if (!(steps[i] > steps[i - 1]))
+      fail("{}, line {}: step {} does not follow {}", run.metrics.file.string(), i + 2, steps[i], steps[i - 1]);
+  if (auto it = run.settings.find("run.seed"); it != run.settings.end()) run.seed = std::stoll(it->second);
+  return run;
+}
+
+std::vector<RunRecord> find_runs(const std::vector<fs::path>& paths) {
+  if (paths.empty()) fail("no run or sweep directories given");
+  std::set<fs::path> dirs;
+  for (const auto& path : paths) {
+    if (!fs::exists(path)) fail("{} does not exist", path.string());
+    if (!fs::is_directory(path)) fail("{} is not a directory (give run or sweep directories)", path.string());
+    if (fs::exists(path / "config.toml")) {
+      dirs.insert(fs::weakly_canonical(path));
+      continue;
+    }
+    std::size_t found = 0;
+    for (const auto& entry : fs::recursive_directory_iterator(path))
+      if (entry.is_regular_file() && entry.path().filename() == "config.toml") {
+        dirs.insert(fs::weakly_canonical(entry.path().parent_path()));
+        ++found;
+      }
+    if (found == 0) fail("{} holds no run directory (no config.toml in it or below it)", path.string());
+  }
+  std::vector<RunRecord> runs;
+  for (const auto& dir : dirs) runs.push_back(read_run(dir));
+  return runs;
+}
+
+bool ignored_for_arm(const std::string& key) {
+  static const std::set<std::string> ignored = {"run.seed", "run.threads", "run.device", "run.checkpoint_every",
+                                                "run.steps"};
+  return ignored.contains(key);
+}
+
+std::vector<Arm> group_into_arms(const std::vector<RunRecord>& runs) {
+  std::map<std::map<std::string, std::string>, std::vector<const RunRecord*>> groups;
+  for (const auto& run : runs) {
+    std::map<std::string, std::string> key;
+    for (const auto& [k, v] : run.settings)
+      if (!ignored_for_arm(k)) key[k] = v;
+    groups[key].push_back(&run);
+  }
+  // The keys whose values differ between arms.
+  std::set<std::string> all_keys;
+  for (const auto& [settings, _] : groups)
+    for (const auto& [k, v] : settings) all_keys.insert(k);
+  std::vector<std::string> differing;
+  for (const auto& k : all_keys) {
+    std::set<std::string> values;
+    for (const auto& [settings, _] : groups) {
+      const auto it = settings.find(k);
+      values.insert(it == settings.end() ? "(unset)" : it->second);
+    }
+    if (values.size() > 1) differing.push_back(k);
+  }
+  // Keep only the keys needed to tell arms apart (a task's defaults change with the task,
+  // so "env" alone names them): run.* and objective.* first, then the rest in order, each
+  // kept only if it separates arms that the keys kept so far do not.
+  std::stable_sort(differing.begin(), differing.end(), [](const std::string& a, const std::string& b) {
+    const auto rank = [](const std::string& k) { return k.starts_with("run.") ? 0 : k.starts_with("objective.") ? 1 : 2; };
+    return rank(a) < rank(b);
+  });
+  {
+    std::vector<std::string> kept;
+    std::size_t distinct = 1;
+    for (const auto& k : differing) {
+      kept.push_back(k);
+      std::set<std::vector<std::string>> tuples;
+      for (const auto& [settings, _] : groups) {
+        std::vector<std::string> t;
+        for (const auto& key : kept) {
+          const auto it = settings.find(key);
+          t.push_back(it == settings.end() ? "(unset)" : it->second);
+        }
+        tuples.insert(t);
+      }
+      if (tuples.size() > distinct) distinct = tuples.size();
+      else kept.pop_back();
+    }
+    differing = kept;
+  }
+  const auto short_name = [](const std::string& key) { return key.starts_with("run.") ? key.substr(4) : key; };
+  std::vector<Arm> arms;
+  for (auto& [settings, members] : groups) {
+    Arm arm;
+    arm.settings = settings;
+    arm.runs = members;
+    std::sort(arm.runs.begin(), arm.runs.end(),
+              [](const RunRecord* a, const RunRecord* b) { return std::tie(a->seed, a->dir) < std::tie(b->seed, b->dir); });
+    if (differing.empty()) {
+      const auto get = [&](const std::string& k) {
+        const auto it = settings.find(k);
+        return it == settings.end() ? std::string("?") : it->second;
+      };
+      arm.label = get("run.algo") + " on " + get("run.env");
+      if (auto it = settings.find("objective.name"); it != settings.end() && get("run.algo") == "mbpo")
+        arm.label += " (" + it->second + ")";
+    } else {
+      std::vector<std::string> parts;
+      for (const auto& k : differing) {
+        const auto it = settings.find(k);
+        parts.push_back(short_name(k) + "=" + (it == settings.end() ? "(unset)" : it->second));
+      }
+      arm.label = join(parts, ", ");
+    }
+    arms.push_back(std::move(arm));
+  }
+  std::sort(arms.begin(), arms.end(), [](const Arm& a, const Arm& b) { return a.label < b.label; });
+  return arms;
+}
+
+std::map<std::string, std::string> parse_selector(const std::string& text, const std::vector<Arm>& arms) {
+  std::set<std::string> keys;
+  for (const auto& arm : arms)
+    for (const auto& [k, v] : arm.settings) keys.insert(k);
+  std::map<std::string, std::string> out;
+  std::stringstream in(text);
+  std::string part;
+  while (std::getline(in, part, ',')) {
+    part = trim(part);
+    const auto eq = part.find('=');
+    if (eq == std::string::npos || eq == 0) fail("'{}' is not key=value (e.g. objective.name=mle)", part);
+    const std::string key = trim(part.substr(0, eq)), value = trim(part.substr(eq + 1));
+    std::vector<std::string> matches;
+    for (const auto& k : keys)
+      if (k == key) matches = {k};
+    if (matches.empty())
+      for (const auto& k : keys)
+        if (k.size() > key.size() && k.ends_with(key) && k[k.size() - key.size() - 1] == '.') matches.push_back(k);
+    if (matches.empty()) fail("no setting is called '{}' (use section.name, e.g. objective.name)", key);
+    if (matches.size() > 1) fail("'{}' is ambiguous: it could be {}", key, join(matches));
+    out[matches[0]] = value;
+  }
+  if (out.empty()) fail("empty selector: give key=value (e.g. objective.name=mle)");
+  return out;
+}
+
+const Arm* counterpart(const Arm& arm, const std::map<std::string, std::string>& selector,
+                       const std::vector<Arm>& arms) {
+  auto wanted = arm.settings;
+  for (const auto& [k, v] : selector) wanted[k] = v;
+  for (const auto& other : arms)
+    if (other.settings == wanted) return &other;
+  return nullptr;
+}
+
+}  // namespace tom::runs

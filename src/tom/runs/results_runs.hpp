@@ -1,0 +1,72 @@
+#pragma once
+// Reading finished (or running) run directories for comparison and plotting: the
+// numeric CSV files a run writes (metrics.csv, weights.csv), its resolved settings
+// (config.toml, flattened to "section.name" -> value), and the grouping of runs into
+// arms: runs whose settings are equal except for the seed (and settings that cannot
+// change results: threads, device, checkpoint interval, budget).
+// No LibTorch here.
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace tom::runs {
+
+// A CSV file of numbers with a header row. Every cell must parse as a finite number or
+// be empty (read as NaN, e.g. an objective column in a row where it does not apply).
+struct NumericTable {
+  std::filesystem::path file;
+  std::vector<std::string> header;
+  std::vector<std::vector<double>> rows;
+
+  bool has(const std::string& column) const;
+  // The column's index; throws tom::Error naming the file and the columns it has.
+  std::size_t index(const std::string& column) const;
+  // The column's values; throws naming the file, row and column of any empty/NaN cell
+  // when `require_finite`.
+  std::vector<double> column(const std::string& name, bool require_finite = true) const;
+};
+// Throws tom::Error naming the file for a missing file, an empty file, a row with the
+// wrong number of cells, or a cell that is not a number.
+NumericTable read_numeric_csv(const std::filesystem::path& file);
+
+struct RunRecord {
+  std::filesystem::path dir;
+  std::map<std::string, std::string> settings;  // "section.name" -> value as text
+  NumericTable metrics;
+  std::int64_t seed = 0;
+
+  std::vector<std::int64_t> steps() const;  // the metrics' step column
+};
+// Reads one run directory (config.toml and metrics.csv must exist).
+RunRecord read_run(const std::filesystem::path& dir);
+// Flattens a TOML document's tables to "table.key" -> value text.
+std::map<std::string, std::string> flatten_toml(const std::string& text, const std::string& source);
+
+// Each path is a run directory (it has config.toml) or a directory holding run
+// directories at any depth (a sweep). Throws naming a path that does not exist or holds
+// no run. Runs are sorted by path; a run found twice is read once.
+std::vector<RunRecord> find_runs(const std::vector<std::filesystem::path>& paths);
+
+// Settings that do not define an arm: the seed, and what cannot change the results.
+bool ignored_for_arm(const std::string& key);
+
+struct Arm {
+  std::string label;                            // the settings that tell arms apart
+  std::map<std::string, std::string> settings;  // the arm's settings (ignored keys removed)
+  std::vector<const RunRecord*> runs;           // sorted by seed
+};
+// Groups runs into arms, ordered by label. Labels list the settings that differ between
+// arms, as few as tell them apart ("env=hopper, objective.name=tom"; the section "run."
+// is dropped), or "<algo> on <env>" when there is a single arm.
+std::vector<Arm> group_into_arms(const std::vector<RunRecord>& runs);
+
+// "key=value[,key=value...]" where each key is a full "section.name" or a name that
+// ends exactly one setting's key; returns full keys. Throws for an unknown or ambiguous key.
+std::map<std::string, std::string> parse_selector(const std::string& text, const std::vector<Arm>& arms);
+// The arm whose settings equal `arm`'s with `selector` applied, or nullptr.
+const Arm* counterpart(const Arm& arm, const std::map<std::string, std::string>& selector,
+                       const std::vector<Arm>& arms);
+
+}  // namespace tom::runs

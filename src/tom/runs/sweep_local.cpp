@@ -1,0 +1,441 @@
+#include "tom/runs/sweep_local.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <deque>
+#include <fstream>
+#include <sstream>
+#include <chrono>
+#include <thread>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+#include <toml++/toml.h>
+
+#include "tom/core/error.hpp"
+#include "tom/runs/files.hpp"
+#include "tom/runs/results_runs.hpp"
+
+namespace fs = std::filesystem;
+
+namespace tom::runs {
+namespace {
+
+volatile std::sig_atomic_t g_stop_signal = 0;
+void on_stop_signal(int sig) { g_stop_signal = sig; }
+
+std::string file_key(const std::string& cell) {
+  std::string out;
+  for (char c : cell) out += c == '/' ? std::string("__") : std::string(1, c);
+  return out;
+}
+
+std::string path_part(const std::string& s) {
+  std::string out;
+  for (char c : s) out += (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' || c == '=' || c == '_')
+                              ? c : '_';
+  return out;
+}
+
+std::string read_text(const fs::path& file) {
+  std::ifstream in(file);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// Last evaluated step and return, and the budget, of a run directory (0 when unknown).
+struct RunProgress {
+  bool exists = false, has_checkpoint = false, has_metrics = false;
+  std::int64_t last_step = 0, budget = 0;
+  double last_return = 0;
+};
+RunProgress progress_of(const fs::path& dir) {
+  RunProgress p;
+  p.exists = fs::exists(dir);
+  p.has_checkpoint = fs::exists(dir / "checkpoint.pt");
+  if (fs::exists(dir / "config.toml")) {
+    try {
+      const auto settings = flatten_toml(read_text(dir / "config.toml"), (dir / "config.toml").string());
+      if (auto it = settings.find("run.steps"); it != settings.end()) p.budget = std::stoll(it->second);
+    } catch (const std::exception&) {
+    }
+  }
+  if (fs::exists(dir / "metrics.csv")) {
+    try {
+      const auto table = read_numeric_csv(dir / "metrics.csv");
+      if (!table.rows.empty()) {
+        p.has_metrics = true;
+        p.last_step = static_cast<std::int64_t>(table.rows.back()[table.index("step")]);
+        p.last_return = table.rows.back()[table.index("eval_return_mean")];
+      }
+    } catch (const std::exception&) {
+    }
+  }
+  return p;
+}
+
+bool pid_alive(const fs::path& pid_file) {
+  if (!fs::exists(pid_file)) return false;
+  const pid_t pid = static_cast<pid_t>(std::atol(read_text(pid_file).c_str()));
+  return pid > 0 && (::kill(pid, 0) == 0 || errno == EPERM);
+}
+
+}  // namespace
+
+std::vector<std::int64_t> parse_seeds(const std::string& text) {
+  std::vector<std::int64_t> out;
+  std::stringstream in(text);
+  std::string part;
+  while (std::getline(in, part, ',')) {
+    if (part.empty()) fail("seeds '{}': empty item", text);
+    try {
+      std::size_t used = 0;
+      const auto dash = part.find('-', 1);
+      if (dash == std::string::npos) {
+        const long long v = std::stoll(part, &used);
+        if (used != part.size() || v < 0) throw std::invalid_argument("");
+        out.push_back(v);
+      } else {
+        std::size_t used2 = 0;
+        const long long a = std::stoll(part.substr(0, dash), &used), b = std::stoll(part.substr(dash + 1), &used2);
+        if (used != dash || used2 != part.size() - dash - 1 || a < 0 || b < a) throw std::invalid_argument("");
+        for (long long v = a; v <= b; ++v) out.push_back(v);
+      }
+    } catch (const std::logic_error&) {
+      fail("seeds '{}': '{}' is not a seed (0, 1, ...) or a range such as 0-2", text, part);
+    }
+  }
+  if (out.empty()) fail("no seeds in '{}'", text);
+  std::vector<std::int64_t> sorted = out;
+  std::sort(sorted.begin(), sorted.end());
+  if (std::adjacent_find(sorted.begin(), sorted.end()) != sorted.end()) fail("seeds '{}' repeat a seed", text);
+  return out;
+}
+
+SweepSpec read_sweep_file(const fs::path& file) {
+  if (!fs::exists(file)) fail("sweep file {} does not exist", file.string());
+  toml::table doc;
+  try {
+    doc = toml::parse(read_text(file), file.string());
+  } catch (const toml::parse_error& e) {
+    fail("{} is not valid TOML: {}", file.string(), e.description());
+  }
+  SweepSpec spec;
+  spec.seeds.clear();
+  const auto text_of = [&](const toml::node& node, const std::string& key) {
+    if (auto s = node.as_string()) return s->get();
+    if (auto i = node.as_integer()) return std::to_string(i->get());
+    if (auto f = node.as_floating_point()) return fmt::format("{}", f->get());
+    if (auto b = node.as_boolean()) return std::string(b->get() ? "true" : "false");
+    fail("{}: '{}' must be a string or a number", file.string(), key);
+  };
+  const auto list_of = [&](const toml::node& node, const std::string& key) {
+    std::vector<std::string> out;
+    if (auto a = node.as_array()) {
+      for (const auto& item : *a) out.push_back(text_of(item, key));
+    } else {
+      out.push_back(text_of(node, key));
+    }
+    if (out.empty()) fail("{}: '{}' is an empty list", file.string(), key);
+    return out;
+  };
+  for (const auto& [k, node] : doc) {
+    const std::string key(k.str());
+    if (key == "env") spec.envs = list_of(node, key);
+    else if (key == "algo") spec.algos = list_of(node, key);
+    else if (key == "model_objective") spec.objectives = list_of(node, key);
+    else if (key == "seeds") {
+      for (const auto& s : list_of(node, key))
+        for (auto v : parse_seeds(s)) spec.seeds.push_back(v);
+    } else if (key == "set") spec.sets = list_of(node, key);
+    else if (key == "family") spec.family = text_of(node, key);
+    else if (key == "steps") spec.steps = text_of(node, key);
+    else if (key == "eval_every") spec.eval_every = text_of(node, key);
+    else if (key == "eval_episodes") spec.eval_episodes = text_of(node, key);
+    else if (key == "checkpoint_every") spec.checkpoint_every = text_of(node, key);
+    else if (key == "device") spec.device = text_of(node, key);
+    else if (key == "grid") {
+      const auto* table = node.as_table();
+      if (!table) fail("{}: 'grid' must be a table of setting = [values]", file.string());
+      for (const auto& [gk, gv] : *table)
+        spec.grid.emplace_back(std::string(gk.str()), list_of(gv, "grid." + std::string(gk.str())));
+    } else {
+      fail("{}: unknown key '{}' (valid: env, algo, model_objective, seeds, set, family, steps, eval_every, "
+           "eval_episodes, checkpoint_every, device, [grid])",
+           file.string(), key);
+    }
+  }
+  if (spec.seeds.empty()) spec.seeds = {0};
+  return spec;
+}
+
+std::vector<SweepCell> expand_cells(const SweepSpec& spec) {
+  if (spec.envs.empty()) fail("a sweep needs at least one --env");
+  for (const auto& [key, values] : spec.grid) {
+    if (key.find('.') == std::string::npos) fail("grid axis '{}' is not section.name", key);
+    if (values.empty()) fail("grid axis '{}' has no values", key);
+  }
+  std::vector<std::string> fixed;
+  const auto add = [&](const char* flag, const std::string& value) {
+    if (!value.empty()) fixed.insert(fixed.end(), {flag, value});
+  };
+  add("--family", spec.family);
+  add("--steps", spec.steps);
+  add("--eval-every", spec.eval_every);
+  add("--eval-episodes", spec.eval_episodes);
+  add("--checkpoint-every", spec.checkpoint_every);
+  add("--config", spec.config_file.empty() ? "" : fs::absolute(spec.config_file).string());
+  add("--device", spec.device);
+  for (const auto& s : spec.sets) fixed.insert(fixed.end(), {"--set", s});
+
+  // Axes in order: env, algo, objective, grid settings, seed. Each cell: name parts and args.
+  struct Partial {
+    std::vector<std::string> parts, args;
+  };
+  std::vector<Partial> cells{{}};
+  const auto axis = [&](const std::vector<std::string>& values, auto&& part_of, auto&& args_of) {
+    if (values.empty()) return;
+    std::vector<Partial> next;
+    for (const auto& cell : cells)
+      for (const auto& v : values) {
+        Partial p = cell;
+        p.parts.push_back(part_of(v));
+        for (auto& a : args_of(v)) p.args.push_back(a);
+        next.push_back(p);
+      }
+    cells = next;
+  };
+  axis(spec.envs, [](const std::string& v) { return path_part(v); },
+       [](const std::string& v) { return std::vector<std::string>{"--env", v}; });
+  axis(spec.algos, [](const std::string& v) { return path_part(v); },
+       [](const std::string& v) { return std::vector<std::string>{"--algo", v}; });
+  axis(spec.objectives, [](const std::string& v) { return path_part(v); },
+       [](const std::string& v) { return std::vector<std::string>{"--model-objective", v}; });
+  for (const auto& [key, values] : spec.grid)
+    axis(values, [&key](const std::string& v) { return path_part(key + "=" + v); },
+         [&key](const std::string& v) { return std::vector<std::string>{"--set", key + "=" + v}; });
+  std::vector<std::string> seeds;
+  for (auto s : spec.seeds) seeds.push_back(std::to_string(s));
+  axis(seeds, [](const std::string& v) { return "seed" + v; },
+       [](const std::string& v) { return std::vector<std::string>{"--seed", v}; });
+
+  std::vector<SweepCell> out;
+  for (const auto& c : cells) {
+    SweepCell cell;
+    cell.name = join(c.parts, "/");
+    cell.train_args = {"train"};
+    cell.train_args.insert(cell.train_args.end(), c.args.begin(), c.args.end());
+    cell.train_args.insert(cell.train_args.end(), fixed.begin(), fixed.end());
+    out.push_back(cell);
+  }
+  return out;
+}
+
+int run_sweep_local(const std::vector<SweepCell>& cells, const SweepOptions& o, bool& interrupted) {
+  interrupted = false;
+  if (cells.empty()) fail("the sweep has no cells");
+  if (o.jobs < 1) fail("--jobs must be at least 1 (got {})", o.jobs);
+  const int cores = o.cores > 0 ? o.cores : std::max(1u, std::thread::hardware_concurrency());
+  const int threads = std::max(1, cores / o.jobs);
+  const fs::path program = o.tom_program.empty() ? fs::read_symlink("/proc/self/exe") : o.tom_program;
+
+  // The record: the grid and the exact command of every cell. A directory holding a
+  // different sweep is refused, so results of two grids never mix.
+  nlohmann::json record;
+  record["cells"] = nlohmann::json::array();
+  for (const auto& cell : cells) {
+    std::vector<std::string> command = {program.string()};
+    command.insert(command.end(), cell.train_args.begin(), cell.train_args.end());
+    command.insert(command.end(), {"--threads", std::to_string(threads), "--out", (o.out / cell.name).string()});
+    record["cells"].push_back({{"name", cell.name}, {"dir", cell.name}, {"train_args", cell.train_args},
+                               {"command", command}});
+  }
+  const fs::path record_file = o.out / "sweep.json";
+  if (fs::exists(record_file)) {
+    nlohmann::json old;
+    try {
+      old = nlohmann::json::parse(read_text(record_file));
+    } catch (const std::exception& e) {
+      fail("{} is not readable JSON ({}); is this a sweep directory?", record_file.string(), e.what());
+    }
+    std::vector<std::pair<std::string, std::vector<std::string>>> a, b;
+    for (const auto& c : old.at("cells")) a.emplace_back(c.at("name"), c.at("train_args"));
+    for (const auto& c : record["cells"]) b.emplace_back(c.at("name"), c.at("train_args"));
+    if (a != b)
+      fail("{} holds a different sweep (other cells or settings); use another --out, or repeat the original command "
+           "to continue it",
+           o.out.string());
+  } else if (fs::exists(o.out) && !fs::is_empty(o.out)) {
+    fail("{} exists and is not a sweep directory (no sweep.json); choose another --out", o.out.string());
+  }
+  record["jobs"] = o.jobs;
+  record["threads_per_worker"] = threads;
+  fs::create_directories(o.out / "logs");
+  write_file_atomic(record_file, record.dump(2) + "\n");
+
+  // What each cell needs.
+  struct Job {
+    std::size_t cell;
+    std::vector<std::string> args;
+  };
+  std::deque<Job> pending;
+  int finished_before = 0;
+  for (std::size_t i = 0; i < cells.size(); ++i) {
+    const fs::path dir = o.out / cells[i].name;
+    const RunProgress p = progress_of(dir);
+    if (p.has_metrics && p.budget > 0 && p.last_step >= p.budget) {
+      ++finished_before;
+      continue;
+    }
+    if (p.has_checkpoint) {
+      pending.push_back({i, {"train", "--resume", dir.string()}});
+    } else {
+      if (p.exists) fs::remove_all(dir);  // died before its first checkpoint: nothing to keep
+      std::vector<std::string> args = cells[i].train_args;
+      args.insert(args.end(), {"--threads", std::to_string(threads), "--out", dir.string()});
+      pending.push_back({i, args});
+    }
+  }
+  fmt::print("sweep {}: {} cells, {} already finished, {} to run on {} worker(s) x {} thread(s)\n", o.out.string(),
+             cells.size(), finished_before, pending.size(), o.jobs, threads);
+  std::fflush(stdout);
+
+  g_stop_signal = 0;
+  struct sigaction sa {};
+  sa.sa_handler = on_stop_signal;
+  sigemptyset(&sa.sa_mask);
+  struct sigaction old_int {}, old_term {};
+  sigaction(SIGINT, &sa, &old_int);
+  sigaction(SIGTERM, &sa, &old_term);
+
+  std::map<pid_t, std::size_t> running;
+  int failed = 0, stopped = 0;
+  bool forwarded = false;
+  while (!pending.empty() || !running.empty()) {
+    while (!g_stop_signal && !pending.empty() && static_cast<int>(running.size()) < o.jobs) {
+      const Job job = pending.front();
+      pending.pop_front();
+      const std::string key = file_key(cells[job.cell].name);
+      const fs::path log = o.out / "logs" / (key + ".log");
+      const pid_t pid = fork();
+      if (pid == 0) {
+        // The worker: default signal handling, output appended to its log.
+        signal(SIGINT, SIG_DFL);
+        signal(SIGTERM, SIG_DFL);
+        const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+        if (fd >= 0) dup2(fd, 1), dup2(fd, 2);
+        std::vector<char*> argv;
+        std::string prog = program.string();
+        argv.push_back(prog.data());
+        std::vector<std::string> args = job.args;
+        for (auto& a : args) argv.push_back(a.data());
+        argv.push_back(nullptr);
+        execv(prog.c_str(), argv.data());
+        _exit(127);
+      }
+      if (pid < 0) fail("cannot start a worker: {}", std::strerror(errno));
+      running[pid] = job.cell;
+      std::ofstream(o.out / "logs" / (key + ".pid")) << pid << "\n";
+      fs::remove(o.out / "logs" / (key + ".exit"));
+      fmt::print("started  {} ({})\n", cells[job.cell].name, job.args[1] == "--resume" ? "resuming" : "new");
+      std::fflush(stdout);
+    }
+    if (running.empty()) break;
+    const auto forward = [&] {
+      if (!g_stop_signal || forwarded) return;
+      // Every worker stops with a checkpoint (tom train handles SIGTERM like Ctrl-C).
+      for (const auto& [child, cell] : running) ::kill(child, SIGTERM);
+      forwarded = true;
+      fmt::print("stopping: {} worker(s) are writing their checkpoints\n", running.size());
+      std::fflush(stdout);
+    };
+    forward();
+    int status = 0;
+    const pid_t pid = waitpid(-1, &status, WNOHANG);  // polled, so a signal is never missed
+    if (pid <= 0) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      continue;
+    }
+    const auto it = running.find(pid);
+    if (it == running.end()) continue;
+    const std::size_t cell = it->second;
+    running.erase(it);
+    const int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    const std::string key = file_key(cells[cell].name);
+    fs::remove(o.out / "logs" / (key + ".pid"));
+    std::ofstream(o.out / "logs" / (key + ".exit")) << code << "\n";
+    if (code == 0) {
+      fmt::print("finished {}\n", cells[cell].name);
+    } else if (code == 130) {
+      ++stopped;
+      fmt::print("stopped  {} (checkpoint written; run the sweep again to continue)\n", cells[cell].name);
+    } else {
+      ++failed;
+      fmt::print("FAILED   {} (exit {}; see {})\n", cells[cell].name, code,
+                 (o.out / "logs" / (key + ".log")).string());
+    }
+    std::fflush(stdout);
+  }
+  sigaction(SIGINT, &old_int, nullptr);
+  sigaction(SIGTERM, &old_term, nullptr);
+  interrupted = g_stop_signal != 0;
+  return failed + stopped + static_cast<int>(pending.size());
+}
+
+std::vector<CellStatus> sweep_status(const fs::path& out) {
+  const fs::path record_file = out / "sweep.json";
+  if (!fs::exists(record_file)) fail("{} is not a sweep directory (no sweep.json)", out.string());
+  nlohmann::json record;
+  try {
+    record = nlohmann::json::parse(read_text(record_file));
+  } catch (const std::exception& e) {
+    fail("{} is not readable JSON: {}", record_file.string(), e.what());
+  }
+  std::vector<CellStatus> cells;
+  for (const auto& c : record.at("cells")) {
+    CellStatus s;
+    s.name = c.at("name");
+    const std::string key = file_key(s.name);
+    const RunProgress p = progress_of(out / s.name);
+    s.steps_done = p.last_step;
+    s.steps_total = p.budget;
+    s.has_return = p.has_metrics;
+    s.last_return = p.last_return;
+    const fs::path exit_file = out / "logs" / (key + ".exit");
+    const int code = fs::exists(exit_file) ? std::atoi(read_text(exit_file).c_str()) : -1;
+    if (p.has_metrics && p.budget > 0 && p.last_step >= p.budget) s.state = "done";
+    else if (pid_alive(out / "logs" / (key + ".pid"))) s.state = "running";
+    else if (code == 130) s.state = "interrupted";
+    else if (code > 0) s.state = fmt::format("failed (exit {})", code);
+    else if (p.has_checkpoint) s.state = "stopped";
+    else s.state = "pending";
+    cells.push_back(s);
+  }
+  return cells;
+}
+
+std::string status_table(const std::vector<CellStatus>& cells) {
+  std::size_t width = 4;
+  for (const auto& c : cells) width = std::max(width, c.name.size());
+  std::string out = fmt::format("{:<{}}  {:>10}  {:>10}  {:>12}  {}\n", "cell", width, "steps", "of", "last return",
+                                "state");
+  int done = 0;
+  for (const auto& c : cells) {
+    out += fmt::format("{:<{}}  {:>10}  {:>10}  {:>12}  {}\n", c.name, width, c.steps_done,
+                       c.steps_total > 0 ? std::to_string(c.steps_total) : "?",
+                       c.has_return ? fmt::format("{:.2f}", c.last_return) : "-", c.state);
+    done += c.state == "done";
+  }
+  out += fmt::format("{} of {} cells done\n", done, cells.size());
+  return out;
+}
+
+}  // namespace tom::runs

@@ -1,0 +1,200 @@
+// `tom compare`'s library: reading run directories, arms, the table and its errors,
+// on small run directories written here with values worked out by hand.
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "tom/core/error.hpp"
+#include "tom/runs/results_compare.hpp"
+
+namespace fs = std::filesystem;
+using namespace tom::runs;
+
+namespace {
+
+fs::path temp_root(const std::string& name) {
+  auto dir = fs::temp_directory_path() / ("tom_results_" + name + "_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  return dir;
+}
+
+void write(const fs::path& file, const std::string& text) {
+  fs::create_directories(file.parent_path());
+  std::ofstream(file) << text;
+}
+
+// A run directory with the given objective and seed and rows "step,return".
+fs::path make_run(const fs::path& root, const std::string& objective, int seed,
+                  const std::vector<std::pair<int, double>>& rows, const std::string& env = "inverted_pendulum") {
+  const fs::path dir = root / (env + "_" + objective + "_seed" + std::to_string(seed));
+  write(dir / "config.toml", "[run]\nalgo = \"mbpo\"\nenv = \"" + env + "\"\nseed = " + std::to_string(seed) +
+                                 "\nthreads = " + std::to_string(1 + seed) + "\nsteps = 300\n\n[objective]\nname = \"" +
+                                 objective + "\"\n\n[tom]\nrecent_pool = 1000\n");
+  std::string csv = "step,wall_s,eval_return_mean,eval_return_std\n";
+  for (const auto& [step, ret] : rows) csv += std::to_string(step) + ",1.5," + fmt::format("{}", ret) + ",0\n";
+  write(dir / "metrics.csv", csv);
+  return dir;
+}
+
+// mle seed s: 10+s, 20+s, 30+s; tom seed s: 10+s, 40+s, 60+s at steps 100, 200, 300.
+fs::path make_two_arms(const std::string& name) {
+  const fs::path root = temp_root(name);
+  for (int s = 0; s < 3; ++s) {
+    make_run(root / "sweep", "mle", s, {{100, 10 + s}, {200, 20 + s}, {300, 30 + s}});
+    make_run(root / "sweep", "tom", s, {{100, 10 + s}, {200, 40 + s}, {300, 60 + s}});
+  }
+  return root;
+}
+
+const CompareRow& row_of(const CompareResult& r, const std::string& arm, const std::string& quantity,
+                         std::int64_t step) {
+  for (const auto& row : r.rows)
+    if (row.arm == arm && row.quantity == quantity && (quantity == "auc" || row.step == step)) return row;
+  throw std::runtime_error("no row " + arm + " " + quantity + " " + std::to_string(step));
+}
+
+}  // namespace
+
+TEST(ResultsCompare, ReadsRunsAndGroupsSeedsIntoArms) {
+  const fs::path root = make_two_arms("arms");
+  const auto runs = find_runs({root / "sweep"});
+  ASSERT_EQ(runs.size(), 6u);
+  const auto arms = group_into_arms(runs);
+  ASSERT_EQ(arms.size(), 2u);  // seeds and threads differ inside an arm, not between
+  EXPECT_EQ(arms[0].label, "objective.name=mle");
+  EXPECT_EQ(arms[1].label, "objective.name=tom");
+  ASSERT_EQ(arms[0].runs.size(), 3u);
+  EXPECT_EQ(arms[0].runs[2]->seed, 2);
+  EXPECT_EQ(arms[0].settings.count("run.seed"), 0u);
+  EXPECT_EQ(arms[0].settings.at("tom.recent_pool"), "1000");
+  const auto sel = parse_selector("name=mle", arms);
+  EXPECT_EQ(sel.at("objective.name"), "mle");
+  EXPECT_EQ(counterpart(arms[1], sel, arms), &arms[0]);
+  EXPECT_THROW(parse_selector("nosuch=1", arms), tom::Error);
+  EXPECT_THROW(parse_selector("objective.name", arms), tom::Error);
+  fs::remove_all(root);
+}
+
+TEST(ResultsCompare, TableHasHandComputedStatisticsAndBaselineDifference) {
+  const fs::path root = make_two_arms("table");
+  CompareOptions options;
+  options.baseline = "objective.name=mle";
+  const auto result = compare_runs(find_runs({root / "sweep"}), options);
+  EXPECT_EQ(result.steps, (std::vector<std::int64_t>{100, 200, 300}));
+  EXPECT_TRUE(result.notes.empty());
+  const auto& mle300 = row_of(result, "objective.name=mle", "return", 300);
+  EXPECT_EQ(mle300.n, 3);
+  EXPECT_DOUBLE_EQ(mle300.mean, 31.0);
+  EXPECT_DOUBLE_EQ(mle300.iqm, 31.0);
+  EXPECT_GE(mle300.ci.low, 30.0);
+  EXPECT_LE(mle300.ci.high, 32.0);
+  EXPECT_FALSE(mle300.diff.has_value());  // the baseline itself
+  const auto& tom300 = row_of(result, "objective.name=tom", "return", 300);
+  EXPECT_DOUBLE_EQ(tom300.iqm, 61.0);
+  ASSERT_TRUE(tom300.diff.has_value());
+  EXPECT_DOUBLE_EQ(*tom300.diff, 30.0);
+  EXPECT_GE(tom300.diff_ci.low, 28.0);
+  EXPECT_LE(tom300.diff_ci.low, 30.0);
+  EXPECT_GE(tom300.diff_ci.high, 30.0);
+  EXPECT_LE(tom300.diff_ci.high, 32.0);
+  const auto& tom100 = row_of(result, "objective.name=tom", "return", 100);
+  EXPECT_DOUBLE_EQ(*tom100.diff, 0.0);
+  // AUC per seed: mle (15*100 + 25*100)/200 + s = 20 + s; tom (25*100 + 50*100)/200 + s = 37.5 + s.
+  const auto& mle_auc = row_of(result, "objective.name=mle", "auc", 0);
+  EXPECT_DOUBLE_EQ(mle_auc.iqm, 21.0);
+  EXPECT_EQ(mle_auc.step, 300);
+  const auto& tom_auc = row_of(result, "objective.name=tom", "auc", 0);
+  EXPECT_DOUBLE_EQ(tom_auc.iqm, 38.5);
+  EXPECT_DOUBLE_EQ(*tom_auc.diff, 17.5);
+
+  const std::string md = to_markdown(result);
+  EXPECT_NE(md.find("| objective.name=tom | 300 | 3 | 61.00 | 61.00 |"), std::string::npos) << md;
+  EXPECT_NE(md.find("AUC to 300"), std::string::npos);
+  const std::string csv = to_csv(result);
+  EXPECT_EQ(csv.substr(0, csv.find('\n')),
+            "arm,quantity,step,n,mean,iqm,ci_low,ci_high,baseline,diff_iqm,diff_ci_low,diff_ci_high");
+  EXPECT_NE(csv.find("\"objective.name=tom\",return,300,3,61,61,"), std::string::npos) << csv;
+  EXPECT_NE(csv.find("\"objective.name=tom\",auc,300,3,38.5,38.5,"), std::string::npos) << csv;
+  fs::remove_all(root);
+}
+
+TEST(ResultsCompare, MissingStepsAreNamedNotInterpolated) {
+  const fs::path root = temp_root("missing");
+  make_run(root, "mle", 0, {{100, 1}, {200, 2}, {300, 3}});
+  const fs::path gap = make_run(root, "mle", 1, {{100, 5}, {300, 7}});
+  const auto result = compare_runs(find_runs({root}), {});
+  const auto& at200 = row_of(result, "mbpo on inverted_pendulum (mle)", "return", 200);
+  EXPECT_EQ(at200.n, 1);
+  EXPECT_DOUBLE_EQ(at200.mean, 2.0);  // only the run that has it, no interpolated 6
+  const auto& auc = row_of(result, "mbpo on inverted_pendulum (mle)", "auc", 0);
+  EXPECT_DOUBLE_EQ(auc.mean, (2.0 + 6.0) / 2);  // both over the common steps 100 and 300
+  ASSERT_EQ(result.notes.size(), 2u);
+  EXPECT_NE(result.notes[0].find(gap.string()), std::string::npos) << result.notes[0];
+  EXPECT_NE(result.notes[0].find("no evaluation at step 200"), std::string::npos);
+  EXPECT_NE(result.notes[1].find("different steps"), std::string::npos);
+  EXPECT_NE(to_markdown(result).find("nothing is interpolated"), std::string::npos);
+  fs::remove_all(root);
+}
+
+TEST(ResultsCompare, DefaultStepsSpreadOverTheBudgetAndEndAtTheEnd) {
+  const fs::path root = temp_root("default");
+  std::vector<std::pair<int, double>> rows;
+  for (int s = 100; s <= 1000; s += 100) rows.push_back({s, s / 10.0});
+  make_run(root, "mle", 0, rows);
+  const auto runs = find_runs({root});
+  EXPECT_EQ(default_steps(runs, 10), (std::vector<std::int64_t>{100, 200, 300, 400, 500, 600, 700, 800, 900, 1000}));
+  EXPECT_EQ(default_steps(runs, 3), (std::vector<std::int64_t>{300, 700, 1000}));
+  EXPECT_EQ(default_steps(runs, 1), (std::vector<std::int64_t>{1000}));
+  fs::remove_all(root);
+}
+
+TEST(ResultsCompare, BadInputsGiveErrorsNamingTheProblem) {
+  const fs::path root = temp_root("bad");
+  const auto message = [](auto&& f) {
+    try {
+      f();
+    } catch (const tom::Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_NE(message([&] { find_runs({root / "nosuch"}); }).find("does not exist"), std::string::npos);
+  fs::create_directories(root / "empty");
+  EXPECT_NE(message([&] { find_runs({root / "empty"}); }).find("holds no run directory"), std::string::npos);
+
+  const fs::path good = make_run(root / "a", "mle", 0, {{100, 1}, {200, 2}});
+  EXPECT_NE(message([&] {
+              CompareOptions o;
+              o.metric = "no_such_column";
+              compare_runs(find_runs({good}), o);
+            }).find("has no column 'no_such_column'"),
+            std::string::npos);
+  EXPECT_NE(message([&] {
+              CompareOptions o;
+              o.steps = {150};
+              compare_runs(find_runs({good}), o);
+            }).find("no run has an evaluation at step 150"),
+            std::string::npos);
+
+  const fs::path nan_run = make_run(root / "b", "mle", 0, {{100, 1}, {200, std::nan("")}});
+  const std::string nan_msg = message([&] { compare_runs(find_runs({nan_run}), {}); });
+  EXPECT_NE(nan_msg.find("line 3: column 'eval_return_mean' is empty or NaN"), std::string::npos) << nan_msg;
+
+  const fs::path ragged = make_run(root / "c", "mle", 0, {{100, 1}});
+  write(ragged / "metrics.csv", "step,eval_return_mean\n100,1\n200\n");
+  EXPECT_NE(message([&] { find_runs({ragged}); }).find("line 3: 1 cells where the header has 2 columns"),
+            std::string::npos);
+  write(ragged / "metrics.csv", "step,eval_return_mean\n100,abc\n");
+  EXPECT_NE(message([&] { find_runs({ragged}); }).find("holds 'abc', not a number"), std::string::npos);
+  write(ragged / "metrics.csv", "");
+  EXPECT_NE(message([&] { find_runs({ragged}); }).find("is empty"), std::string::npos);
+  fs::remove(ragged / "metrics.csv");
+  EXPECT_NE(message([&] { find_runs({ragged}); }).find("has no metrics.csv"), std::string::npos);
+  write(ragged / "config.toml", "[run\n");
+  EXPECT_NE(message([&] { find_runs({ragged}); }).find("is not valid TOML"), std::string::npos);
+  fs::remove_all(root);
+}
