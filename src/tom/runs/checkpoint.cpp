@@ -32,12 +32,47 @@ std::uint64_t get_u64(std::string_view in, std::size_t at) {
 
 }  // namespace
 
+namespace {
+
+std::string scan_nonfinite(torch::serialize::InputArchive& archive, const std::string& prefix) {
+  const auto bad = [](const at::Tensor& t) {
+    return t.is_floating_point() && t.numel() > 0 && !torch::isfinite(t).all().item<bool>();
+  };
+  for (const auto& key : archive.keys()) {
+    const std::string name = prefix.empty() ? key : prefix + "." + key;
+    c10::IValue value;
+    if (!archive.try_read(key, value)) continue;
+    if (value.isTensor()) {
+      if (bad(value.toTensor())) return name;
+    } else if (value.isTensorList()) {
+      for (const auto& t : value.toTensorVector())
+        if (bad(t)) return name;
+    } else if (value.isObject()) {
+      torch::serialize::InputArchive nested;
+      if (archive.try_read(key, nested))
+        if (auto found = scan_nonfinite(nested, name); !found.empty()) return found;
+    }
+  }
+  return "";
+}
+
+}  // namespace
+
+std::string first_nonfinite_entry(const std::string& payload) {
+  torch::serialize::InputArchive archive;
+  std::istringstream in(payload);
+  archive.load_from(in);
+  return scan_nonfinite(archive, "");
+}
+
 void write_checkpoint(const std::filesystem::path& path, const nlohmann::json& header,
-                      const std::function<void(torch::serialize::OutputArchive&)>& save) {
+                      const std::function<void(torch::serialize::OutputArchive&)>& save, bool require_finite) {
   torch::serialize::OutputArchive archive;
   save(archive);
   std::ostringstream payload;
   archive.save_to(payload);
+  if (require_finite)
+    if (const std::string entry = first_nonfinite_entry(payload.str()); !entry.empty()) throw NonFiniteState(entry);
   const std::string header_text = header.dump();
   std::string bytes(kMagic);
   put_u64(bytes, header_text.size());
@@ -49,9 +84,11 @@ void write_checkpoint(const std::filesystem::path& path, const nlohmann::json& h
 }
 
 Checkpoint read_checkpoint(const std::filesystem::path& path) {
-  if (!std::filesystem::exists(path)) fail("checkpoint {} does not exist", path.string());
-  const std::string bytes = read_file(path);
-  const std::string_view view(bytes);
+  if (!path_exists(path)) fail("checkpoint {} does not exist", path.string());
+  return parse_checkpoint(read_file(path), path);
+}
+
+Checkpoint parse_checkpoint(std::string_view view, const std::filesystem::path& path) {
   const auto corrupt = [&](const char* why) { fail("checkpoint {} is corrupt or truncated ({})", path.string(), why); };
   if (!view.starts_with(kMagic)) corrupt("not a tom-rl checkpoint");
   std::size_t at = kMagic.size();
@@ -84,6 +121,11 @@ void Checkpoint::load(const std::function<void(torch::serialize::InputArchive&)>
     restore(archive);
   } catch (const c10::Error& e) {
     fail("checkpoint {} does not fit this run: {}", path.string(), e.what_without_backtrace());
+  } catch (const Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    // LibTorch's archive reader also throws plain exceptions on malformed archives.
+    fail("checkpoint {} does not fit this run: {}", path.string(), e.what());
   }
 }
 

@@ -5,14 +5,32 @@
 #include <filesystem>
 #include <functional>
 #include <string>
+#include <string_view>
 
 #include <nlohmann/json.hpp>
 #include <torch/serialize/archive.h>
 
+#include "tom/core/error.hpp"
+
 namespace tom::runs {
 
+// Writes the checkpoint atomically. With `require_finite`, a state holding NaN or inf in
+// any floating-point entry is not written (the file keeps its last good state) and
+// NonFiniteState is thrown naming the entry.
 void write_checkpoint(const std::filesystem::path& path, const nlohmann::json& header,
-                      const std::function<void(torch::serialize::OutputArchive&)>& save);
+                      const std::function<void(torch::serialize::OutputArchive&)>& save,
+                      bool require_finite = false);
+
+class NonFiniteState : public Error {
+ public:
+  NonFiniteState(const std::string& entry)
+      : Error(fmt::format("checkpoint entry '{}' holds NaN or inf", entry)), entry(entry) {}
+  std::string entry;
+};
+
+// The first floating-point entry of a serialized archive that holds NaN or inf, with
+// nested archives joined by '.' ("agent.policy"), or "" if all are finite.
+std::string first_nonfinite_entry(const std::string& payload);
 
 struct Checkpoint {
   nlohmann::json header;
@@ -25,5 +43,7 @@ struct Checkpoint {
 
 // Throws tom::Error naming the file if it is missing, truncated or corrupt.
 Checkpoint read_checkpoint(const std::filesystem::path& path);
+// The same for the bytes of a checkpoint file; `path` names it in messages.
+Checkpoint parse_checkpoint(std::string_view bytes, const std::filesystem::path& path);
 
 }  // namespace tom::runs

@@ -1,12 +1,11 @@
 #include "tom/runs/run.hpp"
 
 #include <atomic>
+#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <csignal>
-#include <fstream>
 #include <optional>
-#include <sstream>
 
 #include <fmt/format.h>
 #include <torch/torch.h>
@@ -19,6 +18,7 @@
 #include "tom/runs/checkpoint.hpp"
 #include "tom/runs/files.hpp"
 #include "tom/runs/progress.hpp"
+#include "tom/runs/run_lock.hpp"
 
 namespace tom::runs {
 namespace fs = std::filesystem;
@@ -71,27 +71,41 @@ std::vector<std::string> metric_header(const algos::Trainer& trainer) {
   return names;
 }
 
-// metrics.csv and weights.csv: appended row by row and flushed, so a killed run keeps
-// its rows; a resumed run first drops the rows written after its checkpoint.
+// metrics.csv and weights.csv: appended line by line (each line one write, so readers
+// and kills see whole lines), a resumed run first drops the rows written after its
+// checkpoint, and an unterminated last line a kill may have left.
 class CsvLog {
  public:
-  CsvLog(const fs::path& path, const std::vector<std::string>& header, std::int64_t keep_through_step)
-      : path_(path) {
+  CsvLog(const fs::path& path, const std::vector<std::string>& header, std::int64_t keep_through_step) {
     std::string kept = join(header, ",") + "\n";
-    if (fs::exists(path)) {
-      std::istringstream existing(read_file(path));
-      std::string line;
-      std::getline(existing, line);
-      if (line != join(header, ","))
-        fail("{} has other columns than this run writes; it is not this run's file", path.string());
-      while (std::getline(existing, line)) {
+    if (path_exists(path)) {
+      const std::string text = read_file(path);
+      std::size_t at = 0;
+      for (int line_number = 1; at < text.size(); ++line_number) {
+        const std::size_t end = text.find('\n', at);
+        if (end == std::string::npos) break;  // unterminated: a row cut short by a kill
+        const std::string line = text.substr(at, end - at);
+        at = end + 1;
+        if (line_number == 1) {
+          if (line != join(header, ","))
+            fail("{} has other columns than this run writes; it is not this run's file (move it away to "
+                 "continue)",
+                 path.string());
+          continue;
+        }
         if (line.empty()) continue;
-        if (std::stoll(line.substr(0, line.find(','))) <= keep_through_step) kept += line + "\n";
+        std::int64_t step = 0;
+        const auto comma = line.find(',');
+        const char* number_end = line.data() + (comma == std::string::npos ? line.size() : comma);
+        const auto [end_of_number, error] = std::from_chars(line.data(), number_end, step);
+        if (comma == std::string::npos || error != std::errc() || end_of_number != number_end)
+          fail("{} line {} does not start with a step number; the file is damaged (move it away to continue)",
+               path.string(), line_number);
+        if (step <= keep_through_step) kept += line + "\n";
       }
     }
     write_file_atomic(path, kept);
-    out_.open(path, std::ios::app);
-    if (!out_) fail("cannot append to {}", path.string());
+    out_.emplace(path);
   }
   void append(const std::vector<double>& values) {
     std::string row;
@@ -99,13 +113,11 @@ class CsvLog {
       if (i) row += ',';
       row += i == 0 ? fmt::format("{}", static_cast<std::int64_t>(values[i])) : fmt::format("{}", values[i]);
     }
-    out_ << row << '\n';
-    out_.flush();
+    out_->append_line(row);
   }
 
  private:
-  fs::path path_;
-  std::ofstream out_;
+  std::optional<LineAppender> out_;
 };
 
 nlohmann::json checkpoint_header(const Config& config, std::int64_t step, double wall_s) {
@@ -124,16 +136,34 @@ RunOutcome train_loop(Config& config, const fs::path& dir, algos::Trainer& train
     for (int b = 0; b < bins; ++b) header.push_back(fmt::format("bin_{}", b));
     weights.emplace(dir / kWeightsFile, header, trainer.env_steps() - 1);
   }
+  std::int64_t saved_step = trainer.env_steps();  // the checkpoint on disk holds this step
+  const auto kept = [&] {
+    return fmt::format("{} keeps the state of step {}", (dir / kCheckpointFile).string(), saved_step);
+  };
   const auto save = [&] {
-    write_checkpoint(dir / kCheckpointFile, checkpoint_header(config, trainer.env_steps(), wall()),
-                     [&](torch::serialize::OutputArchive& archive) { trainer.save(archive); });
+    try {
+      write_checkpoint(dir / kCheckpointFile, checkpoint_header(config, trainer.env_steps(), wall()),
+                       [&](torch::serialize::OutputArchive& archive) { trainer.save(archive); }, true);
+    } catch (const NonFiniteState& e) {
+      fail("the run diverged at step {}: {} (a learning rate too high for the task is the usual cause); it "
+           "stopped, and {}",
+           trainer.env_steps(), e.what(), kept());
+    } catch (const Error& e) {
+      fail("{}. The run stopped; {}: once that is fixed, continue with tom train --resume {}", e.what(), kept(),
+           dir.string());
+    }
+    saved_step = trainer.env_steps();
   };
   StopOnSignals stop;
   Progress progress(trainer.env_steps(), config.run.steps);
   std::int64_t rate_step = trainer.env_steps();
   double rate_wall = wall();
   while (trainer.env_steps() < config.run.steps) {
-    trainer.step();
+    try {
+      trainer.step();
+    } catch (const Error& e) {
+      fail("{}. The run stopped at step {}; {}", e.what(), trainer.env_steps(), kept());
+    }
     if (weights)
       for (const auto& row : trainer.take_weight_rows()) weights->append(row);
     const std::int64_t step = trainer.env_steps();
@@ -213,15 +243,39 @@ EvalResult evaluate_policy(algos::Trainer& trainer, const std::string& env_name,
   return result;
 }
 
+namespace {
+
+// Whether `dir` holds nothing but what a writer killed before it began leaves behind.
+bool holds_no_run(const fs::path& dir) {
+  for (const auto& name : directory_entries(dir))
+    if (name != kLockFile && !(name.starts_with(".") && name.find(".tmp") != std::string::npos)) return false;
+  return true;
+}
+
+[[noreturn]] void refuse_existing(const fs::path& dir) {
+  fail("{} already exists and is not an empty directory; choose another --out, or continue that run with "
+       "tom train --resume {}",
+       dir.string(), dir.string());
+}
+
+}  // namespace
+
 RunOutcome start_run(Config config, const fs::path& dir) {
-  if (fs::exists(dir) && !(fs::is_directory(dir) && fs::is_empty(dir)))
-    fail("{} already exists and is not an empty directory; choose another --out, or continue that run with "
-         "tom train --resume {}",
-         dir.string(), dir.string());
+  if (path_exists(dir) && !(fs::is_directory(dir) && holds_no_run(dir))) refuse_existing(dir);
   config.check();
   auto trainer = make_trainer(config);
-  fs::create_directories(dir);
+  make_directory(dir, "run directory");
+  const RunLock lock(dir);
+  if (!holds_no_run(dir)) refuse_existing(dir);  // another writer got there first
+  remove_stale_temporaries(dir);
   write_file_atomic(dir / kConfigFile, config_to_toml(config));
+  // A checkpoint at step 0 at once, so that from here on a killed run always resumes.
+  try {
+    write_checkpoint(dir / kCheckpointFile, checkpoint_header(config, trainer->env_steps(), 0.0),
+                     [&](torch::serialize::OutputArchive& archive) { trainer->save(archive); });
+  } catch (const Error& e) {
+    fail("{}. Once that is fixed, start the run with tom train --resume {}", e.what(), dir.string());
+  }
   return train_loop(config, dir, *trainer, 0.0);
 }
 
@@ -229,7 +283,10 @@ namespace {
 
 Config read_run_config(const fs::path& dir) {
   const fs::path file = dir / kConfigFile;
-  if (!fs::exists(file)) fail("{} is not a run directory (no {})", dir.string(), kConfigFile);
+  if (!path_exists(file))
+    fail("{} is not a run directory (it has no {}); if its tom train was stopped before it began, run that "
+         "tom train command again",
+         dir.string(), kConfigFile);
   return load_run_config(read_file(file), file.string());
 }
 
@@ -248,11 +305,22 @@ Checkpoint read_matching_checkpoint(const fs::path& file, const Config& config) 
 
 RunOutcome resume_run(const fs::path& dir, std::optional<std::int64_t> steps) {
   Config config = read_run_config(dir);
-  const Checkpoint checkpoint = read_matching_checkpoint(dir / kCheckpointFile, config);
-  auto trainer = make_trainer(config);
-  checkpoint.load([&](torch::serialize::InputArchive& archive) { trainer->load(archive); });
-  if (trainer->env_steps() != checkpoint.header["step"].get<std::int64_t>())
-    fail("{}: checkpoint header and contents disagree on the step", checkpoint.path.string());
+  const RunLock lock(dir);  // before reading the checkpoint, so no one replaces it under us
+  remove_stale_temporaries(dir);
+  std::unique_ptr<algos::Trainer> trainer;
+  double wall_before = 0.0;
+  if (!path_exists(dir / kCheckpointFile) && !path_exists(dir / kMetricsFile)) {
+    // Stopped between writing config.toml and its step-0 checkpoint: nothing was done yet.
+    fmt::print("{} has no checkpoint yet (its run was stopped as it began); starting it from step 0\n", dir.string());
+    trainer = make_trainer(config);
+  } else {
+    const Checkpoint checkpoint = read_matching_checkpoint(dir / kCheckpointFile, config);
+    trainer = make_trainer(config);
+    checkpoint.load([&](torch::serialize::InputArchive& archive) { trainer->load(archive); });
+    if (trainer->env_steps() != checkpoint.header["step"].get<std::int64_t>())
+      fail("{}: checkpoint header and contents disagree on the step", checkpoint.path.string());
+    wall_before = checkpoint.header.value("wall_s", 0.0);
+  }
   if (steps) {
     if (*steps < trainer->env_steps())
       fail("--steps {} is below the {} steps the run has already done", *steps, trainer->env_steps());
@@ -264,7 +332,7 @@ RunOutcome resume_run(const fs::path& dir, std::optional<std::int64_t> steps) {
     return RunOutcome::kCompleted;
   }
   fmt::print("resuming {} at step {} of {}\n", dir.string(), trainer->env_steps(), config.run.steps);
-  return train_loop(config, dir, *trainer, checkpoint.header.value("wall_s", 0.0));
+  return train_loop(config, dir, *trainer, wall_before);
 }
 
 EvalResult evaluate_run(const fs::path& dir, int episodes, const std::optional<fs::path>& checkpoint_file) {

@@ -2,7 +2,9 @@
 // Run management: a run directory holds config.toml (the fully resolved settings),
 // metrics.csv (one row per evaluation) and checkpoint.pt (the latest checkpoint,
 // replaced atomically). Runs resume exactly from their checkpoint, stop cleanly on
-// SIGINT/SIGTERM after writing one, and never overwrite another run's results.
+// SIGINT/SIGTERM after writing one, and never overwrite another run's results. Only one
+// process writes a run at a time (RunLock, run_lock.hpp); a run killed at any moment
+// resumes from its last checkpoint, and a state holding NaN/inf is never checkpointed.
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -25,9 +27,11 @@ EvalResult evaluate_policy(algos::Trainer& trainer, const std::string& env, int 
 
 enum class RunOutcome { kCompleted, kInterrupted };
 
-// Starts a new run in `dir` (created; an existing non-empty directory is refused).
+// Starts a new run in `dir` (created; an existing non-empty directory is refused) and
+// checkpoints its step 0 at once.
 RunOutcome start_run(Config config, const std::filesystem::path& dir);
-// Continues the run in `dir` from its checkpoint; `steps`, if given, extends the budget.
+// Continues the run in `dir` from its checkpoint (from step 0 if it was stopped before
+// writing one); `steps`, if given, extends the budget.
 RunOutcome resume_run(const std::filesystem::path& dir, std::optional<std::int64_t> steps = std::nullopt);
 
 // Evaluates a run's latest checkpoint (or `checkpoint`) with the deterministic policy.
