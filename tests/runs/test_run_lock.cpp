@@ -160,8 +160,10 @@ TEST(Checkpoint, ANonFiniteStateIsNotWrittenAndTheEntryIsNamed) {
   const auto save = [](double value) {
     return [value](torch::serialize::OutputArchive& archive) {
       archive.write("steps", torch::tensor(std::int64_t{3}));
+      // Bookkeeping in float64 may be NaN ("no episode finished yet").
+      archive.write("last_return", torch::tensor(std::numeric_limits<double>::quiet_NaN(), torch::kFloat64));
       torch::serialize::OutputArchive agent;
-      agent.write("policy", torch::tensor({1.0, value}));
+      agent.write("policy", torch::tensor({1.0, value}, torch::kFloat32));
       archive.write("agent", agent);
     };
   };

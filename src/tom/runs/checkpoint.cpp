@@ -35,8 +35,11 @@ std::uint64_t get_u64(std::string_view in, std::size_t at) {
 namespace {
 
 std::string scan_nonfinite(torch::serialize::InputArchive& archive, const std::string& prefix) {
+  // Learned state (networks, optimiser moments, buffers) is float32; float64 entries are
+  // bookkeeping, where NaN may mean "none yet" (e.g. the last episode's return).
   const auto bad = [](const at::Tensor& t) {
-    return t.is_floating_point() && t.numel() > 0 && !torch::isfinite(t).all().item<bool>();
+    return t.is_floating_point() && t.scalar_type() != at::kDouble && t.numel() > 0 &&
+           !torch::isfinite(t).all().item<bool>();
   };
   for (const auto& key : archive.keys()) {
     const std::string name = prefix.empty() ? key : prefix + "." + key;

@@ -15,7 +15,7 @@
 namespace tom::runs {
 
 // Writes the checkpoint atomically. With `require_finite`, a state holding NaN or inf in
-// any floating-point entry is not written (the file keeps its last good state) and
+// any learned (float32) entry is not written (the file keeps its last good state) and
 // NonFiniteState is thrown naming the entry.
 void write_checkpoint(const std::filesystem::path& path, const nlohmann::json& header,
                       const std::function<void(torch::serialize::OutputArchive&)>& save,
@@ -28,8 +28,9 @@ class NonFiniteState : public Error {
   std::string entry;
 };
 
-// The first floating-point entry of a serialized archive that holds NaN or inf, with
-// nested archives joined by '.' ("agent.policy"), or "" if all are finite.
+// The first float32 (or narrower) entry of a serialized archive that holds NaN or inf,
+// with nested archives joined by '.' ("agent.policy"), or "" if all are finite. Learned
+// state is float32; float64 entries are bookkeeping, where NaN can mean "none yet".
 std::string first_nonfinite_entry(const std::string& payload);
 
 struct Checkpoint {
