@@ -10,6 +10,7 @@
 #include "cli/commands.hpp"
 #include "tom/core/error.hpp"
 #include "tom/runs/sweep_local.hpp"
+#include "tom/runs/sweep_slurm.hpp"
 
 namespace tom::cli {
 
@@ -20,6 +21,9 @@ void add_sweep_command(CLI::App& app) {
     runs::SweepSpec spec;
     int jobs = 1, cores = 0;
     std::string status_dir;
+    std::string backend = "local";
+    runs::SlurmOptions slurm;
+    bool no_submit = false;
   };
   auto args = std::make_shared<Args>();
   auto* cmd = app.add_subcommand(
@@ -45,11 +49,19 @@ void add_sweep_command(CLI::App& app) {
       ->capture_default_str()->check(CLI::Range(1, 256));
   cmd->add_option("--cores", args->cores, "cores to share between the workers (default: all of the machine's)")
       ->check(CLI::Range(1, 4096));
+  cmd->add_option("--backend", args->backend, "local (worker processes here) or slurm (one job array, sbatch)")
+      ->capture_default_str()->check(CLI::IsMember({"local", "slurm"}));
+  cmd->add_option("--partition", args->slurm.partition, "slurm: partition");
+  cmd->add_option("--time", args->slurm.time, "slurm: time limit per cell, e.g. 02:00:00");
+  cmd->add_option("--cpus-per-task", args->slurm.cpus_per_task, "slurm: CPUs per cell (also its --threads)")
+      ->capture_default_str()->check(CLI::Range(1, 1024));
+  cmd->add_flag("--no-submit", args->no_submit, "slurm: write the job script but do not call sbatch");
   auto* status = cmd->add_subcommand("status", "table of a sweep's cells: steps done, last return, state");
   status->add_option("dir", args->status_dir, "sweep directory")->required();
   status->callback([args] { fmt::print("{}", runs::status_table(runs::sweep_status(args->status_dir))); });
   cmd->require_subcommand(0, 1);
-  cmd->callback([args, status] {
+  const auto cmd_count = [cmd](const char* flag) { return cmd->count(flag); };
+  cmd->callback([args, status, cmd_count] {
     if (status->parsed()) return;
     if (args->out.empty()) fail("tom sweep needs --out DIR (the sweep directory)");
     runs::SweepSpec spec = args->file.empty() ? runs::SweepSpec{} : runs::read_sweep_file(args->file);
@@ -77,6 +89,17 @@ void add_sweep_command(CLI::App& app) {
     spec.sets.insert(spec.sets.end(), f.sets.begin(), f.sets.end());
     if (spec.envs.empty()) fail("tom sweep needs --env (or env in the --file)");
     const auto cells = runs::expand_cells(spec);
+    if (args->backend == "slurm") {
+      auto slurm = args->slurm;
+      slurm.out = args->out;
+      slurm.submit = !args->no_submit;
+      const std::string job = runs::write_and_submit_slurm(cells, slurm);
+      fmt::print("{} cells: {}/slurm/sweep.sbatch\n", cells.size(), args->out);
+      if (!job.empty()) fmt::print("submitted job array {}; follow it with: tom sweep status {}\n", job, args->out);
+      return;
+    }
+    for (const char* flag : {"--partition", "--time", "--cpus-per-task", "--no-submit"})
+      if (cmd_count(flag) > 0) fail("{} belongs to --backend slurm", flag);
     runs::SweepOptions options;
     options.out = args->out;
     options.jobs = args->jobs;

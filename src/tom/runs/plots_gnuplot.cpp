@@ -252,11 +252,11 @@ PlotFile plot_weight_heatmap(const RunRecord& run, const std::string& name, cons
   const std::string body = fmt::format(
       "set title {}\nset xlabel 'age bin of the replay buffer (0 = oldest, {} = newest)'\n"
       "set ylabel 'environment step of the model fit'\nset cblabel 'mean weight (1 = uniform)'\n"
-      "set palette defined (0 '#ffffff', 1 '#fdae61', 2 '#d7191c', 4 '#5e0000')\n"
+      "set palette defined (0 '#2166ac', 1 '#f7f7f7', {} '#b2182b')\n"
       "set cbrange [0:{}]\nset xrange [-0.5:{}]\nset yrange [*:*]\nset autoscale yfix\n"
       "plot datafile using 1:2:3 with image notitle\n",
-      quote(fmt::format("weight vs age, {} ({}): one row per model fit", run_name(run), objective)), bins.size() - 1,
-      std::max(2.0, wmax), bins.size() - 0.5);
+      quote(fmt::format("weight vs age, {} ({}): one row per model fit; blue < 1 (uniform) < red", name, objective)),
+      bins.size() - 1, std::max(2.0, wmax), std::max(2.0, wmax), bins.size() - 0.5);
   return draw("weights", "weights_" + safe_name(name), data, body, o);
 }
 
@@ -272,7 +272,14 @@ PlotFile plot_model_error(const std::vector<RunRecord>& runs, const PlotOptions&
       continue;
     }
     const auto steps = run.metrics.column("step");
-    const auto mse = run.metrics.column("model_fresh_mse", /*require_finite=*/false);
+    auto mse = run.metrics.column("model_fresh_mse", /*require_finite=*/false);
+    // The error is measured at a fit, on data the previous fit's model has not seen: there
+    // is none before the second fit (metrics.csv then holds 0), so those rows are left out.
+    if (run.metrics.has("model_fits")) {
+      const auto fits = run.metrics.column("model_fits", /*require_finite=*/false);
+      for (std::size_t r = 0; r < mse.size(); ++r)
+        if (!(fits[r] >= 2)) mse[r] = std::nan("");
+    }
     data += fmt::format("# run {} ({} seed {}); columns: step model_fresh_mse\n", run.dir.string(), labels.at(&run),
                         run.seed);
     std::size_t kept = 0;
@@ -283,8 +290,8 @@ PlotFile plot_model_error(const std::vector<RunRecord>& runs, const PlotOptions&
         ++kept;
       }
     if (kept < steps.size())
-      notes.push_back(fmt::format("model error: {} has {} evaluation(s) without a fresh-data error (before the "
-                                  "first model fit); they are left out",
+      notes.push_back(fmt::format("model error: {} has {} evaluation(s) without a fresh-data error (before its "
+                                  "second model fit); they are left out",
                                   run.dir.string(), steps.size() - kept));
     if (kept == 0) {
       data += "\n\n";
@@ -373,12 +380,17 @@ PlotReport make_plots(const std::vector<RunRecord>& runs, const std::vector<std:
     for (const auto& [env, members] : by_env) report.files.push_back(plot_learning_curves(members, env, o, report.notes));
   }
   if (all || kinds.contains("weights")) {
-    std::map<std::string, int> used;
+    // Each heatmap is named by its run's path below the runs' common parent directory.
+    fs::path common = runs.front().dir.parent_path();
+    for (const auto& run : runs)
+      while (!common.empty() && common != common.root_path() &&
+             fs::relative(run.dir, common).string().starts_with(".."))
+        common = common.parent_path();
     std::size_t drawn = 0;
     for (const auto& run : runs) {
       if (!fs::exists(run.dir / "weights.csv")) continue;
-      std::string name = run_name(run);
-      if (used[name]++) name = run.dir.parent_path().filename().string() + "_" + name;
+      std::string name = fs::relative(run.dir, common).string();
+      std::replace(name.begin(), name.end(), '/', '_');
       report.files.push_back(plot_weight_heatmap(run, name, o));
       ++drawn;
     }

@@ -22,6 +22,7 @@
 #include "tom/core/error.hpp"
 #include "tom/runs/files.hpp"
 #include "tom/runs/results_runs.hpp"
+#include "tom/runs/sweep_slurm.hpp"
 
 namespace fs = std::filesystem;
 
@@ -239,14 +240,8 @@ std::vector<SweepCell> expand_cells(const SweepSpec& spec) {
   return out;
 }
 
-int run_sweep_local(const std::vector<SweepCell>& cells, const SweepOptions& o, bool& interrupted) {
-  interrupted = false;
-  if (cells.empty()) fail("the sweep has no cells");
-  if (o.jobs < 1) fail("--jobs must be at least 1 (got {})", o.jobs);
-  const int cores = o.cores > 0 ? o.cores : std::max(1u, std::thread::hardware_concurrency());
-  const int threads = std::max(1, cores / o.jobs);
-  const fs::path program = o.tom_program.empty() ? fs::read_symlink("/proc/self/exe") : o.tom_program;
-
+void write_sweep_record(const std::vector<SweepCell>& cells, const fs::path& out, const fs::path& program,
+                        int threads, const nlohmann::json& extra) {
   // The record: the grid and the exact command of every cell. A directory holding a
   // different sweep is refused, so results of two grids never mix.
   nlohmann::json record;
@@ -254,11 +249,11 @@ int run_sweep_local(const std::vector<SweepCell>& cells, const SweepOptions& o, 
   for (const auto& cell : cells) {
     std::vector<std::string> command = {program.string()};
     command.insert(command.end(), cell.train_args.begin(), cell.train_args.end());
-    command.insert(command.end(), {"--threads", std::to_string(threads), "--out", (o.out / cell.name).string()});
+    command.insert(command.end(), {"--threads", std::to_string(threads), "--out", (out / cell.name).string()});
     record["cells"].push_back({{"name", cell.name}, {"dir", cell.name}, {"train_args", cell.train_args},
                                {"command", command}});
   }
-  const fs::path record_file = o.out / "sweep.json";
+  const fs::path record_file = out / "sweep.json";
   if (fs::exists(record_file)) {
     nlohmann::json old;
     try {
@@ -272,14 +267,26 @@ int run_sweep_local(const std::vector<SweepCell>& cells, const SweepOptions& o, 
     if (a != b)
       fail("{} holds a different sweep (other cells or settings); use another --out, or repeat the original command "
            "to continue it",
-           o.out.string());
-  } else if (fs::exists(o.out) && !fs::is_empty(o.out)) {
-    fail("{} exists and is not a sweep directory (no sweep.json); choose another --out", o.out.string());
+           out.string());
+  } else if (fs::exists(out) && !fs::is_empty(out)) {
+    fail("{} exists and is not a sweep directory (no sweep.json); choose another --out", out.string());
   }
-  record["jobs"] = o.jobs;
-  record["threads_per_worker"] = threads;
-  fs::create_directories(o.out / "logs");
+  record["threads_per_cell"] = threads;
+  for (const auto& [k, v] : extra.items()) record[k] = v;
+  fs::create_directories(out);
   write_file_atomic(record_file, record.dump(2) + "\n");
+}
+
+int run_sweep_local(const std::vector<SweepCell>& cells, const SweepOptions& o, bool& interrupted) {
+  interrupted = false;
+  if (cells.empty()) fail("the sweep has no cells");
+  if (o.jobs < 1) fail("--jobs must be at least 1 (got {})", o.jobs);
+  const int cores = o.cores > 0 ? o.cores : std::max(1u, std::thread::hardware_concurrency());
+  const int threads = std::max(1, cores / o.jobs);
+  const fs::path program = o.tom_program.empty() ? fs::read_symlink("/proc/self/exe") : o.tom_program;
+
+  write_sweep_record(cells, o.out, program, threads, {{"backend", "local"}, {"jobs", o.jobs}});
+  fs::create_directories(o.out / "logs");
 
   // What each cell needs.
   struct Job {
@@ -400,7 +407,12 @@ std::vector<CellStatus> sweep_status(const fs::path& out) {
     fail("{} is not readable JSON: {}", record_file.string(), e.what());
   }
   std::vector<CellStatus> cells;
+  std::map<int, std::string> slurm;  // array task -> Slurm state, for a sweep submitted to Slurm
+  if (record.contains("slurm_jobs") && !record["slurm_jobs"].empty())
+    slurm = slurm_task_states(record["slurm_jobs"].back().get<std::string>());
+  int index = -1;
   for (const auto& c : record.at("cells")) {
+    ++index;
     CellStatus s;
     s.name = c.at("name");
     const std::string key = file_key(s.name);
@@ -417,6 +429,8 @@ std::vector<CellStatus> sweep_status(const fs::path& out) {
     else if (code > 0) s.state = fmt::format("failed (exit {})", code);
     else if (p.has_checkpoint) s.state = "stopped";
     else s.state = "pending";
+    if (s.state != "done")
+      if (const auto it = slurm.find(index); it != slurm.end()) s.state += " (slurm: " + it->second + ")";
     cells.push_back(s);
   }
   return cells;

@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 namespace tom::runs {
 
 struct SweepSpec {
@@ -35,6 +37,12 @@ struct SweepCell {
   std::vector<std::string> train_args;  // `tom train` arguments without --threads and --out
 };
 std::vector<SweepCell> expand_cells(const SweepSpec& spec);
+
+// Writes <out>/sweep.json: every cell's name, `tom train` arguments and exact command
+// (with --threads `threads` and --out), plus `extra` fields. Throws tom::Error if `out`
+// holds a different sweep or is a non-empty directory that is not a sweep.
+void write_sweep_record(const std::vector<SweepCell>& cells, const std::filesystem::path& out,
+                        const std::filesystem::path& program, int threads, const nlohmann::json& extra);
 
 struct SweepOptions {
   std::filesystem::path out;
