@@ -5,33 +5,10 @@
 #include <sstream>
 
 #include "tom/core/error.hpp"
+#include "tom/runs/checkpoint_file.hpp"
 #include "tom/runs/files.hpp"
 
 namespace tom::runs {
-namespace {
-
-constexpr std::string_view kMagic = "TOMRL-CHECKPOINT-1\n";
-
-std::uint64_t fnv1a(std::string_view bytes) {
-  std::uint64_t hash = 1469598103934665603ULL;
-  for (unsigned char c : bytes) hash = (hash ^ c) * 1099511628211ULL;
-  return hash;
-}
-
-void put_u64(std::string& out, std::uint64_t value) {
-  char bytes[8];
-  std::memcpy(bytes, &value, 8);
-  out.append(bytes, 8);
-}
-
-std::uint64_t get_u64(std::string_view in, std::size_t at) {
-  std::uint64_t value = 0;
-  std::memcpy(&value, in.data() + at, 8);
-  return value;
-}
-
-}  // namespace
-
 namespace {
 
 std::string scan_nonfinite(torch::serialize::InputArchive& archive, const std::string& prefix) {
@@ -76,13 +53,7 @@ void write_checkpoint(const std::filesystem::path& path, const nlohmann::json& h
   archive.save_to(payload);
   if (require_finite)
     if (const std::string entry = first_nonfinite_entry(payload.str()); !entry.empty()) throw NonFiniteState(entry);
-  const std::string header_text = header.dump();
-  std::string bytes(kMagic);
-  put_u64(bytes, header_text.size());
-  bytes += header_text;
-  put_u64(bytes, payload.str().size());
-  bytes += payload.str();
-  put_u64(bytes, fnv1a(bytes));
+  const std::string bytes = checkpoint_file_bytes(header, payload.str());
   write_file_atomic(path, bytes);
 }
 
@@ -92,27 +63,11 @@ Checkpoint read_checkpoint(const std::filesystem::path& path) {
 }
 
 Checkpoint parse_checkpoint(std::string_view view, const std::filesystem::path& path) {
-  const auto corrupt = [&](const char* why) { fail("checkpoint {} is corrupt or truncated ({})", path.string(), why); };
-  if (!view.starts_with(kMagic)) corrupt("not a tom-rl checkpoint");
-  std::size_t at = kMagic.size();
-  if (view.size() < at + 8 + 8) corrupt("too short");
-  const std::uint64_t stored_hash = get_u64(view, view.size() - 8);
-  if (fnv1a(view.substr(0, view.size() - 8)) != stored_hash) corrupt("checksum mismatch");
-  const std::uint64_t header_size = get_u64(view, at);
-  at += 8;
-  if (header_size > view.size() - at - 16) corrupt("bad header size");
+  CheckpointFile file = parse_checkpoint_file(view, path.string());
   Checkpoint checkpoint;
   checkpoint.path = path;
-  try {
-    checkpoint.header = nlohmann::json::parse(view.substr(at, header_size));
-  } catch (const nlohmann::json::exception&) {
-    corrupt("unreadable header");
-  }
-  at += header_size;
-  const std::uint64_t payload_size = get_u64(view, at);
-  at += 8;
-  if (payload_size != view.size() - at - 8) corrupt("bad payload size");
-  checkpoint.payload.assign(view.substr(at, payload_size));
+  checkpoint.header = std::move(file.header);
+  checkpoint.payload = std::move(file.payload);
   return checkpoint;
 }
 
