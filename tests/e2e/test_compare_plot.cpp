@@ -109,6 +109,16 @@ TEST(SweepComparePlot, InterruptedSweepContinuesExactlyThenComparesAndPlots) {
   EXPECT_NE(table.find("2 of 2 cells done"), std::string::npos) << table;
   EXPECT_NE(table.find("inverted_pendulum/sac/seed0"), std::string::npos) << table;
 
+  // A cell whose settings `tom train` would refuse stops the sweep before anything runs.
+  const fs::path bad = tom::test::fresh_dir("sweep_bad");
+  EXPECT_EQ(run_tom({"sweep", "--env", "inverted_pendulum", "--model-objective", "mle,nosuch", "--out", bad.string()},
+                    bad.string() + ".log"),
+            1);
+  const std::string refused = slurp(bad.string() + ".log");
+  EXPECT_NE(refused.find("cell inverted_pendulum/nosuch/seed0: its settings are refused"), std::string::npos)
+      << refused;
+  EXPECT_FALSE(fs::exists(bad));
+
   // A different grid in the same directory is refused.
   auto other = sweep_args(out);
   other[8] = "2000";

@@ -10,6 +10,8 @@
 #include <csignal>
 #include <cstring>
 #include <deque>
+#include <set>
+#include <cstdio>
 #include <fstream>
 #include <sstream>
 #include <chrono>
@@ -240,6 +242,40 @@ std::vector<SweepCell> expand_cells(const SweepSpec& spec) {
   return out;
 }
 
+void check_cells(const std::vector<SweepCell>& cells, const fs::path& program) {
+  // `tom config` resolves and checks the same flags `tom train` gets, without training;
+  // cells that differ only in the seed are checked once.
+  std::set<std::vector<std::string>> seen;
+  for (const auto& cell : cells) {
+    std::vector<std::string> key;
+    for (std::size_t i = 1; i < cell.train_args.size(); ++i) {
+      if (cell.train_args[i] == "--seed") {
+        ++i;
+        continue;
+      }
+      key.push_back(cell.train_args[i]);
+    }
+    if (!seen.insert(key).second) continue;
+    std::string command = "'" + program.string() + "' config";
+    for (std::size_t i = 1; i < cell.train_args.size(); ++i) {
+      std::string quoted = "'";
+      for (char c : cell.train_args[i]) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
+      command += " " + quoted + "'";
+    }
+    command += " 2>&1 >/dev/null";
+    FILE* pipe = ::popen(command.c_str(), "r");
+    if (!pipe) fail("cannot run {} to check the sweep's settings", program.string());
+    std::string message;
+    char buffer[4096];
+    while (std::size_t n = std::fread(buffer, 1, sizeof(buffer), pipe)) message.append(buffer, n);
+    const int status = ::pclose(pipe);
+    if (status != 0) {
+      while (!message.empty() && message.back() == '\n') message.pop_back();
+      fail("cell {}: its settings are refused: {}", cell.name, message);
+    }
+  }
+}
+
 void write_sweep_record(const std::vector<SweepCell>& cells, const fs::path& out, const fs::path& program,
                         int threads, const nlohmann::json& extra) {
   // The record: the grid and the exact command of every cell. A directory holding a
@@ -285,6 +321,7 @@ int run_sweep_local(const std::vector<SweepCell>& cells, const SweepOptions& o, 
   const int threads = std::max(1, cores / o.jobs);
   const fs::path program = o.tom_program.empty() ? fs::read_symlink("/proc/self/exe") : o.tom_program;
 
+  check_cells(cells, program);
   write_sweep_record(cells, o.out, program, threads, {{"backend", "local"}, {"jobs", o.jobs}});
   fs::create_directories(o.out / "logs");
 

@@ -38,6 +38,10 @@ struct SweepCell {
 };
 std::vector<SweepCell> expand_cells(const SweepSpec& spec);
 
+// Runs `program config` with each distinct cell's flags (seeds aside); throws tom::Error
+// naming the cell and the problem (unknown setting, bad value, unknown task) if one is refused.
+void check_cells(const std::vector<SweepCell>& cells, const std::filesystem::path& program);
+
 // Writes <out>/sweep.json: every cell's name, `tom train` arguments and exact command
 // (with --threads `threads` and --out), plus `extra` fields. Throws tom::Error if `out`
 // holds a different sweep or is a non-empty directory that is not a sweep.

@@ -53,6 +53,7 @@ std::string write_and_submit_slurm(const std::vector<SweepCell>& cells, const Sl
       fail("--partition '{}' is not a partition name", o.partition);
   const fs::path program = fs::absolute(o.tom_program.empty() ? fs::read_symlink("/proc/self/exe") : o.tom_program);
   const fs::path out = fs::absolute(o.out);
+  if (o.check) check_cells(cells, program);
   write_sweep_record(cells, out, program, o.cpus_per_task, {{"backend", "slurm"}});
   fs::create_directories(out / "logs");
   fs::create_directories(out / "slurm");

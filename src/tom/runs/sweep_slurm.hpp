@@ -21,6 +21,7 @@ struct SlurmOptions {
   int cpus_per_task = 1;  // also each cell's --threads
   std::filesystem::path tom_program;  // the `tom` binary the tasks run (default: this one)
   bool submit = true;     // false: write the script only
+  bool check = true;      // check every cell's settings with `tom config` first
 };
 
 // Writes <out>/sweep.json (as the local backend does) and <out>/slurm/sweep.sbatch and,
