@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 packages=(cmake ninja-build g++ ccache libtorch-dev libmujoco-dev libqhull-dev
           libopenblas0-pthread libcli11-dev nlohmann-json3-dev libfmt-dev
           libtomlplusplus-dev libgtest-dev libgmock-dev libbenchmark-dev
-          gnuplot-nox)
+          gnuplot-nox libegl-dev libegl-mesa0 ffmpeg)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

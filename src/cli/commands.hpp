@@ -10,5 +10,6 @@ void add_run_commands(CLI::App& app);  // train, eval, config  // verify-weights
 void add_compare_command(CLI::App& app);
 void add_plot_command(CLI::App& app);
 void add_sweep_command(CLI::App& app);  // sweep, sweep status
+void add_render_command(CLI::App& app);
 
 }  // namespace tom::cli

@@ -20,6 +20,7 @@ int main(int argc, char** argv) {
   tom::cli::add_compare_command(app);
   tom::cli::add_plot_command(app);
   tom::cli::add_sweep_command(app);
+  tom::cli::add_render_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
