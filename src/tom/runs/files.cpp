@@ -26,7 +26,7 @@ std::string io_advice(int err) {
     case EFBIG:
       return "the file size limit (ulimit -f) was reached; raise it, or choose smaller settings";
     case ENOENT:
-      return "a directory on that path does not exist; check the path, or create its parent first";
+      return "something on that path does not exist; check the path (a new directory needs an existing parent)";
     case ENOTDIR:
       return "a part of that path is a file, not a directory; choose another path";
     case EISDIR:
