@@ -222,6 +222,25 @@ TEST(Sac, UpdatesReduceCriticLossOnFixedBatch) {
   EXPECT_LT(last, 0.3 * first);
 }
 
+// The TOM authors' SAC clamps each critic loss at 1000 (PyTorch clamp_max): a critic whose
+// loss is above the clamp gets no gradient. From a fresh agent (zero Adam moments) such an
+// update leaves the critics exactly as they were; without the clamp they move.
+TEST(Sac, ClampedCriticLossPassesNoGradient) {
+  tom::set_threads(1);
+  for (const double clamp : {1e-9, 0.0}) {
+    auto gen = at::make_generator<at::CPUGeneratorImpl>(7);
+    const auto batch = random_batch(64, 4, kLow, kHigh, gen);
+    auto settings = small_settings();
+    settings.critic_loss_clamp = clamp;
+    Sac sac(settings, 4, 2, kLow, kHigh);
+    const auto before = sac.q_values(batch.obs, batch.action);
+    sac.update(batch);
+    const auto after = sac.q_values(batch.obs, batch.action);
+    const bool unchanged = torch::equal(before.q1, after.q1) && torch::equal(before.q2, after.q2);
+    EXPECT_EQ(unchanged, clamp > 0) << "clamp " << clamp;
+  }
+}
+
 TEST(Sac, SaveLoadContinuesIdentically) {
   tom::set_threads(1);
   auto gen = at::make_generator<at::CPUGeneratorImpl>(8);

@@ -92,13 +92,13 @@ TEST(Pmac, GeometricBlockMassesAreExact) {
   data::ReplayBuffer replay(1000, 1, 1);
   auto gen = at::make_generator<at::CPUGeneratorImpl>(1);
   PmacObjective pmac({});
-  const FitContext context{replay, agent, 0, gen};
+  const FitContext context{replay, agent, 0, 0, gen};
 
   add(replay, 20);
   auto plan = pmac.plan(context);
-  ASSERT_TRUE(plan.weights.defined());
+  ASSERT_TRUE(plan.fit_weights.defined());
   EXPECT_FALSE(plan.loss);
-  EXPECT_TRUE(torch::allclose(plan.weights, torch::ones({20})));  // one plan only: uniform
+  EXPECT_TRUE(torch::allclose(plan.fit_weights, torch::ones({20})));  // one plan only: uniform
 
   const std::vector<std::int64_t> sizes{20, 10, 30, 5, 15};
   for (std::size_t b = 1; b < sizes.size(); ++b) {
@@ -107,8 +107,8 @@ TEST(Pmac, GeometricBlockMassesAreExact) {
   }
   const std::int64_t n = replay.size();
   ASSERT_EQ(n, 80);
-  EXPECT_NEAR(plan.weights.mean().item<double>(), 1.0, 1e-6);
-  const auto w = by_insertion(replay, plan.weights, 0, n);
+  EXPECT_NEAR(plan.fit_weights.mean().item<double>(), 1.0, 1e-6);
+  const auto w = by_insertion(replay, plan.fit_weights, 0, n);
   const double total = block_sum(w, 0, n);
   // Newest first: 0.1, 0.09, 0.081, 0.0729; the first block keeps 0.9^4 = 0.6561.
   const std::vector<double> expected{0.6561, 0.0729, 0.081, 0.09, 0.1};
@@ -132,25 +132,25 @@ TEST(Pmac, GeometricEvictionFromRingBuffer) {
   data::ReplayBuffer replay(10, 1, 1);
   auto gen = at::make_generator<at::CPUGeneratorImpl>(1);
   PmacObjective pmac({});
-  const FitContext context{replay, agent, 0, gen};
+  const FitContext context{replay, agent, 0, 0, gen};
   add(replay, 6);  // block A = [0, 6)
   pmac.plan(context);
   add(replay, 6);  // block B = [6, 12); A loses 0 and 1
   auto plan = pmac.plan(context);
   // Per transition: A 0.9 / 6, B 0.1 / 6 (weights do not depend on evicted block-mates).
-  auto w = by_insertion(replay, plan.weights, 2, 12);
+  auto w = by_insertion(replay, plan.fit_weights, 2, 12);
   for (int i = 0; i < 4; ++i) EXPECT_NEAR(w[i] / w[9], 9.0, 1e-4);
-  EXPECT_NEAR(plan.weights.mean().item<double>(), 1.0, 1e-6);
+  EXPECT_NEAR(plan.fit_weights.mean().item<double>(), 1.0, 1e-6);
 
   add(replay, 8);  // block C = [12, 20); A gone, B keeps 10 and 11
   plan = pmac.plan(context);
   ASSERT_EQ(pmac.blocks().size(), 2u);  // A dropped
   EXPECT_EQ(pmac.blocks()[0].begin, 6);
   // Masses A 0.81 (evicted), B 0.09 / 6 = 0.015 each, C 0.1 / 8 = 0.0125 each.
-  w = by_insertion(replay, plan.weights, 10, 20);
+  w = by_insertion(replay, plan.fit_weights, 10, 20);
   for (int i = 0; i < 2; ++i) EXPECT_NEAR(w[i] / w[9], 0.015 / 0.0125, 1e-4);
   for (int i = 2; i < 10; ++i) EXPECT_NEAR(w[i], w[9], 1e-6);
-  EXPECT_NEAR(plan.weights.mean().item<double>(), 1.0, 1e-6);
+  EXPECT_NEAR(plan.fit_weights.mean().item<double>(), 1.0, 1e-6);
 }
 
 TEST(Pmac, GeometricSaveLoadContinuesIdentically) {
@@ -158,7 +158,7 @@ TEST(Pmac, GeometricSaveLoadContinuesIdentically) {
   FakePolicy agent;
   data::ReplayBuffer replay(50, 1, 1);
   auto gen = at::make_generator<at::CPUGeneratorImpl>(1);
-  const FitContext context{replay, agent, 0, gen};
+  const FitContext context{replay, agent, 0, 0, gen};
   PmacObjective a({});
   for (int k = 0; k < 4; ++k) {  // 4 blocks of 15: the first is evicted by the end
     add(replay, 15);
@@ -168,13 +168,13 @@ TEST(Pmac, GeometricSaveLoadContinuesIdentically) {
   load_bytes(b, save_bytes(a));
   for (int k = 0; k < 3; ++k) {
     add(replay, 7 + k);
-    const auto wa = a.plan(context).weights, wb = b.plan(context).weights;
+    const auto wa = a.plan(context).fit_weights, wb = b.plan(context).fit_weights;
     EXPECT_TRUE(torch::equal(wa, wb));
     EXPECT_EQ(a.metric_values(), b.metric_values());
   }
   // A fresh objective on the same buffer does not give the same weights (the test can fail).
   PmacObjective fresh({});
-  EXPECT_FALSE(torch::allclose(fresh.plan(context).weights, a.plan(context).weights));
+  EXPECT_FALSE(torch::allclose(fresh.plan(context).fit_weights, a.plan(context).fit_weights));
 
   PmacObjective tv(tv_settings());
   EXPECT_THROW(load_bytes(tv, save_bytes(a)), Error);  // another form
@@ -192,12 +192,12 @@ TEST(Pmac, RejectsBadUse) {
   auto gen = at::make_generator<at::CPUGeneratorImpl>(1);
   data::ReplayBuffer empty(10, 1, 1);
   PmacObjective pmac({});
-  EXPECT_THROW(pmac.plan({empty, agent, 0, gen}), Error);
+  EXPECT_THROW(pmac.plan({empty, agent, 0, 0, gen}), Error);
   data::ReplayBuffer big(100, 1, 1), small(100, 1, 1);
   add(big, 30);
   add(small, 10);
-  pmac.plan({big, agent, 0, gen});
-  EXPECT_THROW(pmac.plan({small, agent, 0, gen}), Error);  // fewer insertions than before
+  pmac.plan({big, agent, 0, 0, gen});
+  EXPECT_THROW(pmac.plan({small, agent, 0, 0, gen}), Error);  // fewer insertions than before
   PmacSettings s;
   s.form = "kl";
   EXPECT_THROW(PmacObjective{s}, Error);
@@ -241,14 +241,14 @@ TEST(Pmac, TvBlockWeights) {
   FakePolicy agent;
   data::ReplayBuffer replay(1000, 1, 1);
   auto gen = at::make_generator<at::CPUGeneratorImpl>(5);
-  const FitContext context{replay, agent, 0, gen};
+  const FitContext context{replay, agent, 0, 0, gen};
   PmacObjective pmac(tv_settings());
   const auto set_mean = [&](double mu) { agent.params = torch::tensor({static_cast<float>(mu), 0.0f}); };
 
   set_mean(0.0);
   add(replay, 20);
   auto plan = pmac.plan(context);  // one block, its policy is the current one
-  EXPECT_TRUE(torch::allclose(plan.weights, torch::ones({20})));
+  EXPECT_TRUE(torch::allclose(plan.fit_weights, torch::ones({20})));
   ASSERT_EQ(pmac.blocks().size(), 1u);
   EXPECT_DOUBLE_EQ(pmac.blocks()[0].weight, 1.0 / 0.01);
 
@@ -269,8 +269,8 @@ TEST(Pmac, TvBlockWeights) {
   EXPECT_EQ(blocks[3].tv, 0.0);
   EXPECT_DOUBLE_EQ(blocks[3].weight, 100.0);  // identical snapshot -> 1 / min_tv
   EXPECT_LT(blocks[0].weight, blocks[2].weight);  // older, more different -> smaller
-  EXPECT_NEAR(plan.weights.mean().item<double>(), 1.0, 1e-6);
-  const auto w = by_insertion(replay, plan.weights, 0, 50);
+  EXPECT_NEAR(plan.fit_weights.mean().item<double>(), 1.0, 1e-6);
+  const auto w = by_insertion(replay, plan.fit_weights, 0, 50);
   EXPECT_NEAR(w[45] / w[0], 100.0 * blocks[0].tv, 1e-3);
   EXPECT_NEAR(w[35] / w[25], blocks[1].tv / blocks[2].tv, 1e-4);
   const auto values = pmac.metric_values();
@@ -284,7 +284,7 @@ TEST(Pmac, TvMergesOldestBlocksKeepingTheNewerSnapshot) {
   FakePolicy agent;
   data::ReplayBuffer replay(1000, 1, 1);
   auto gen = at::make_generator<at::CPUGeneratorImpl>(6);
-  const FitContext context{replay, agent, 0, gen};
+  const FitContext context{replay, agent, 0, 0, gen};
   PmacSettings s = tv_settings();
   s.max_snapshots = 3;
   s.tv_states = 2000;
@@ -316,7 +316,7 @@ TEST(Pmac, TvSaveLoadContinuesIdentically) {
   for (int k = 0; k < 3; ++k) {
     agent.params = torch::tensor({0.4f * static_cast<float>(k), -0.1f * static_cast<float>(k)});
     add(replay, 12);
-    a.plan({replay, agent, 0, gen});
+    a.plan({replay, agent, 0, 0, gen});
   }
   PmacObjective b(s);
   load_bytes(b, save_bytes(a));
@@ -325,8 +325,8 @@ TEST(Pmac, TvSaveLoadContinuesIdentically) {
     agent.params = torch::tensor({0.4f * static_cast<float>(k), -0.1f * static_cast<float>(k)});
     add(replay, 12);
     auto gen_a = at::make_generator<at::CPUGeneratorImpl>(100 + k), gen_b = at::make_generator<at::CPUGeneratorImpl>(100 + k);
-    const auto wa = a.plan({replay, agent, 0, gen_a}).weights;
-    const auto wb = b.plan({replay, agent, 0, gen_b}).weights;
+    const auto wa = a.plan({replay, agent, 0, 0, gen_a}).fit_weights;
+    const auto wb = b.plan({replay, agent, 0, 0, gen_b}).fit_weights;
     EXPECT_TRUE(torch::equal(wa, wb));
   }
   // A snapshot of another size (another agent) is reported, not crashed on.
@@ -334,9 +334,51 @@ TEST(Pmac, TvSaveLoadContinuesIdentically) {
   load_bytes(c, save_bytes(a));
   agent.params = torch::zeros({3});
   add(replay, 5);
-  EXPECT_THROW(c.plan({replay, agent, 0, gen}), Error);
+  EXPECT_THROW(c.plan({replay, agent, 0, 0, gen}), Error);
   PmacObjective geometric({});
   EXPECT_THROW(load_bytes(geometric, save_bytes(a)), Error);
+}
+
+// The TOM authors' PMAC: every burst of SAC updates is a policy change. Hand computation
+// for 5000 exploration transitions, then a burst after steps 0, 4 and 8 and a plan after
+// step 9: blocks {exploration + step 0}, {1..4}, {5..8} and the open {9} hold masses
+// 0.9^3, 0.1 * 0.9^2, 0.1 * 0.9 and 0.1, each split evenly inside its block.
+TEST(Pmac, PerUpdateDecayMatchesTheAuthorsCodeByHand) {
+  set_threads(1);
+  FakePolicy agent;
+  data::ReplayBuffer replay(10000, 1, 1);
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(1);
+  PmacSettings settings;
+  settings.policy_change = "update";
+  PmacObjective pmac(settings);
+  const FitContext context{replay, agent, 0, 0, gen};
+  add(replay, 5000);
+  EXPECT_TRUE(torch::allclose(pmac.plan(context).fit_weights, torch::ones({5000})));  // before any update
+  add(replay, 1);
+  pmac.policy_updated(replay.total_added());
+  for (int burst = 0; burst < 2; ++burst) {
+    add(replay, 4);
+    pmac.policy_updated(replay.total_added());
+  }
+  add(replay, 1);
+  const auto plan = pmac.plan(context);
+  ASSERT_TRUE(plan.start_weights.defined());
+  EXPECT_TRUE(torch::equal(plan.fit_weights, plan.start_weights));
+  const auto w = by_insertion(replay, plan.fit_weights, 0, 5010);
+  const double n = 5010.0;  // weights are per-transition mass * n (the masses sum to 1)
+  EXPECT_NEAR(w[0], 0.729 / 5001 * n, 1e-4);
+  EXPECT_NEAR(w[5000], 0.729 / 5001 * n, 1e-4);
+  EXPECT_NEAR(w[5001], 0.081 / 4 * n, 1e-3);
+  EXPECT_NEAR(w[5004], 0.081 / 4 * n, 1e-3);
+  EXPECT_NEAR(w[5005], 0.09 / 4 * n, 1e-3);
+  EXPECT_NEAR(w[5009], 0.1 * n, 1e-2);
+  // A burst with no new transition is not a policy change.
+  pmac.policy_updated(replay.total_added());
+  pmac.policy_updated(replay.total_added());
+  EXPECT_EQ(pmac.blocks().size(), 4u);
+  // The per-update form is geometric only.
+  settings.form = "tv";
+  EXPECT_THROW(PmacObjective bad(settings), Error);
 }
 
 }  // namespace

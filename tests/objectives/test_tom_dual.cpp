@@ -377,6 +377,45 @@ TEST(Discriminator, SeparatesTwoGaussians) {
   EXPECT_GT(accuracy, 0.98);
 }
 
+// A parameter (layer, name) of the discriminator's network, read back through its
+// checkpoint.
+torch::Tensor discriminator_parameter(const Discriminator& disc, const std::string& layer, const std::string& name) {
+  torch::serialize::OutputArchive out;
+  disc.save(out);
+  std::stringstream bytes;
+  out.save_to(bytes);
+  torch::serialize::InputArchive in, net, part;
+  in.load_from(bytes);
+  in.read("net", net);
+  net.read(layer, part);
+  torch::Tensor value;
+  part.read(name, value);
+  return value;
+}
+
+// The TOM authors' discriminator optimises only its trunk: the s, a, s' branches keep
+// their random initialisation (train_branches = false); by default every layer learns.
+TEST(Discriminator, WithoutTrainBranchesOnlyTheTrunkLearns) {
+  set_threads(1);
+  for (const bool train_branches : {false, true}) {
+    torch::manual_seed(2);
+    at::Generator gen = at::detail::createCPUGenerator(2);
+    DiscriminatorSettings s;
+    s.passes = 2;
+    s.recreate = false;  // keep the network across fits, so before and after compare
+    s.train_branches = train_branches;
+    Discriminator disc(s, 2, 1);
+    const auto pair = gaussian_pair(2.0, 512);
+    const auto branch_before = discriminator_parameter(disc, "state_in", "weight");
+    const auto next_before = discriminator_parameter(disc, "next_in", "bias");
+    const auto trunk_before = discriminator_parameter(disc, "joint", "weight");
+    disc.fit(pair.recent, pair.buffer, gen);
+    EXPECT_EQ(torch::equal(discriminator_parameter(disc, "state_in", "weight"), branch_before), !train_branches);
+    EXPECT_EQ(torch::equal(discriminator_parameter(disc, "next_in", "bias"), next_before), !train_branches);
+    EXPECT_FALSE(torch::equal(discriminator_parameter(disc, "joint", "weight"), trunk_before));
+  }
+}
+
 TEST(Discriminator, LogitApproximatesTheLogDensityRatio) {
   set_threads(1);
   torch::manual_seed(1);

@@ -84,11 +84,11 @@ TEST(TomObjective, PlansMeanOneWeightsAndContinuesExactlyAfterSaveLoad) {
   auto tom = make_objective(settings, obs_dim, action_dim, torch::kCPU);
   EXPECT_EQ(tom->name(), "tom");
   auto gen = at::make_generator<at::CPUGeneratorImpl>(9);
-  const FitPlan first = tom->plan({buffer, agent, 300, gen});
-  ASSERT_EQ(first.weights.sizes(), torch::IntArrayRef({300}));
+  const FitPlan first = tom->plan({buffer, agent, 300, 0, gen});
+  ASSERT_EQ(first.fit_weights.sizes(), torch::IntArrayRef({300}));
   EXPECT_FALSE(first.loss);
-  EXPECT_NEAR(first.weights.mean().item<double>(), 1.0, 1e-4);
-  EXPECT_GE(first.weights.min().item<double>(), 0.0);
+  EXPECT_NEAR(first.fit_weights.mean().item<double>(), 1.0, 1e-4);
+  EXPECT_GE(first.fit_weights.min().item<double>(), 0.0);
   ASSERT_EQ(tom->metric_names().size(), tom->metric_values().size());
 
   torch::serialize::OutputArchive out;
@@ -101,8 +101,8 @@ TEST(TomObjective, PlansMeanOneWeightsAndContinuesExactlyAfterSaveLoad) {
   in.load_from(read_back);
   copy->load(in);
   auto gen_copy = gen.clone();
-  const auto again = tom->plan({buffer, agent, 300, gen}).weights;
-  const auto resumed = copy->plan({buffer, agent, 300, gen_copy}).weights;
+  const auto again = tom->plan({buffer, agent, 300, 0, gen}).fit_weights;
+  const auto resumed = copy->plan({buffer, agent, 300, 0, gen_copy}).fit_weights;
   EXPECT_TRUE(torch::equal(again, resumed));
   EXPECT_EQ(tom->metric_values(), copy->metric_values());
 
@@ -123,11 +123,44 @@ TEST(TomObjective, WithoutDiscriminatorRewardMarksThePool) {
   settings.discriminator.enabled = false;
   auto tom = make_objective(settings, 4, 2, torch::kCPU);
   auto gen = at::make_generator<at::CPUGeneratorImpl>(1);
-  tom->plan({buffer, agent, 300, gen});
+  tom->plan({buffer, agent, 300, 0, gen});
   const auto names = tom->metric_names();
   const auto values = tom->metric_values();
   const auto at = std::find(names.begin(), names.end(), "tom_reward_mean") - names.begin();
   EXPECT_NEAR(values[at], 50.0 / 300.0, 1e-6);
+}
+
+// The authors' code: fits before the recent pool holds recent_pool transitions collected
+// after exploration are plain MLE; then the fit's weights are clipped at clip_max while
+// the rollout starts get unclipped weights computed with fresh next actions.
+TEST(TomObjective, WaitsForTheRecentPoolThenGivesClippedFitAndFreshStartWeights) {
+  tom::set_threads(1);
+  const auto buffer = filled_buffer(4, 2);
+  agents::Sac agent({}, 4, 2, {-1, -1}, {1, 1});
+  auto settings = small_tom();
+  settings.tom.wait_for_recent_pool = true;
+  settings.tom.start_weights = "fresh";
+  settings.tom.holdout_ratio = 0.1;
+  settings.dual.ema = 0.0;
+  settings.dual.clip_max = 1.05;  // low enough to bite on these weights
+  auto tom = make_objective(settings, 4, 2, torch::kCPU);
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(1);
+  // 250 exploration steps, 40 since: the pool of 50 is not yet the current policy's.
+  const FitPlan waiting = tom->plan({buffer, agent, 290, 250, gen});
+  EXPECT_FALSE(waiting.fit_weights.defined());
+  EXPECT_FALSE(waiting.start_weights.defined());
+  EXPECT_EQ(waiting.holdout_ratio, 0.0);
+  const FitPlan plan = tom->plan({buffer, agent, 300, 250, gen});
+  ASSERT_TRUE(plan.fit_weights.defined());
+  ASSERT_TRUE(plan.start_weights.defined());
+  EXPECT_EQ(plan.holdout_ratio, 0.1);
+  // Clipping leaves a plateau of weights at the clip.
+  const auto at_top = (plan.fit_weights >= plan.fit_weights.max() - 1e-6).sum().item<std::int64_t>();
+  EXPECT_GE(at_top, 2);
+  // Unclipped: the starts' weights spread further than the clipped fit weights.
+  const auto spread = [](const torch::Tensor& w) { return (w.max() / w.mean()).item<double>(); };
+  EXPECT_GT(spread(plan.start_weights), spread(plan.fit_weights));
+  EXPECT_FALSE(torch::equal(plan.start_weights, plan.fit_weights));
 }
 
 TEST(MakeObjective, MleIsUniform) {
@@ -136,8 +169,8 @@ TEST(MakeObjective, MleIsUniform) {
   const auto buffer = filled_buffer(4, 2);
   agents::Sac agent({}, 4, 2, {-1, -1}, {1, 1});
   auto gen = at::make_generator<at::CPUGeneratorImpl>(1);
-  const FitPlan plan = mle->plan({buffer, agent, 300, gen});
-  EXPECT_FALSE(plan.weights.defined());
+  const FitPlan plan = mle->plan({buffer, agent, 300, 0, gen});
+  EXPECT_FALSE(plan.fit_weights.defined());
   EXPECT_FALSE(plan.loss);
 }
 

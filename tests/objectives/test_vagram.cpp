@@ -145,8 +145,9 @@ TEST(Vagram, PlanMatchesTheDefinition) {
   Fixture f;
   VagramObjective vagram({});
   auto gen = at::make_generator<at::CPUGeneratorImpl>(9);
-  const auto plan = vagram.plan({f.replay, f.sac, 0, gen});
-  EXPECT_FALSE(plan.weights.defined());  // uniform
+  const auto plan = vagram.plan({f.replay, f.sac, 0, 0, gen});
+  EXPECT_FALSE(plan.fit_weights.defined());  // uniform
+  EXPECT_FALSE(plan.trains_distribution);   // the loss shapes the mean only: rollouts use the mean
   ASSERT_TRUE(plan.loss);
   // The same actions from the same generator state, gradients clipped at the 0.95 quantile.
   auto gen2 = at::make_generator<at::CPUGeneratorImpl>(9);
@@ -176,7 +177,7 @@ TEST(Vagram, PlanMatchesTheDefinition) {
   EXPECT_NEAR(values[1], clipped.thresholds.mean().item<double>(), 1e-5 * values[1]);
 
   data::ReplayBuffer empty(10, kObs, kAct);
-  EXPECT_THROW(vagram.plan({empty, f.sac, 0, gen}), Error);
+  EXPECT_THROW(vagram.plan({empty, f.sac, 0, 0, gen}), Error);
   VagramSettings bad;
   bad.quantile = 1.5;
   EXPECT_THROW(VagramObjective{bad}, Error);
@@ -187,7 +188,7 @@ TEST(Vagram, LossDrivesAnEnsembleFit) {
   Fixture f(64);
   VagramObjective vagram({});
   auto gen = at::make_generator<at::CPUGeneratorImpl>(12);
-  const auto plan = vagram.plan({f.replay, f.sac, 0, gen});
+  const auto plan = vagram.plan({f.replay, f.sac, 0, 0, gen});
   models::EnsembleSettings es;
   es.members = 2;
   es.elites = 1;
@@ -197,7 +198,7 @@ TEST(Vagram, LossDrivesAnEnsembleFit) {
   es.fit.batch_size = 16;
   models::ProbabilisticEnsemble model(kObs, kAct, es, 1);
   const auto all = f.replay.all();
-  const auto report = model.fit({all.obs, all.action, all.reward, all.next_obs}, plan.weights, plan.loss);
+  const auto report = model.fit({all.obs, all.action, all.reward, all.next_obs}, plan.fit_weights, plan.loss);
   EXPECT_GE(report.epochs, 1);
   EXPECT_LE(report.epochs, 2);
   ASSERT_EQ(report.member_holdout_loss.size(), 2u);

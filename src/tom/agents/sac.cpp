@@ -269,7 +269,12 @@ SacStats Sac::update(const data::Batch& batch) {
                                const torch::Tensor& grad, torch::Tensor& loss) {
     const auto td = tape.forward(critic, ws.critic_in).squeeze(1) - target;
     loss = td.square().mean();
-    tape.backward(critic, (2.0 * scale * td).unsqueeze(1), grad, false);
+    // A clamped loss (PyTorch's clamp_max) passes no gradient above the clamp; Adam still
+    // steps on its moments, as it does there.
+    if (settings_.critic_loss_clamp > 0 && loss.item<double>() > settings_.critic_loss_clamp)
+      grad.zero_();
+    else
+      tape.backward(critic, (2.0 * scale * td).unsqueeze(1), grad, false);
     adam.step(critic.parameters(), grad);
     target_net.parameters().lerp_(critic.parameters(), settings_.tau);
   };

@@ -48,6 +48,7 @@ struct SacSettings {
   double init_alpha = 1.0;
   bool auto_target_entropy = true;  // target entropy -|A|; else target_entropy
   double target_entropy = -1.0;
+  double critic_loss_clamp = 0.0;
 
   template <class V>
   void visit(V& v) {
@@ -63,6 +64,10 @@ struct SacSettings {
     v("init_alpha", init_alpha, "initial (or, without learn_alpha, fixed) temperature", Range::positive());
     v("auto_target_entropy", auto_target_entropy, "use -|A| as the target entropy");
     v("target_entropy", target_entropy, "target entropy when auto_target_entropy is false", Range::any());
+    v("critic_loss_clamp", critic_loss_clamp,
+      "a critic whose mean squared TD error exceeds this gets no gradient in that update, as with PyTorch's "
+      "clamp_max on the loss (the TOM authors' code: 1000); 0: off",
+      Range::at_least(0));
   }
 };
 

@@ -24,6 +24,11 @@ class PhaseTimer {
 
 }  // namespace
 
+bool update_burst_due(std::int64_t epoch_updates, std::int64_t epoch_step, double max_updates_per_step) {
+  return max_updates_per_step <= 0 ||
+         static_cast<double>(epoch_updates) <= max_updates_per_step * static_cast<double>(epoch_step);
+}
+
 std::unique_ptr<models::DynamicsModel> make_model(const MbpoSettings& mbpo, const models::EnsembleSettings& ensemble,
                                                   const models::MdnSettings& mdn, int obs_dim, int action_dim,
                                                   std::uint64_t seed, torch::Device device) {
@@ -55,7 +60,9 @@ MbpoTrainer::MbpoTrainer(const MbpoSettings& mbpo, const agents::SacSettings& sa
 }
 
 int MbpoTrainer::rollout_length() const {
-  const double epoch = static_cast<double>(env_steps_ / settings_.epoch_length);
+  // Epochs count from the end of exploration, as in MBPO's code.
+  const double epoch =
+      static_cast<double>(std::max<std::int64_t>(0, env_steps_ - settings_.random_steps) / settings_.epoch_length);
   const double span = settings_.rollout_max_epoch - settings_.rollout_min_epoch;
   const double progress = span > 0 ? std::clamp((epoch - settings_.rollout_min_epoch) / span, 0.0, 1.0)
                                    : (epoch >= settings_.rollout_max_epoch ? 1.0 : 0.0);
@@ -70,49 +77,67 @@ std::int64_t MbpoTrainer::model_buffer_capacity() const {
 }
 
 void MbpoTrainer::step() {
-  if (env_steps_ >= settings_.random_steps && env_steps_ % settings_.model_train_freq == 0) rollout(fit_model());
+  if (env_steps_ >= settings_.random_steps && env_steps_ % settings_.model_train_freq == 0) {
+    const data::Batch all = replay_.all();
+    measure_fresh_error(all);
+    const objectives::FitPlan plan = make_plan();
+    record_weights(plan.fit_weights);
+    fit_model(all, plan);
+    rollout(plan);
+  }
   if (env_steps_ % settings_.epoch_length == 0) epoch_updates_ = 0;
   {
     PhaseTimer timer(counters_.env_s);
-    const auto action = env_steps_ < settings_.random_steps ? collector_.random_action()
-                                                            : agent_.act(collector_.obs(), /*deterministic=*/false);
+    const bool uniform = env_steps_ < settings_.random_steps && settings_.exploration == "uniform";
+    const auto action = uniform ? collector_.random_action() : agent_.act(collector_.obs(), /*deterministic=*/false);
     collector_.step(action, replay_);
   }
   ++env_steps_;
   if (env_steps_ > settings_.random_steps && model_buffer_->size() > 0) update_agent();
 }
 
-torch::Tensor MbpoTrainer::fit_model() {
-  const data::Batch all = replay_.all();
-  const torch::Tensor age = replay_.insertion_index();
-  measure_fresh_error(all, age);
-  models::BatchLoss loss;
-  torch::Tensor weights;  // undefined: uniform
-  {
-    PhaseTimer timer(counters_.objective_s);
-    objectives::FitPlan plan = objective_->plan({replay_, agent_, env_steps_, gen_});
-    if (plan.weights.defined())
-      weights = objectives::checked_weights(plan.weights, replay_.size(), objective_->name());
-    loss = std::move(plan.loss);
-  }
-  last_weights_ = objectives::summarise_weights(weights, age, 1000, kWeightBins);
+objectives::FitPlan MbpoTrainer::make_plan() {
+  PhaseTimer timer(counters_.objective_s);
+  objectives::FitPlan plan = objective_->plan({replay_, agent_, env_steps_, settings_.random_steps, gen_});
+  const auto n = replay_.size();
+  const auto& name = objective_->name();
+  if (plan.fit_weights.defined()) plan.fit_weights = objectives::checked_weights(plan.fit_weights, n, name);
+  if (plan.start_weights.defined()) plan.start_weights = objectives::checked_weights(plan.start_weights, n, name);
+  return plan;
+}
+
+void MbpoTrainer::record_weights(const torch::Tensor& fit_weights) {
+  last_weights_ = objectives::summarise_weights(fit_weights, replay_.insertion_index(), 1000, kWeightBins);
   std::vector<double> row{static_cast<double>(env_steps_)};
   row.insert(row.end(), last_weights_.age_bins.begin(), last_weights_.age_bins.end());
   weight_rows_.push_back(std::move(row));
+}
 
+void MbpoTrainer::fit_model(const data::Batch& all, const objectives::FitPlan& plan) {
   PhaseTimer timer(counters_.model_fit_s);
-  last_fit_ = model_->fit({all.obs, all.action, all.reward, all.next_obs}, weights, loss);
+  models::Transitions data{all.obs, all.action, all.reward, all.next_obs, {}};
+  torch::Tensor weights = plan.fit_weights;
+  if (settings_.fit_data == "bootstrap") {
+    // A resample of the buffer with replacement, as the authors' code fits on; each row
+    // keeps its weight and its replay slot (for a custom loss's lookups).
+    const auto rows = torch::randint(replay_.size(), {replay_.size()}, gen_, torch::kInt64);
+    const auto on_data = rows.to(all.obs.device());
+    data = {all.obs.index_select(0, on_data), all.action.index_select(0, on_data),
+            all.reward.index_select(0, on_data), all.next_obs.index_select(0, on_data), rows};
+    if (weights.defined()) weights = weights.index_select(0, rows);
+  }
+  last_fit_ = model_->fit(data, weights, plan.loss, plan.holdout_ratio);
   counters_.model_fits += 1;
   counters_.model_gradient_steps += static_cast<double>(last_fit_.gradient_steps);
   fitted_through_ = replay_.total_added();
-  return weights;
 }
 
-void MbpoTrainer::measure_fresh_error(const data::Batch& all, const torch::Tensor& age) {
+void MbpoTrainer::measure_fresh_error(const data::Batch& all) {
   const std::int64_t fresh = std::min(replay_.size(), replay_.total_added() - fitted_through_);
   if (counters_.model_fits == 0 || fresh <= 0) return;
   torch::NoGradGuard no_grad;
-  const auto rows = (age >= replay_.size() - fresh).nonzero().squeeze(1);
+  const torch::Tensor newness = replay_.insertion_index();  // larger = newer
+  const auto rows = (newness >= replay_.size() - fresh).nonzero().squeeze(1);
   const auto obs = all.obs.index_select(0, rows), next_obs = all.next_obs.index_select(0, rows);
   const models::Prediction predicted = model_->mean(obs, all.action.index_select(0, rows));
   const double next_error = (predicted.next_obs - next_obs).square().sum().item<double>();
@@ -122,7 +147,7 @@ void MbpoTrainer::measure_fresh_error(const data::Batch& all, const torch::Tenso
 
 std::vector<std::vector<double>> MbpoTrainer::take_weight_rows() { return std::exchange(weight_rows_, {}); }
 
-void MbpoTrainer::rollout(const torch::Tensor& start_weights) {
+void MbpoTrainer::rollout(const objectives::FitPlan& plan) {
   PhaseTimer timer(counters_.rollout_s);
   torch::NoGradGuard no_grad;
   // The model buffer holds model_retain_epochs epochs at the current length: rebuild it
@@ -138,12 +163,15 @@ void MbpoTrainer::rollout(const torch::Tensor& start_weights) {
     }
     model_buffer_ = std::move(resized);
   }
-  torch::Tensor obs = start_weights.defined()
-                          ? replay_.sample_weighted(settings_.rollout_batch_size, start_weights, gen_).obs
+  torch::Tensor obs = plan.start_weights.defined()
+                          ? replay_.sample_weighted(settings_.rollout_batch_size, plan.start_weights, gen_).obs
                           : replay_.sample(settings_.rollout_batch_size, gen_).obs;
   for (int t = 0; t < rollout_length() && obs.size(0) > 0; ++t) {
     const torch::Tensor action = agent_.sample_actions(obs, gen_).action;
-    const models::ModelStep step = models::sample_step(*model_, obs, action, is_terminal_);
+    // A model whose loss shaped only its mean is stepped with the mean: its variances
+    // (and the MDN's components) were never trained.
+    const models::ModelStep step =
+        models::sample_step(*model_, obs, action, is_terminal_, /*sample=*/plan.trains_distribution);
     const torch::Tensor finite = torch::isfinite(step.next_obs).all(1) & torch::isfinite(step.reward);
     const auto kept = finite.nonzero().squeeze(1);
     const double dropped = static_cast<double>(obs.size(0) - kept.size(0));
@@ -162,14 +190,15 @@ void MbpoTrainer::rollout(const torch::Tensor& start_weights) {
 }
 
 void MbpoTrainer::update_agent() {
+  // MBPO's schedule (both papers' code): a burst of updates_per_step updates on every env
+  // step at which this epoch's updates so far are within max_updates_per_step per env
+  // step; with 20 and 5, 20 updates on every 4th step.
+  if (!update_burst_due(epoch_updates_, (env_steps_ - 1) % settings_.epoch_length, settings_.max_updates_per_step))
+    return;
   PhaseTimer timer(counters_.sac_s);
-  const std::int64_t epoch_step = (env_steps_ - 1) % settings_.epoch_length;
   const int batch_size = agent_.settings().batch_size;
   const auto real = static_cast<std::int64_t>(settings_.real_ratio * batch_size);
   for (int i = 0; i < settings_.updates_per_step; ++i) {
-    if (settings_.max_updates_per_step > 0 &&
-        static_cast<double>(epoch_updates_) > settings_.max_updates_per_step * static_cast<double>(epoch_step))
-      break;
     const data::Batch r = replay_.sample(real, gen_);
     const data::Batch m = model_buffer_->sample(batch_size - real, gen_);
     last_stats_ = agent_.update({torch::cat({r.obs, m.obs}), torch::cat({r.action, m.action}),
@@ -178,6 +207,7 @@ void MbpoTrainer::update_agent() {
     ++epoch_updates_;
     counters_.sac_updates += 1;
   }
+  objective_->policy_updated(replay_.total_added());
 }
 
 std::vector<double> MbpoTrainer::act_deterministic(std::span<const double> obs) {

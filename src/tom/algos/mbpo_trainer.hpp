@@ -1,17 +1,22 @@
 #pragma once
 // MBPO (Janner et al. 2019), top to bottom, one env step at a time:
-//   1. the first random_steps env steps act uniformly at random (exploration);
-//   2. every model_train_freq env steps after that: ask the model-learning objective
-//      (objectives/model_objective.hpp) for a weight per replay transition and the loss
-//      shape, fit the dynamics model on the whole replay buffer with them, then roll the
-//      current policy out in the model from rollout_batch_size replay states (drawn in
-//      proportion to the weights) for rollout_length steps (a per-epoch schedule),
-//      cutting rollouts with the task's termination rule, into the model buffer, which
-//      keeps model_retain_epochs epochs of rollouts;
-//   3. each env step: updates_per_step SAC updates on batches with real_ratio real and
-//      the rest model data, but only while this epoch's updates stay within
+//   1. the first random_steps env steps explore: uniformly random actions, or (exploration
+//      = policy, the TOM authors' code) the initial, untrained policy;
+//   2. every model_train_freq env steps after that (step()):
+//        plan:     ask the model-learning objective (objectives/model_objective.hpp) for
+//                  the fit's weights, the rollout starts' weights and the loss shape;
+//        record:   the weight-vs-age row of weights.csv;
+//        fit:      the dynamics model on the replay buffer (or a bootstrap resample of
+//                  it, fit_data = bootstrap) with the plan;
+//        roll out: the current policy in the model from rollout_batch_size replay states
+//                  (drawn by the start weights) for rollout_length steps (a per-epoch
+//                  schedule), cut by the task's termination rule, into the model buffer,
+//                  which keeps model_retain_epochs epochs of rollouts (resized when the
+//                  length grows);
+//   3. each env step: a burst of updates_per_step SAC updates on batches with real_ratio
+//      real and the rest model data, whenever this epoch's updates so far are within
 //      max_updates_per_step per env step (MBPO's max_train_repeat_per_timestep: with 20
-//      and 5, 20 updates run every 4th step, 5 per step on average).
+//      and 5, 20 updates on every 4th step); the objective hears of each burst.
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -31,6 +36,8 @@ namespace tom::algos {
 
 struct MbpoSettings {
   std::string model = "ensemble";
+  std::string exploration = "uniform";
+  std::string fit_data = "buffer";
   std::int64_t epoch_length = 1000;
   std::int64_t random_steps = 5000;
   std::int64_t model_train_freq = 250;
@@ -49,15 +56,24 @@ struct MbpoSettings {
   template <class V>
   void visit(V& v) {
     v("model", model, "dynamics model: ensemble (MBPO) or mdn (TOM paper code)", OneOf{"ensemble", "mdn"});
+    v("exploration", exploration,
+      "actions of the first random_steps env steps: uniform (random) or policy (the initial, untrained policy, as "
+      "the TOM authors' code)",
+      OneOf{"uniform", "policy"});
+    v("fit_data", fit_data,
+      "what each model fit trains on: buffer (every replay transition once) or bootstrap (a resample of the "
+      "buffer with replacement, as the TOM authors' code)",
+      OneOf{"buffer", "bootstrap"});
     v("epoch_length", epoch_length, "env steps per epoch (the rollout schedule and update cap count epochs)",
       Range::at_least(1));
-    v("random_steps", random_steps, "env steps of uniform random exploration before the first model fit",
+    v("random_steps", random_steps, "env steps of exploration before the first model fit",
       Range::at_least(1));
     v("model_train_freq", model_train_freq, "env steps between model fits (and rollouts)", Range::at_least(1));
     v("rollout_batch_size", rollout_batch_size, "model rollouts started per fit", Range::at_least(1));
     v("rollout_min_length", rollout_min_length, "rollout length up to rollout_min_epoch", Range::at_least(1));
     v("rollout_max_length", rollout_max_length, "rollout length from rollout_max_epoch on", Range::at_least(1));
-    v("rollout_min_epoch", rollout_min_epoch, "epoch at which the length starts growing", Range::at_least(0));
+    v("rollout_min_epoch", rollout_min_epoch,
+      "epoch (counted from the end of exploration) at which the length starts growing", Range::at_least(0));
     v("rollout_max_epoch", rollout_max_epoch, "epoch at which the length reaches its maximum", Range::at_least(0));
     v("model_retain_epochs", model_retain_epochs, "epochs of rollouts kept in the model buffer", Range::at_least(1));
     v("updates_per_step", updates_per_step, "SAC updates per env step (MBPO's n_train_repeat)", Range::at_least(1));
@@ -70,6 +86,11 @@ struct MbpoSettings {
       "stop the run when more model predictions than this are NaN/inf (the model diverged)", Range::probability());
   }
 };
+
+// MBPO's update schedule: whether a burst of updates runs at env step `epoch_step`
+// (0-based within the epoch) after `epoch_updates` updates so far this epoch; a cap of 0
+// means every step.
+bool update_burst_due(std::int64_t epoch_updates, std::int64_t epoch_step, double max_updates_per_step);
 
 // The model the settings name, for the task's dimensions.
 std::unique_ptr<models::DynamicsModel> make_model(const MbpoSettings& mbpo, const models::EnsembleSettings& ensemble,
@@ -97,9 +118,11 @@ class MbpoTrainer final : public Trainer {
   int rollout_length() const;
 
  private:
-  torch::Tensor fit_model();  // returns the objective's weights for the rollout starts
-  void measure_fresh_error(const data::Batch& all, const torch::Tensor& age);
-  void rollout(const torch::Tensor& start_weights);
+  objectives::FitPlan make_plan();  // the objective's plan, its weights checked
+  void record_weights(const torch::Tensor& fit_weights);
+  void fit_model(const data::Batch& all, const objectives::FitPlan& plan);
+  void measure_fresh_error(const data::Batch& all);
+  void rollout(const objectives::FitPlan& plan);
   void update_agent();
   std::int64_t model_buffer_capacity() const;
 

@@ -109,13 +109,27 @@ DynamicsModel::HoldoutScores DynamicsModel::evaluate(const torch::Tensor& inputs
   return {to_vector(criterion / total), to_vector(nll / total), to_vector(mse / total)};
 }
 
-FitReport DynamicsModel::fit(const Transitions& data, const torch::Tensor& weights, const BatchLoss& loss) {
+struct DynamicsModel::Split {
+  torch::Tensor inputs, targets, raw_targets, origins, loss_weights, score_weights;
+};
+
+struct DynamicsModel::Prepared {
+  Split train, holdout;
+  torch::Tensor sample_weights;  // [train rows], for EpochSampler
+  Normaliser old_input_norm, old_target_norm;
+};
+
+DynamicsModel::Prepared DynamicsModel::prepare(const Transitions& data, const torch::Tensor& weights,
+                                               double holdout_ratio) {
   check_tensor(data.obs, "obs", {-1, obs_dim_});
   const auto n = data.obs.size(0);
   check_tensor(data.action, "action", {n, action_dim_});
   check_tensor(data.reward, "reward", {n});
   check_tensor(data.next_obs, "next_obs", {n, obs_dim_});
+  if (data.origin.defined() && (data.origin.dim() != 1 || data.origin.size(0) != n))
+    fail("origin must hold one entry per transition [{}], got {}", n, shape_of(data.origin));
   if (n < 2) fail("fitting a model needs at least 2 transitions (got {})", n);
+  if (holdout_ratio < 0.0 || holdout_ratio > 0.5) fail("holdout ratio must lie in [0, 0.5] (got {})", holdout_ratio);
   const auto options = torch::TensorOptions().dtype(torch::kFloat32).device(device_);
 
   // Weights normalised to mean 1 (in double, so equal weights become exactly 1).
@@ -128,125 +142,102 @@ FitReport DynamicsModel::fit(const Transitions& data, const torch::Tensor& weigh
     w = (w64 / w64.mean()).to(options);
   }
   const bool sample_mode = fit_settings_.weighting == "sample";
-  const auto clipped = w.clamp_max(fit_settings_.max_weight);
-  const bool draw_by_weight = sample_mode && !(w == w[0]).all().item<bool>();
   const auto loss_weights = sample_mode ? torch::ones_like(w) : w;
-  const auto score_weights = sample_mode ? clipped : w;
 
-  // Held-out split.
-  const auto holdout_n = std::clamp<std::int64_t>(static_cast<std::int64_t>(n * fit_settings_.holdout_ratio), 1,
+  const double ratio = holdout_ratio > 0.0 ? holdout_ratio : fit_settings_.holdout_ratio;
+  const auto holdout_n = std::clamp<std::int64_t>(static_cast<std::int64_t>(n * ratio), 1,
                                                   std::min<std::int64_t>(fit_settings_.max_holdout, n - 1));
   const auto order = torch::randperm(n, generator_, torch::kInt64).to(device_);
   const auto holdout_rows = order.narrow(0, 0, holdout_n), train_rows = order.narrow(0, holdout_n, n - holdout_n);
-  const auto train_n = train_rows.size(0);
-  if (score_weights.index_select(0, holdout_rows).sum().item<double>() <= 0.0)
+  if (w.index_select(0, holdout_rows).sum().item<double>() <= 0.0)
     fail("every held-out transition has weight zero; give more transitions positive weight");
-  if ((sample_mode ? clipped : loss_weights).index_select(0, train_rows).sum().item<double>() <= 0.0)
+  if (w.index_select(0, train_rows).sum().item<double>() <= 0.0)
     fail("every training transition has weight zero; give more transitions positive weight");
 
   const auto x = torch::cat({data.obs.to(options), data.action.to(options)}, 1);
   const auto y = torch::cat({data.reward.to(options).unsqueeze(1), data.next_obs.to(options) - data.obs.to(options)}, 1);
-  const auto old_input_norm = input_norm_, old_target_norm = target_norm_;
+  Prepared prepared{{}, {}, {}, input_norm_, target_norm_};
   input_norm_.fit(x.index_select(0, train_rows));
   target_norm_.fit(y.index_select(0, train_rows));
   const auto xn = input_norm_.normalise(x), yn = target_norm_.normalise(y);
-  struct Split {
-    torch::Tensor inputs, targets, raw_targets, rows, loss_weights, score_weights, sample_weights;
-  };
+  const auto origin = data.origin.defined() ? data.origin.to(device_, torch::kInt64) : torch::arange(n, order.options());
   auto split = [&](const torch::Tensor& rows) {
     return Split{xn.index_select(0, rows),           yn.index_select(0, rows),
-                 y.index_select(0, rows),            rows,
-                 loss_weights.index_select(0, rows), score_weights.index_select(0, rows),
-                 clipped.index_select(0, rows)};
+                 y.index_select(0, rows),            origin.index_select(0, rows),
+                 loss_weights.index_select(0, rows), w.index_select(0, rows)};
   };
-  const auto train = split(train_rows), holdout = split(holdout_rows);
+  prepared.train = split(train_rows);
+  prepared.holdout = split(holdout_rows);
+  prepared.sample_weights = w.index_select(0, train_rows);
+  return prepared;
+}
 
+double DynamicsModel::train_epoch(const Split& train, const torch::Tensor& epoch_rows, std::int64_t steps,
+                                  const BatchLoss& loss) {
   const auto members = trained_members();
   const std::int64_t batch = fit_settings_.batch_size;
-  const auto full_pass = (train_n + batch - 1) / batch;
-  const auto steps = fit_settings_.max_batches_per_epoch > 0
-                         ? std::min<std::int64_t>(full_pass, fit_settings_.max_batches_per_epoch)
-                         : full_pass;
-  // Each member's own bootstrap sample (rows of the training split), reshuffled per epoch.
-  const auto member_rows = bootstrap() && members > 1
-                               ? torch::randint(train_n, {members, train_n}, generator_, torch::kInt64)
-                               : torch::arange(train_n, torch::kInt64).expand({members, train_n});
+  const auto available = epoch_rows.size(1);
+  auto epoch_loss = torch::zeros({}, train.inputs.options());
+  for (std::int64_t step = 0; step < steps; ++step) {
+    const auto length = std::min(batch, available - step * batch);
+    const auto flat = epoch_rows.narrow(1, step * batch, length).reshape({-1});
+    auto gather = [&](const torch::Tensor& t) { return t.index_select(0, flat).view({members, length, -1}); };
+    const auto out = forward_rows(gather(train.inputs), gather(train.targets), /*with_moments=*/static_cast<bool>(loss));
+    const auto per_row =
+        loss ? row_losses(out, gather(train.raw_targets), train.origins.index_select(0, flat).view({members, length}),
+                          loss)
+             : out.objective;
+    auto total = (per_row * train.loss_weights.index_select(0, flat).view({members, length})).mean(1).sum();
+    if (auto extra = regulariser(); extra.defined()) total = total + extra;
+    params_.zero_grad();
+    total.backward();
+    params_.adam_step(fit_settings_.learning_rate);
+    epoch_loss += total.detach();
+  }
+  return epoch_loss.item<double>();
+}
+
+FitReport DynamicsModel::fit(const Transitions& data, const torch::Tensor& weights, const BatchLoss& loss,
+                             double holdout_ratio) {
+  Prepared prepared = prepare(data, weights, holdout_ratio);
+  const Split& train = prepared.train;
+  const Split& holdout = prepared.holdout;
+  const auto members = trained_members();
+  const EpochSampler sampler(fit_settings_, members, train.inputs.size(0), prepared.sample_weights, bootstrap(),
+                             generator_);
 
   const auto snapshot = params_.snapshot();
   auto fail_diverged = [&](const char* where, int epoch) {
     params_.restore(snapshot);
-    input_norm_ = old_input_norm;
-    target_norm_ = old_target_norm;
+    input_norm_ = prepared.old_input_norm;
+    target_norm_ = prepared.old_target_norm;
     fail("model fit diverged: non-finite {} loss in epoch {}; the model was restored to its state before the fit",
          where, epoch);
   };
+  const bool score_by_nll = fit_settings_.holdout_score == "nll" && !loss;
+  auto score = [&](const HoldoutScores& s) -> const std::vector<double>& { return score_by_nll ? s.nll : s.criterion; };
 
   FitReport report;
-  std::vector<double> best(members, std::numeric_limits<double>::infinity());
+  EarlyStopping stopping(members, fit_settings_.patience, fit_settings_.min_improvement);
   HoldoutScores held;  // of the latest epoch
-  int epochs_since_improvement = 0;
   for (int epoch = 1; epoch <= fit_settings_.max_epochs; ++epoch) {
-    torch::Tensor epoch_rows;  // [members, >= steps * batch or train_n] rows of the training split
-    if (draw_by_weight) {
-      epoch_rows = torch::multinomial(train.sample_weights.cpu(), members * steps * batch, /*replacement=*/true,
-                                      generator_)
-                       .view({members, steps * batch});
-    } else {
-      std::vector<torch::Tensor> shuffled;
-      for (std::int64_t m = 0; m < members; ++m)
-        shuffled.push_back(member_rows[m].index_select(0, torch::randperm(train_n, generator_, torch::kInt64)));
-      epoch_rows = torch::stack(shuffled);
-    }
-    epoch_rows = epoch_rows.to(device_);
-    const auto available = epoch_rows.size(1);
-    auto epoch_loss = torch::zeros({}, options);
-    for (std::int64_t step = 0; step < steps; ++step) {
-      const auto length = std::min(batch, available - step * batch);
-      const auto idx = epoch_rows.narrow(1, step * batch, length);
-      const auto flat = idx.reshape({-1});
-      const auto inputs = train.inputs.index_select(0, flat).view({members, length, -1});
-      const auto targets = train.targets.index_select(0, flat).view({members, length, -1});
-      const auto out = forward_rows(inputs, targets, /*with_moments=*/static_cast<bool>(loss));
-      torch::Tensor per_row;
-      if (loss) {
-        const auto raw = train.raw_targets.index_select(0, flat).view({members, length, -1});
-        per_row = row_losses(out, raw, train.rows.index_select(0, flat).view({members, length}), loss);
-      } else {
-        per_row = out.objective;
-      }
-      auto total = (per_row * train.loss_weights.index_select(0, flat).view({members, length})).mean(1).sum();
-      if (auto extra = regulariser(); extra.defined()) total = total + extra;
-      params_.zero_grad();
-      total.backward();
-      params_.adam_step(fit_settings_.learning_rate);
-      epoch_loss += total.detach();
-      ++report.gradient_steps;
-    }
+    const double epoch_loss = train_epoch(train, sampler.next(generator_), sampler.steps(), loss);
+    report.gradient_steps += sampler.steps();
     report.epochs = epoch;
-    if (!std::isfinite(epoch_loss.item<double>())) fail_diverged("training", epoch);
-    held = evaluate(holdout.inputs, holdout.targets, holdout.raw_targets, holdout.rows, holdout.score_weights,
-                    loss);
-    const auto& scores = held.criterion;
-    if (!all_finite(scores)) fail_diverged("held-out", epoch);
-    bool improved = false;
-    for (std::int64_t m = 0; m < members; ++m) {
-      if (std::isinf(best[m]) || best[m] - scores[m] > fit_settings_.min_improvement * std::abs(best[m])) {
-        best[m] = scores[m];
-        improved = true;
-      }
-    }
-    epochs_since_improvement = improved ? 0 : epochs_since_improvement + 1;
-    if (epochs_since_improvement >= fit_settings_.patience) {
+    if (!std::isfinite(epoch_loss)) fail_diverged("training", epoch);
+    held = evaluate(holdout.inputs, holdout.targets, holdout.raw_targets, holdout.origins, holdout.score_weights, loss);
+    if (!all_finite(score(held))) fail_diverged("held-out", epoch);
+    if (stopping.update(score(held))) {
       report.stopped_early = true;
       break;
     }
   }
 
-  // Elites: the members with the lowest held-out loss after training.
+  // Elites: the members with the lowest held-out score after training.
   std::vector<std::int64_t> ranking(members);
   std::iota(ranking.begin(), ranking.end(), 0);
   std::stable_sort(ranking.begin(), ranking.end(),
-                   [&](std::int64_t a, std::int64_t b) { return held.criterion[a] < held.criterion[b]; });
+                   [&](std::int64_t a, std::int64_t b) { return score(held)[a] < score(held)[b]; });
   elites_.assign(ranking.begin(), ranking.begin() + elite_count());
   std::sort(elites_.begin(), elites_.end());
 
@@ -255,16 +246,65 @@ FitReport DynamicsModel::fit(const Transitions& data, const torch::Tensor& weigh
     for (auto m : elites_) sum += per_member[m];
     return sum / static_cast<double>(elites_.size());
   };
-  const auto train_eval_n = std::min<std::int64_t>(train_n, fit_settings_.max_holdout);
+  const auto train_eval_n = std::min<std::int64_t>(train.inputs.size(0), fit_settings_.max_holdout);
   auto head = [&](const torch::Tensor& t) { return t.narrow(0, 0, train_eval_n); };
-  const auto fitted = evaluate(head(train.inputs), head(train.targets), head(train.raw_targets), head(train.rows),
+  const auto fitted = evaluate(head(train.inputs), head(train.targets), head(train.raw_targets), head(train.origins),
                                head(train.score_weights), loss);
-  report.member_holdout_loss = held.criterion;
+  report.member_holdout_loss = score(held);
   report.holdout_nll = elite_mean(held.nll);
   report.holdout_mse = elite_mean(held.mse);
   report.train_nll = elite_mean(fitted.nll);
   report.train_mse = elite_mean(fitted.mse);
   return report;
+}
+
+EpochSampler::EpochSampler(const FitSettings& settings, std::int64_t members, std::int64_t rows,
+                           const torch::Tensor& sample_weights, bool bootstrap, torch::Generator& gen)
+    : members_(members),
+      rows_(rows),
+      batch_(settings.batch_size),
+      draw_(settings.epoch == "draw"),
+      by_weight_(settings.weighting == "sample" && !(sample_weights == sample_weights[0]).all().item<bool>()) {
+  const auto full_pass = (rows + batch_ - 1) / batch_;
+  const std::int64_t cap = settings.max_batches_per_epoch;
+  steps_ = draw_ ? (cap > 0 ? cap : full_pass) : (cap > 0 ? std::min(full_pass, cap) : full_pass);
+  if (by_weight_) weights_ = sample_weights.to(torch::kCPU, torch::kFloat64);
+  if (!draw_ && bootstrap && members > 1)
+    member_rows_ = torch::randint(rows, {members, rows}, gen, torch::kInt64);
+  device_ = sample_weights.device();
+}
+
+torch::Tensor EpochSampler::next(torch::Generator& gen) const {
+  torch::Tensor rows;
+  if (by_weight_) {
+    rows = torch::multinomial(weights_, members_ * steps_ * batch_, /*replacement=*/true, gen)
+               .view({members_, steps_ * batch_});
+  } else if (draw_) {
+    rows = torch::randint(rows_, {members_, steps_ * batch_}, gen, torch::kInt64);
+  } else {
+    std::vector<torch::Tensor> shuffled;
+    for (std::int64_t m = 0; m < members_; ++m) {
+      const auto order = torch::randperm(rows_, gen, torch::kInt64);
+      shuffled.push_back(member_rows_.defined() ? member_rows_[m].index_select(0, order) : order);
+    }
+    rows = torch::stack(shuffled);
+  }
+  return rows.to(device_);
+}
+
+EarlyStopping::EarlyStopping(std::int64_t members, int patience, double min_improvement)
+    : best_(members, std::numeric_limits<double>::infinity()), patience_(patience), min_improvement_(min_improvement) {}
+
+bool EarlyStopping::update(const std::vector<double>& scores) {
+  bool improved = false;
+  for (std::size_t m = 0; m < best_.size(); ++m) {
+    if (std::isinf(best_[m]) || best_[m] - scores[m] > min_improvement_ * std::abs(best_[m])) {
+      best_[m] = scores[m];
+      improved = true;
+    }
+  }
+  epochs_without_improvement_ = improved ? 0 : epochs_without_improvement_ + 1;
+  return epochs_without_improvement_ >= patience_;
 }
 
 void DynamicsModel::save(torch::serialize::OutputArchive& archive) const {
@@ -329,8 +369,8 @@ void DynamicsModel::load(const std::string& path) {
 }
 
 ModelStep sample_step(DynamicsModel& model, const torch::Tensor& obs, const torch::Tensor& action,
-                      const TerminationFn& is_terminal) {
-  auto predicted = model.sample(obs, action);
+                      const TerminationFn& is_terminal, bool sample) {
+  auto predicted = sample ? model.sample(obs, action) : model.mean(obs, action);
   auto terminated = is_terminal(obs, action, predicted.next_obs);
   if (!terminated.defined() || terminated.dim() != 1 || terminated.size(0) != obs.size(0))
     fail("termination rule must return one flag per row [{}], got {}", obs.size(0),

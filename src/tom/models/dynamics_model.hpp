@@ -8,20 +8,21 @@
 // with the model). Termination is not the model's business: the caller applies the
 // task's rule (see sample_step below).
 //
-// fit() in short: split off a held-out set (holdout_ratio, at most max_holdout rows),
-// train with Adam on minibatches (each ensemble member its own bootstrap sample and
-// shuffles), and after every epoch evaluate the held-out loss per member; stop once no
-// member improved by min_improvement (relative) for `patience` epochs, or at max_epochs.
-// The held-out loss is the weighted mean squared error of the predicted mean (normalised
-// units), or the custom batch loss when one is given; it also ranks ensemble members
-// to choose the elites.
+// fit() reads as its steps: prepare (check the data, normalise the weights, split off a
+// held-out set, fit the normalisers), then epochs until early stopping or max_epochs,
+// each drawing its minibatches from an EpochSampler and scoring the held-out set; then
+// the elites (the members with the lowest held-out score).
 //
 // Weighted maximum likelihood (`weighting`): with per-transition weights w (normalised to
 // mean 1), "loss" multiplies each transition's loss by w; "sample" draws minibatches with
-// probability proportional to min(w, max_weight) and leaves the loss unweighted. The
-// held-out loss is weighted by the same weights. With all weights equal both are plain
-// maximum likelihood, bit for bit: "loss" multiplies by exactly 1, and "sample" uses the
-// same shuffled epochs as an unweighted fit.
+// probability proportional to w and leaves the loss unweighted. The held-out score is
+// weighted by the same weights. With all weights equal both are plain maximum
+// likelihood. Clipping is the weights' producer's business (the objective's plan).
+//
+// Minibatches (`epoch`): "pass" shuffles the training rows (each ensemble member its own
+// bootstrap sample) and takes min(ceil(n / batch), max_batches_per_epoch) batches;
+// "draw" takes max_batches_per_epoch batches drawn with replacement (by weight in
+// "sample" mode), as the TOM authors' code does.
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -41,6 +42,10 @@ struct Transitions {
   torch::Tensor action;    // [N, A]
   torch::Tensor reward;    // [N]
   torch::Tensor next_obs;  // [N, O]
+  // [N] int64, optional: where each row came from (a replay slot, when the rows are a
+  // resample of the buffer); a custom batch loss sees these as its indices. Undefined:
+  // the row numbers.
+  torch::Tensor origin;
 };
 
 // One predicted transition per input row.
@@ -57,7 +62,7 @@ struct BatchLossInput {
   const torch::Tensor& mean;     // [M, B, 1 + O]
   const torch::Tensor& logvar;   // [M, B, 1 + O]
   const torch::Tensor& target;   // [M, B, 1 + O] observed y, raw units
-  const torch::Tensor& indices;  // [M, B] int64: rows of the Transitions passed to fit()
+  const torch::Tensor& indices;  // [M, B] int64: origins of the rows (Transitions::origin)
 };
 // Returns the loss of each row, [M, B]. fit() weights and averages it as it does the
 // likelihood loss and adds the model's regularisers. It replaces the likelihood both on
@@ -68,7 +73,8 @@ using BatchLoss = std::function<torch::Tensor(const BatchLossInput&)>;
 
 struct FitSettings {
   std::string weighting = "loss";
-  double max_weight = 10.0;
+  std::string epoch = "pass";
+  std::string holdout_score = "mse";
   double learning_rate = 1e-3;
   int batch_size = 256;
   int max_epochs = 1000;
@@ -82,13 +88,22 @@ struct FitSettings {
   void visit(V& v) {
     v("weighting", weighting, "how transition weights enter the fit: scale each loss, or sample minibatches",
       OneOf{"loss", "sample"});
-    v("max_weight", max_weight, "sample weighting: weights (mean 1) are clipped at this value", Range::at_least(1));
+    v("epoch", epoch,
+      "minibatches of an epoch: pass (shuffled pass over the data, at most max_batches_per_epoch) or draw "
+      "(max_batches_per_epoch batches drawn with replacement, by weight when weighting = sample)",
+      OneOf{"pass", "draw"});
+    v("holdout_score", holdout_score,
+      "held-out score for early stopping and elites: mse (of the predicted mean) or nll (weighted, as the TOM "
+      "authors' code)",
+      OneOf{"mse", "nll"});
     v("learning_rate", learning_rate, "Adam learning rate of the model", Range::positive());
     v("batch_size", batch_size, "transitions per minibatch (per ensemble member)", Range::at_least(1));
     v("max_epochs", max_epochs, "cap on training epochs per fit", Range::at_least(1));
-    v("max_batches_per_epoch", max_batches_per_epoch, "cap on minibatches per epoch (0: one pass over the data)",
+    v("max_batches_per_epoch", max_batches_per_epoch,
+      "pass: cap on minibatches per epoch (0: one whole pass); draw: minibatches per epoch (0: ceil(n / batch))",
       Range::at_least(0));
-    v("patience", patience, "stop after this many epochs without held-out improvement", Range::at_least(1));
+    v("patience", patience, "stop after this many epochs in a row without held-out improvement",
+      Range::at_least(1));
     v("min_improvement", min_improvement, "relative held-out improvement that counts", Range::between(0, 1));
     v("holdout_ratio", holdout_ratio, "fraction of transitions held out for early stopping",
       Range::between(0.01, 0.5));
@@ -116,9 +131,11 @@ class DynamicsModel {
   DynamicsModel& operator=(const DynamicsModel&) = delete;
 
   // Fits to `data` with optional non-negative per-transition weights [N] (not all zero).
-  // Throws tom::Error on bad shapes, NaN/inf, bad weights, or when training produces a
-  // non-finite loss; in that last case the model is restored to its state before fit().
-  FitReport fit(const Transitions& data, const torch::Tensor& weights = {}, const BatchLoss& loss = nullptr);
+  // holdout_ratio > 0 overrides the setting for this fit. Throws tom::Error on bad
+  // shapes, NaN/inf, bad weights, or when training produces a non-finite loss; in that
+  // last case the model is restored to its state before fit().
+  FitReport fit(const Transitions& data, const torch::Tensor& weights = {}, const BatchLoss& loss = nullptr,
+                double holdout_ratio = 0.0);
 
   // One sampled transition per row of obs [B, O] and action [B, A].
   virtual Prediction sample(const torch::Tensor& obs, const torch::Tensor& action) = 0;
@@ -182,6 +199,10 @@ class DynamicsModel {
 
  private:
   struct HoldoutScores;
+  struct Split;
+  struct Prepared;
+  Prepared prepare(const Transitions& data, const torch::Tensor& weights, double holdout_ratio);
+  double train_epoch(const Split& train, const torch::Tensor& epoch_rows, std::int64_t steps, const BatchLoss& loss);
   HoldoutScores evaluate(const torch::Tensor& inputs, const torch::Tensor& targets, const torch::Tensor& raw_targets,
                          const torch::Tensor& rows, const torch::Tensor& weights, const BatchLoss& loss);
   torch::Tensor row_losses(const RowOutputs& out, const torch::Tensor& raw_targets, const torch::Tensor& indices,
@@ -189,6 +210,39 @@ class DynamicsModel {
 
   torch::Generator generator_;
   Normaliser input_norm_, target_norm_;
+};
+
+// The minibatch rows of each epoch: [members, steps * batch] rows of the training split
+// (the last batch of a "pass" may be shorter: then the tensor has exactly n columns).
+class EpochSampler {
+ public:
+  // sample_weights: [n] >= 0 (mean 1) used by "draw" in "sample" mode; bootstrap: each
+  // member trains on its own resample of the rows (ensembles, "pass" only).
+  EpochSampler(const FitSettings& settings, std::int64_t members, std::int64_t rows,
+               const torch::Tensor& sample_weights, bool bootstrap, torch::Generator& gen);
+  std::int64_t steps() const { return steps_; }
+  torch::Tensor next(torch::Generator& gen) const;
+
+ private:
+  std::int64_t members_, rows_, batch_, steps_;
+  bool draw_, by_weight_;
+  torch::Tensor weights_, member_rows_;
+  torch::Device device_ = torch::kCPU;
+};
+
+// Early stopping on per-member held-out scores: an epoch improves a member when its
+// score beats the member's best by min_improvement (relative); training stops after
+// `patience` epochs in a row with no member improving.
+class EarlyStopping {
+ public:
+  EarlyStopping(std::int64_t members, int patience, double min_improvement);
+  // Records one epoch's scores; true when training should stop.
+  bool update(const std::vector<double>& scores);
+
+ private:
+  std::vector<double> best_;
+  int patience_, epochs_without_improvement_ = 0;
+  double min_improvement_;
 };
 
 // A model step with the task's termination rule applied.
@@ -199,9 +253,10 @@ struct ModelStep {
   torch::Tensor reward;      // [B]
   torch::Tensor terminated;  // [B] bool
 };
-// Samples one step and asks `is_terminal` which rows ended; throws tom::Error when it
-// returns anything but a [B] tensor.
+// Samples one step (or, with sample = false, takes the expected one) and asks
+// `is_terminal` which rows ended; throws tom::Error when it returns anything but a [B]
+// tensor.
 ModelStep sample_step(DynamicsModel& model, const torch::Tensor& obs, const torch::Tensor& action,
-                      const TerminationFn& is_terminal);
+                      const TerminationFn& is_terminal, bool sample = true);
 
 }  // namespace tom::models

@@ -22,6 +22,7 @@ MixtureDensityNetwork::MixtureDensityNetwork(std::int64_t obs_dim, std::int64_t 
     specs.push_back({fmt::format("weight{}", l), {widths[l], widths[l + 1]}, settings_.weight_decay});
     specs.push_back({fmt::format("bias{}", l), {widths[l + 1]}, 0.0});
   }
+  if (settings_.variance_floor == "learned") specs.push_back({"variance_floor", {1}, 0.0});  // starts at 0
   params_ = FlatParameters(specs, device);
   // PyTorch's nn.Linear initialisation: U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
   torch::NoGradGuard no_grad;
@@ -48,7 +49,7 @@ DynamicsModel::RowOutputs MixtureDensityNetwork::forward_rows(const torch::Tenso
                                                               const torch::Tensor& targets, bool with_moments) {
   const auto out = network(inputs.select(0, 0));
   const auto means = out.select(1, 0), logits = out.select(1, 2);
-  const auto variances = torch::softplus(out.select(1, 1)) + settings_.min_variance;
+  const auto variances = this->variances(out.select(1, 1));
   const auto y = targets.select(0, 0).unsqueeze(-1);
   const auto log_density =
       -0.5 * ((y - means).square() / variances + variances.log() + std::log(2.0 * std::numbers::pi));
@@ -66,6 +67,11 @@ DynamicsModel::RowOutputs MixtureDensityNetwork::forward_rows(const torch::Tenso
   return rows;
 }
 
+torch::Tensor MixtureDensityNetwork::variances(const torch::Tensor& raw) {
+  if (settings_.variance_floor == "learned") return torch::softplus(raw) + torch::softplus(params_[2 * layers_]);
+  return torch::softplus(raw) + settings_.min_variance;
+}
+
 Prediction MixtureDensityNetwork::sample(const torch::Tensor& obs, const torch::Tensor& action) {
   torch::NoGradGuard no_grad;
   const auto inputs = normalised_inputs(obs, action);
@@ -79,7 +85,7 @@ Prediction MixtureDensityNetwork::sample(const torch::Tensor& obs, const torch::
   const auto threshold = uniform({rows, outputs, 1}).mul_(cumulative.narrow(-1, components - 1, 1));
   const auto component = (cumulative < threshold).sum(-1, /*keepdim=*/true).clamp_max_(components - 1);
   const auto mean = out.select(1, 0).gather(-1, component).squeeze(-1);
-  const auto variance = torch::softplus(out.select(1, 1).gather(-1, component).squeeze(-1)).add_(settings_.min_variance);
+  const auto variance = variances(out.select(1, 1).gather(-1, component).squeeze(-1));
   return to_prediction(obs, torch::addcmul(mean, variance.sqrt_(), gaussian({rows, outputs})));
 }
 
@@ -94,7 +100,8 @@ std::vector<std::pair<std::string, std::int64_t>> MixtureDensityNetwork::layout(
           {"action_dim", action_dim_},
           {"hidden_layers", settings_.hidden_layers},
           {"hidden_units", settings_.hidden_units},
-          {"components", settings_.components}};
+          {"components", settings_.components},
+          {"learned_variance_floor", settings_.variance_floor == "learned" ? 1 : 0}};
 }
 
 }  // namespace tom::models

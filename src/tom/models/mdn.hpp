@@ -1,9 +1,12 @@
 #pragma once
 // Mixture density network (the TOM paper code's default model): one swish MLP whose
 // output gives, for every dimension of y = [reward, next_obs - obs] independently, a
-// mixture of `components` Gaussians (means, variances softplus(raw) + min_variance,
-// mixture logits). Trained by the mixture negative log-likelihood (logsumexp).
+// mixture of `components` Gaussians (means, variances softplus(raw) + floor, mixture
+// logits). Trained by the mixture negative log-likelihood (logsumexp). The variance floor
+// is min_variance, or (variance_floor = learned, the TOM authors' code) softplus of one
+// trained scalar that starts at 0, i.e. a floor of log 2 in normalised units.
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "tom/models/dynamics_model.hpp"
@@ -14,6 +17,7 @@ struct MdnSettings {
   int hidden_layers = 4;
   int hidden_units = 200;
   int components = 10;
+  std::string variance_floor = "fixed";
   double min_variance = 1e-3;
   double weight_decay = 0.0;
   FitSettings fit;
@@ -23,7 +27,11 @@ struct MdnSettings {
     v("hidden_layers", hidden_layers, "hidden layers", Range::at_least(1));
     v("hidden_units", hidden_units, "units per hidden layer", Range::at_least(1));
     v("components", components, "Gaussian components per output dimension", Range::at_least(1));
-    v("min_variance", min_variance, "floor added to each component's variance (normalised units)",
+    v("variance_floor", variance_floor,
+      "floor added to each component's variance: fixed (min_variance) or learned (softplus of a trained scalar "
+      "starting at 0; the TOM authors' code)",
+      OneOf{"fixed", "learned"});
+    v("min_variance", min_variance, "fixed floor added to each component's variance (normalised units)",
       Range::positive());
     v("weight_decay", weight_decay, "L2 decay of the weight matrices (gradient += decay * weight)",
       Range::at_least(0));
@@ -57,6 +65,8 @@ class MixtureDensityNetwork final : public DynamicsModel {
   // Inputs [B, in] -> mixture parameters [B, 3, D, K]: component means, raw variances
   // and logits along dim 1.
   torch::Tensor network(const torch::Tensor& inputs);
+  // softplus(raw) + the variance floor.
+  torch::Tensor variances(const torch::Tensor& raw);
 
   MdnSettings settings_;
   int layers_;  // weight matrices (hidden_layers + 1)

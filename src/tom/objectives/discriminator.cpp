@@ -89,8 +89,16 @@ void Discriminator::reset(at::Generator* gen) {
     }
   }
   net_->to(device_);
-  optimizer_ =
-      std::make_unique<torch::optim::Adam>(net_->parameters(), torch::optim::AdamOptions(settings_.lr));
+  // Without train_branches (the TOM authors' code) the input branches keep their random
+  // initialisation: only the joint trunk is optimised.
+  std::vector<torch::Tensor> trained = settings_.train_branches ? net_->parameters() : std::vector<torch::Tensor>{};
+  if (!settings_.train_branches) {
+    for (auto* layer : {&net_->state_in, &net_->action_in, &net_->next_in})
+      for (auto& p : (*layer)->parameters()) p.set_requires_grad(false);
+    for (auto* layer : {&net_->joint, &net_->out})
+      for (auto& p : (*layer)->parameters()) trained.push_back(p);
+  }
+  optimizer_ = std::make_unique<torch::optim::Adam>(trained, torch::optim::AdamOptions(settings_.lr));
 }
 
 torch::Tensor Discriminator::rows(const Transitions& t, const char* name) const {

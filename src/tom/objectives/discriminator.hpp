@@ -26,6 +26,7 @@ struct DiscriminatorSettings {
   double buffer_label = 0.1;
   double grad_penalty = 10.0;
   bool recreate = true;
+  bool train_branches = true;
   int branch_hidden = 128;
   int hidden = 256;
 
@@ -40,6 +41,9 @@ struct DiscriminatorSettings {
     v("grad_penalty", grad_penalty, "weight of the gradient penalty on interpolates",
       Range::at_least(0));
     v("recreate", recreate, "start from a fresh network and optimiser at every fit");
+    v("train_branches", train_branches,
+      "optimise the s, a, s' input branches too (off: only the joint trunk learns, the branches keep their "
+      "random initialisation, as in the TOM authors' code)");
     v("branch_hidden", branch_hidden, "units of each input branch (s, a, s')", Range::at_least(1));
     v("hidden", hidden, "units of the joint hidden layer", Range::at_least(1));
   }

@@ -1,8 +1,9 @@
 #pragma once
 // The pluggable model-learning objective: before each model fit, the backbone asks it
 // what weight each replay transition gets and (for value-aware losses) how the model
-// loss is shaped. The weights drive both the weighted fit and the choice of rollout
-// start states (sampled with probability proportional to the weight).
+// loss is shaped. Its weights drive both the weighted fit and the choice of rollout
+// start states (sampled with probability proportional to the weight); the plan names
+// each set, so an objective may clip the fit's weights and not the starts'.
 //
 //   mle     uniform weights: plain MBPO
 //   tom     Transition Occupancy Matching (tom_objective.hpp)
@@ -27,12 +28,19 @@ struct FitContext {
   const data::ReplayBuffer& replay;
   const agents::PolicyValue& agent;  // the current policy and its critics
   std::int64_t env_steps;            // real env steps so far
+  std::int64_t exploration_steps;    // the first env steps, which explored before any learning
   torch::Generator& gen;             // the backbone's generator (checkpointed with it)
 };
 
 struct FitPlan {
-  torch::Tensor weights;  // [replay.size()] float, >= 0, mean 1, on the CPU; undefined = uniform
-  models::BatchLoss loss;  // null: the model's likelihood
+  // Both [replay.size()] float, >= 0, not all zero, on the CPU; undefined = uniform.
+  torch::Tensor fit_weights;    // how much each transition counts in the model fit
+  torch::Tensor start_weights;  // how likely each transition's state starts a rollout
+  models::BatchLoss loss;       // null: the model's likelihood
+  double holdout_ratio = 0.0;   // > 0: the held-out fraction of this fit (else the model's setting)
+  // False when the loss shapes only the predicted mean (the variances and, for the MDN,
+  // the per-component parts get no gradient): rollouts then step with the mean.
+  bool trains_distribution = true;
 };
 
 class ModelObjective {
@@ -41,6 +49,9 @@ class ModelObjective {
   virtual std::string name() const = 0;
   // Called once before every model fit.
   virtual FitPlan plan(const FitContext& context) = 0;
+  // Called by the backbone after each burst of policy updates, with the replay buffer's
+  // insertion count at that moment (PMAC counts policy changes with it).
+  virtual void policy_updated(std::int64_t total_added) { (void)total_added; }
   // Objective-specific figures of the last plan() (e.g. discriminator accuracy), as
   // extra metrics.csv columns; the same names on every call.
   virtual std::vector<std::string> metric_names() const { return {}; }

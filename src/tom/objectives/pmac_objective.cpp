@@ -23,6 +23,9 @@ torch::Tensor gaussian_log_density(const torch::Tensor& u, const torch::Tensor& 
 void PmacSettings::check() {
   check_settings("pmac", *this);
   if (!(decay < 1.0)) fail("pmac.decay must be below 1 (got {}): the newest block would get no weight", decay);
+  if (policy_change == "update" && form != "geometric")
+    fail("pmac.policy_change = \"update\" needs pmac.form = \"geometric\" (the tv form keeps a policy snapshot per "
+         "block, too many at one per update)");
 }
 
 std::vector<double> estimate_tv(const agents::PolicyValue& agent, const torch::Tensor& states,
@@ -52,14 +55,19 @@ std::vector<double> estimate_tv(const agents::PolicyValue& agent, const torch::T
 
 PmacObjective::PmacObjective(PmacSettings settings) : settings_(std::move(settings)) { settings_.check(); }
 
-void PmacObjective::record_block(const FitContext& context) {
-  const auto& replay = context.replay;
-  const std::int64_t total = replay.total_added();
+void PmacObjective::check_insertions(std::int64_t total) const {
   const std::int64_t last_end = blocks_.empty() ? 0 : blocks_.back().end;
   if (total < last_end)
     fail("pmac: the replay buffer has {} insertions, but the previous plan saw {}; the objective's state does not "
          "belong to this buffer",
          total, last_end);
+}
+
+void PmacObjective::record_block(const FitContext& context) {
+  const auto& replay = context.replay;
+  const std::int64_t total = replay.total_added();
+  check_insertions(total);
+  const std::int64_t last_end = blocks_.empty() ? 0 : blocks_.back().end;
   const bool tv = settings_.form == "tv";
   torch::Tensor snapshot;
   if (tv) {
@@ -77,18 +85,28 @@ void PmacObjective::record_block(const FitContext& context) {
   }
   pending_ = snapshot;
   planned_ = true;
+  drop_evicted(total - replay.size());
+  if (tv)  // snapshots held: one per block plus pending_
+    while (blocks_.size() >= 2 && blocks_.size() + 1 > static_cast<std::size_t>(settings_.max_snapshots))
+      merge_oldest();
+}
 
+void PmacObjective::drop_evicted(std::int64_t oldest) {
   // Blocks whose transitions were all evicted no longer matter (the newest is kept so
   // the boundary survives).
-  const std::int64_t oldest = total - replay.size();
   std::size_t evicted = 0;
   while (evicted + 1 < blocks_.size() && blocks_[evicted].end <= oldest) ++evicted;
   blocks_.erase(blocks_.begin(), blocks_.begin() + static_cast<std::ptrdiff_t>(evicted));
   dropped_ += static_cast<std::int64_t>(evicted);
+}
 
-  if (tv)  // snapshots held: one per block plus pending_
-    while (blocks_.size() >= 2 && blocks_.size() + 1 > static_cast<std::size_t>(settings_.max_snapshots))
-      merge_oldest();
+void PmacObjective::policy_updated(std::int64_t total_added) {
+  if (settings_.policy_change != "update") return;
+  check_insertions(total_added);
+  const std::int64_t last_end = blocks_.empty() ? 0 : blocks_.back().end;
+  // A burst with no new transition since the last one changes nothing, as in the
+  // authors' code (their decay happens when the next transition arrives).
+  if (total_added > last_end) blocks_.push_back({last_end, total_added, {}});
 }
 
 void PmacObjective::merge_oldest() {
@@ -149,7 +167,18 @@ void PmacObjective::compute_block_weights(const FitContext& context) {
 FitPlan PmacObjective::plan(const FitContext& context) {
   const auto& replay = context.replay;
   if (replay.size() == 0) fail("pmac: the replay buffer is empty");
-  record_block(context);
+  // Per-update policy changes: the blocks were closed by policy_updated(); the
+  // transitions since the last update form the newest, still open block for this plan.
+  bool open_block = false;
+  if (settings_.policy_change == "update") {
+    const std::int64_t total = replay.total_added(), last_end = blocks_.empty() ? 0 : blocks_.back().end;
+    check_insertions(total);
+    drop_evicted(total - replay.size());
+    open_block = total > last_end;
+    if (open_block) blocks_.push_back({last_end, total, {}});
+  } else {
+    record_block(context);
+  }
   compute_block_weights(context);
 
   // Each stored transition's insertion number -> its block (the first block whose end
@@ -174,7 +203,11 @@ FitPlan PmacObjective::plan(const FitContext& context) {
   const auto newest = blocks_.back();
   newest_share_ = w.masked_select(inserted >= newest.begin).sum().item<double>() / sum;
   w = w * (static_cast<double>(n) / sum);
-  return {checked_weights(w.to(torch::kFloat32), n, "pmac"), nullptr};
+  if (open_block) blocks_.pop_back();
+  FitPlan plan;
+  plan.fit_weights = checked_weights(w.to(torch::kFloat32), n, "pmac");
+  plan.start_weights = plan.fit_weights;
+  return plan;
 }
 
 std::vector<std::string> PmacObjective::metric_names() const {

@@ -2,8 +2,10 @@
 // PMAC / PDML (Wang et al. 2022, "Live in the moment"): weight replay transitions for the
 // model fit by how close the policy that collected them is to the current policy.
 //
-// Blocks. Every plan() call is a policy change (a model fit follows it); the transitions
-// inserted between two plan() calls form one block, collected under one policy snapshot,
+// Blocks. With policy_change = fit, every plan() call is a policy change (a model fit
+// follows it); with policy_change = update (the TOM authors' code), every burst of SAC
+// updates is (policy_updated()). The transitions inserted between two changes form one
+// block, collected under one policy snapshot,
 // the policy at the earlier of the two calls. The data present at the first plan()
 // (random exploration, no snapshot) is the first block; the tv form uses the first
 // snapshot for it. Blocks are identified by insertion numbers (ReplayBuffer::total_added
@@ -36,6 +38,7 @@ namespace tom::objectives {
 
 struct PmacSettings {
   std::string form = "geometric";
+  std::string policy_change = "fit";
   double decay = 0.9;
   int tv_states = 1000;
   int tv_samples = 10;
@@ -48,6 +51,10 @@ struct PmacSettings {
       "geometric (each policy change scales older transitions' mass by decay; the TOM paper's code) or tv "
       "(weight 1/TV(current policy, collecting policy); the published form)",
       OneOf{"geometric", "tv"});
+    v("policy_change", policy_change,
+      "what starts a new block: fit (each model fit) or update (each burst of SAC updates, the TOM authors' code, "
+      "geometric form only)",
+      OneOf{"fit", "update"});
     v("decay", decay, "geometric: mass kept by older transitions at each policy change (newest block: 1 - decay)",
       Range{0.0, 1.0, true});
     v("tv_states", tv_states, "tv: buffer states on which the total variation is estimated", Range::at_least(1));
@@ -81,6 +88,8 @@ class PmacObjective final : public ModelObjective {
   // buffer. Throws tom::Error on an empty buffer, or when the buffer has fewer insertions
   // than at the previous plan() (the state does not belong to this buffer).
   FitPlan plan(const FitContext& context) override;
+  // policy_change = update: closes the current block.
+  void policy_updated(std::int64_t total_added) override;
   // geometric: pmac_blocks, pmac_newest_share (fraction of the total weight on the newest
   // block); tv: also pmac_tv_newest (the TV of the newest block's policy, before the
   // clamp) and pmac_tv_oldest.
@@ -106,7 +115,9 @@ class PmacObjective final : public ModelObjective {
     torch::Tensor policy;     // tv: the snapshot in force while the block was collected
     double tv = 0.0, weight = 0.0;
   };
+  void check_insertions(std::int64_t total) const;
   void record_block(const FitContext& context);
+  void drop_evicted(std::int64_t oldest_insertion);
   void merge_oldest();
   void compute_block_weights(const FitContext& context);
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "tom/core/error.hpp"
 
@@ -329,7 +330,7 @@ torch::Tensor TomDual::buffer_values(const torch::Tensor& s, const torch::Tensor
 
 torch::Tensor TomDual::weights(const torch::Tensor& s, const torch::Tensor& a,
                                const torch::Tensor& r, const torch::Tensor& s_next,
-                               const torch::Tensor& done, const NextActions& next) const {
+                               const torch::Tensor& done, const NextActions& next, bool clip) const {
   const std::int64_t n = s.defined() ? s.size(0) : 0;
   if (n == 0) fail("TOM weights: the buffer is empty");
   check_batch({s, a, r, s_next, done}, n);
@@ -347,9 +348,9 @@ torch::Tensor TomDual::weights(const torch::Tensor& s, const torch::Tensor& a,
 
   torch::NoGradGuard no_grad;
   const torch::Tensor values = buffer_values(s, a, r, s_next, done, next.actions, probs);
-  if (w_avg_) return clip_and_normalise(values, settings_.clip_max, settings_.normalise);
-  return weights_from_residuals(values, settings_.divergence, settings_.clip_max,
-                                settings_.normalise);
+  const double clip_max = clip ? settings_.clip_max : std::numeric_limits<double>::infinity();
+  if (w_avg_) return clip_and_normalise(values, clip_max, settings_.normalise);
+  return weights_from_residuals(values, settings_.divergence, clip_max, settings_.normalise);
 }
 
 void TomDual::save(torch::serialize::OutputArchive& archive) const {

@@ -131,10 +131,11 @@ class TomDual {
   // Weights of a whole buffer from the averaged networks: s [N,S], a [N,A], r [N],
   // s_next [N,S], done [N], next actions for s_next ([K,N,A], probs [K,N] or undefined;
   // read only when needs_next_actions()). conjugate: f*'(e); conjugate-u: f*'(U - Q);
-  // minimax: w(s,a). Chunked, no gradient. Returns [N] float.
+  // minimax: w(s,a). Clipped at clip_max unless `clip` is false. Chunked, no gradient.
+  // Returns [N] float.
   torch::Tensor weights(const torch::Tensor& s, const torch::Tensor& a, const torch::Tensor& r,
                         const torch::Tensor& s_next, const torch::Tensor& done,
-                        const NextActions& next) const;
+                        const NextActions& next, bool clip = true) const;
 
   // Only the conjugate form evaluates Q at next actions to weigh a buffer.
   bool needs_next_actions() const { return settings_.form == "conjugate"; }

@@ -17,6 +17,8 @@ FitPlan TomObjective::plan(const FitContext& context) {
   const data::Batch all = context.replay.all();
   const std::int64_t n = all.obs.size(0);
   if (n == 0) fail("TOM: the replay buffer is empty");
+  if (settings_.wait_for_recent_pool && context.env_steps - context.exploration_steps < settings_.recent_pool)
+    return {};  // plain maximum likelihood until the pool holds the current policy's data
   const torch::Tensor starts = context.replay.episode_start_obs();
   if (starts.size(0) == 0) fail("TOM: the replay buffer holds no episode start states");
   const auto on_device = [&](const torch::Tensor& t) { return t.to(device_, torch::kFloat32); };
@@ -65,8 +67,15 @@ FitPlan TomObjective::plan(const FitContext& context) {
   };
   last_.dual_loss = dual_.train(data, dual_.settings().steps);
   ++plans_;
-  const NextActions next = dual_.needs_next_actions() ? data.sample_next_actions(s_next, k) : NextActions{};
-  return {dual_.weights(s, a, reward, s_next, done, next).to(torch::kCPU), nullptr};
+  const auto buffer_weights = [&](bool clip) {
+    const NextActions next = dual_.needs_next_actions() ? data.sample_next_actions(s_next, k) : NextActions{};
+    return dual_.weights(s, a, reward, s_next, done, next, clip).to(torch::kCPU);
+  };
+  FitPlan plan;
+  plan.fit_weights = buffer_weights(/*clip=*/true);
+  plan.start_weights = settings_.start_weights == "fresh" ? buffer_weights(/*clip=*/false) : plan.fit_weights;
+  plan.holdout_ratio = settings_.holdout_ratio;
+  return plan;
 }
 
 std::vector<std::string> TomObjective::metric_names() const {

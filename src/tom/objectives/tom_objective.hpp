@@ -9,10 +9,15 @@
 //   3. the dual program (tom_dual.hpp) trained on replay batches and the initial states
 //      of real episodes, next actions from the current policy;
 //   4. weights w = f*'(e) of every replay transition from the dual's averaged networks,
-//      clipped and normalised to mean 1.
+//      clipped and normalised to mean 1, for the fit; the rollout starts take either the
+//      same weights or (start_weights = fresh, the authors' code) unclipped weights
+//      recomputed with fresh next actions.
+// With wait_for_recent_pool (the authors' code), fits before `recent_pool` transitions
+// have been collected after exploration are plain maximum likelihood.
 // The discriminator is re-created at every fit (the paper's code) unless configured
 // otherwise; the dual networks carry over from fit to fit.
 #include <memory>
+#include <string>
 
 #include "tom/objectives/discriminator.hpp"
 #include "tom/objectives/model_objective.hpp"
@@ -22,11 +27,21 @@ namespace tom::objectives {
 
 struct TomSettings {
   std::int64_t recent_pool = 1000;
+  bool wait_for_recent_pool = false;
+  double holdout_ratio = 0.0;
+  std::string start_weights = "fit";
 
   template <class V>
   void visit(V& v) {
     v("recent_pool", recent_pool, "newest real transitions taken as the current policy's samples",
       Range::at_least(1));
+    v("wait_for_recent_pool", wait_for_recent_pool,
+      "fit by plain maximum likelihood until recent_pool transitions were collected after exploration");
+    v("holdout_ratio", holdout_ratio, "held-out fraction of TOM's model fits (0: the model's setting)",
+      Range::between(0.0, 0.5));
+    v("start_weights", start_weights,
+      "rollout starts: fit (the fit's clipped weights) or fresh (unclipped, recomputed with fresh next actions)",
+      OneOf{"fit", "fresh"});
   }
 };
 

@@ -137,7 +137,10 @@ FitPlan VagramObjective::plan(const FitContext& context) {
   mean_threshold_ = clipped.thresholds.mean().item<double>();
   auto squared = clipped.gradients.square().mean(0);  // [N, O]: mean over the four critics
   clipped = {};
-  return {torch::Tensor(), vagram_batch_loss(std::move(squared))};
+  FitPlan plan;
+  plan.loss = vagram_batch_loss(std::move(squared));
+  plan.trains_distribution = false;  // the loss shapes the predicted mean only
+  return plan;
 }
 
 }  // namespace tom::objectives

@@ -1,5 +1,7 @@
 #include "tom/runs/config.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 
 #include "tom/envs/registry.hpp"
@@ -40,7 +42,9 @@ void Config::check() {
     fail("setting run.device = '{}' is not a device (cpu, cuda or cuda:N)", run.device);
 }
 
-Config resolve_config(const ConfigSources& sources) {
+namespace {
+
+Config resolve_sources(const ConfigSources& sources) {
   Config config;
   config.run.env = sources.env;
   config.run.family = sources.family;
@@ -65,6 +69,35 @@ Config resolve_config(const ConfigSources& sources) {
   apply_overrides(fields, sources.overrides);
   config.check();
   return config;
+}
+
+}  // namespace
+
+Config resolve_config(const ConfigSources& sources) {
+  Config config = resolve_sources(sources);
+  if (!sources.family.empty() || config.run.algo != "mbpo") return config;
+  // MBPO without a family runs its paper's settings for the task, not generic ones.
+  ConfigSources with_family = sources;
+  with_family.family = "mbpo-paper";
+  return resolve_sources(with_family);
+}
+
+std::vector<std::string> budget_warnings(const Config& config) {
+  std::vector<std::string> warnings;
+  const auto steps = config.run.steps;
+  if (config.run.algo == "mbpo") {
+    if (steps <= config.mbpo.random_steps)
+      warnings.push_back(fmt::format(
+          "the budget of {} steps ends before learning starts: the first mbpo.random_steps = {} steps only explore "
+          "and no model is fitted; raise --steps above {}",
+          steps, config.mbpo.random_steps, config.mbpo.random_steps));
+  } else if (steps <= config.sac_loop.update_after) {
+    warnings.push_back(fmt::format(
+        "the budget of {} steps ends before learning starts: SAC updates begin after sac_loop.update_after = {} "
+        "steps; raise --steps above {}",
+        steps, config.sac_loop.update_after, config.sac_loop.update_after));
+  }
+  return warnings;
 }
 
 Config load_run_config(const std::string& toml_text, const std::string& source,

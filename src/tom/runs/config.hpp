@@ -65,7 +65,10 @@ struct ConfigSources {
 };
 
 // Resolves the config of a new run; throws tom::Error naming any bad file, key or value.
+// An MBPO run without a family gets the mbpo-paper family of its task.
 Config resolve_config(const ConfigSources& sources);
+// What a user should hear before a run starts: a budget that ends before any learning.
+std::vector<std::string> budget_warnings(const Config& config);
 // The config of an existing run directory (its config.toml), with optional overrides.
 Config load_run_config(const std::string& toml_text, const std::string& source,
                        const std::vector<std::string>& overrides = {});

@@ -1,0 +1,128 @@
+// The steps of DynamicsModel::fit on their own: the epoch sampler (batches per epoch,
+// weighted resampling frequencies), the early-stopping rule on scripted scores, the
+// MDN's learned variance floor, and the expected (mean) model step.
+#include <gtest/gtest.h>
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include "tom/core/threads.hpp"
+#include "tom/models/mdn.hpp"
+
+namespace tom::models {
+namespace {
+
+FitSettings sampler_settings(const std::string& epoch, const std::string& weighting, int max_batches) {
+  FitSettings s;
+  s.epoch = epoch;
+  s.weighting = weighting;
+  s.batch_size = 256;
+  s.max_batches_per_epoch = max_batches;
+  return s;
+}
+
+TEST(EpochSampler, BatchesPerEpoch) {
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(3);
+  const auto ones = [](std::int64_t n) { return torch::ones({n}); };
+  // pass: one shuffled pass, capped: min(ceil(n / 256), cap).
+  EXPECT_EQ(EpochSampler(sampler_settings("pass", "loss", 100), 1, 1000, ones(1000), false, gen).steps(), 4);
+  EXPECT_EQ(EpochSampler(sampler_settings("pass", "loss", 100), 1, 60000, ones(60000), false, gen).steps(), 100);
+  EXPECT_EQ(EpochSampler(sampler_settings("pass", "loss", 0), 1, 60000, ones(60000), false, gen).steps(), 235);
+  // draw (the TOM authors' code): always max_batches_per_epoch batches, however few rows.
+  const EpochSampler draw(sampler_settings("draw", "loss", 100), 1, 1000, ones(1000), false, gen);
+  EXPECT_EQ(draw.steps(), 100);
+  const auto rows = draw.next(gen);
+  EXPECT_EQ(rows.sizes(), torch::IntArrayRef({1, 100 * 256}));
+  EXPECT_GE(rows.min().item<std::int64_t>(), 0);
+  EXPECT_LT(rows.max().item<std::int64_t>(), 1000);
+  // With replacement: 25600 draws from 1000 rows repeat rows.
+  EXPECT_LT(std::get<0>(torch::_unique(rows.flatten())).size(0), 1000 + 1);
+  EXPECT_GT(rows.numel(), 1000);
+  // A pass visits every row exactly once per member.
+  const EpochSampler pass(sampler_settings("pass", "loss", 0), 2, 700, ones(700), false, gen);
+  const auto visited = pass.next(gen);
+  for (int m = 0; m < 2; ++m) EXPECT_TRUE(torch::equal(std::get<0>(visited[m].sort()), torch::arange(700)));
+}
+
+TEST(EpochSampler, WeightedResamplingFollowsTheWeights) {
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(5);
+  // Four rows with weights 0, 1, 2, 5 (mean 2): drawn with probabilities 0, 1/8, 2/8, 5/8.
+  const auto w = torch::tensor({0.0, 1.0, 2.0, 5.0}, torch::kFloat32);
+  const EpochSampler sampler(sampler_settings("draw", "sample", 200), 1, 4, w, false, gen);
+  const auto rows = sampler.next(gen).flatten();
+  const auto counts = torch::bincount(rows, {}, 4).to(torch::kFloat64) / static_cast<double>(rows.numel());
+  EXPECT_EQ(counts[0].item<double>(), 0.0);
+  EXPECT_NEAR(counts[1].item<double>(), 1.0 / 8, 0.01);
+  EXPECT_NEAR(counts[2].item<double>(), 2.0 / 8, 0.01);
+  EXPECT_NEAR(counts[3].item<double>(), 5.0 / 8, 0.01);
+  // A weighted "pass" draws its one batch by weight too: never the zero-weight row.
+  const EpochSampler pass(sampler_settings("pass", "sample", 0), 1, 4, w, false, gen);
+  EXPECT_EQ((pass.next(gen) == 0).sum().item<std::int64_t>(), 0);
+  // In loss mode the weights scale the loss instead: draws stay uniform.
+  const EpochSampler uniform(sampler_settings("draw", "loss", 200), 1, 4, w, false, gen);
+  const auto uniform_counts = torch::bincount(uniform.next(gen).flatten(), {}, 4).to(torch::kFloat64) / (200.0 * 256);
+  for (int r = 0; r < 4; ++r) EXPECT_NEAR(uniform_counts[r].item<double>(), 0.25, 0.01);
+}
+
+TEST(EarlyStopping, StopsAfterPatienceEpochsWithoutARelativeImprovement) {
+  // The authors' rule: an epoch counts when it improves the best score by more than 1 %
+  // (relative); stop when 6 epochs in a row do not (their "epochs_since_update > 5").
+  EarlyStopping stopping(1, 6, 0.01);
+  const std::vector<double> scores{10.0, 9.0, 8.95, 8.0, 7.99, 7.98, 7.97, 7.96, 7.95, 7.94};
+  std::vector<bool> stop;
+  for (double s : scores) stop.push_back(stopping.update({s}));
+  // Improvements at 10 (first), 9, 8; then 7.99..7.94 are all within 1 % of 8: the sixth
+  // of those (the 10th score) stops.
+  for (std::size_t i = 0; i + 1 < scores.size(); ++i) EXPECT_FALSE(stop[i]) << "score " << i;
+  EXPECT_TRUE(stop.back());
+  // Negative scores (NLL can be negative) improve relative to |best|.
+  EarlyStopping negative(1, 1, 0.01);
+  EXPECT_FALSE(negative.update({-1.0}));
+  EXPECT_FALSE(negative.update({-1.02}));  // 2 % better
+  EXPECT_TRUE(negative.update({-1.025}));  // 0.5 % better: not enough
+  // Any member improving keeps training going.
+  EarlyStopping members(2, 1, 0.01);
+  EXPECT_FALSE(members.update({1.0, 1.0}));
+  EXPECT_FALSE(members.update({1.0, 0.5}));
+  EXPECT_TRUE(members.update({1.0, 0.5}));
+}
+
+TEST(Mdn, LearnedVarianceFloorStartsAtLog2AndIsTrained) {
+  set_threads(1);
+  MdnSettings settings;
+  settings.hidden_layers = 1;
+  settings.hidden_units = 16;
+  settings.components = 2;
+  settings.variance_floor = "learned";
+  settings.fit.max_epochs = 3;
+  settings.fit.batch_size = 64;
+  MixtureDensityNetwork model(2, 1, settings, 0);
+  const auto floor_parameter = [&] { return model.parameters()[-1].item<double>(); };
+  EXPECT_EQ(floor_parameter(), 0.0);  // softplus(0) = log 2 in normalised units
+  torch::manual_seed(0);
+  const auto obs = torch::randn({400, 2});
+  model.fit({obs, torch::rand({400, 1}), torch::randn({400}), obs + 0.01 * torch::randn({400, 2})});
+  EXPECT_NE(floor_parameter(), 0.0);  // it gets a gradient
+  // The data's noise is far below log 2 normalised: the floor must come down.
+  EXPECT_LT(floor_parameter(), 0.0);
+}
+
+TEST(ModelStep, ExpectedStepIsTheModelMean) {
+  set_threads(1);
+  MdnSettings settings;
+  settings.hidden_layers = 1;
+  settings.hidden_units = 8;
+  MixtureDensityNetwork model(2, 1, settings, 0);
+  const auto obs = torch::randn({5, 2}), action = torch::rand({5, 1});
+  const TerminationFn never = [](const torch::Tensor& o, const torch::Tensor&, const torch::Tensor&) {
+    return torch::zeros({o.size(0)}, torch::kBool);
+  };
+  const auto expected = sample_step(model, obs, action, never, /*sample=*/false);
+  const auto mean = model.mean(obs, action);
+  EXPECT_TRUE(torch::equal(expected.next_obs, mean.next_obs));
+  EXPECT_TRUE(torch::equal(expected.reward, mean.reward));
+  const auto sampled = sample_step(model, obs, action, never);
+  EXPECT_FALSE(torch::equal(sampled.next_obs, mean.next_obs));
+}
+
+}  // namespace
+}  // namespace tom::models
