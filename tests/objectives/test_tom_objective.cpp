@@ -100,6 +100,8 @@ TEST(TomObjective, PlansMeanOneWeightsAndContinuesExactlyAfterSaveLoad) {
   std::istringstream read_back(bytes.str());
   in.load_from(read_back);
   copy->load(in);
+  // The figures of the last plan come back column for column (metrics.csv after a resume).
+  EXPECT_EQ(copy->metric_values(), tom->metric_values());
   auto gen_copy = gen.clone();
   const auto again = tom->plan({buffer, agent, 300, 0, gen}).fit_weights;
   const auto resumed = copy->plan({buffer, agent, 300, 0, gen_copy}).fit_weights;

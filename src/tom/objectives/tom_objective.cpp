@@ -106,7 +106,8 @@ void TomObjective::load(torch::serialize::InputArchive& archive) {
   discriminator_.load(discriminator);
   plans_ = read_int(archive, "plans", "TOM");
   const auto v = read_doubles(archive, "figures", 4, "TOM");
-  last_ = {v[0], v[1], v[2], v[3]};
+  // Stored as (discriminator loss, accuracy, reward mean, dual loss): by name, not by position.
+  last_ = {.discriminator_loss = v[0], .discriminator_accuracy = v[1], .dual_loss = v[3], .reward_mean = v[2]};
 }
 
 }  // namespace tom::objectives
