@@ -190,9 +190,9 @@ void MbpoTrainer::rollout(const objectives::FitPlan& plan) {
 }
 
 void MbpoTrainer::update_agent() {
-  // MBPO's schedule (both papers' code): a burst of updates_per_step updates on every env
-  // step at which this epoch's updates so far are within max_updates_per_step per env
-  // step; with 20 and 5, 20 updates on every 4th step.
+  // A burst of updates_per_step updates on every env step at which this epoch's updates
+  // so far are within max_updates_per_step per env step: with 20 and 5 (the TOM code), 20
+  // updates on every 4th step; MBPO's own cap never binds (max_updates_per_step = 0).
   if (!update_burst_due(epoch_updates_, (env_steps_ - 1) % settings_.epoch_length, settings_.max_updates_per_step))
     return;
   PhaseTimer timer(counters_.sac_s);
