@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <numbers>
+
 #include <cmath>
 #include <filesystem>
 #include <string>
@@ -264,6 +266,7 @@ TEST_F(ModelsTest, CustomLossSeesRawTargetsByIndex) {
     worst = std::max(worst, (expected - in.target).abs().max().item<double>());
     EXPECT_EQ(in.mean.sizes(), in.target.sizes());
     EXPECT_EQ(in.logvar.sizes(), in.target.sizes());
+    EXPECT_EQ(in.target_scale.size(0), in.target.size(2));
     return (in.mean - in.target).square().sum(-1);
   };
   auto settings = small_mdn(20);
@@ -274,6 +277,32 @@ TEST_F(ModelsTest, CustomLossSeesRawTargetsByIndex) {
   // Trained on the squared error of the raw mean, the mean still fits the system.
   const auto test = linear_system(300, 5);
   EXPECT_LT(rms(model.mean(test.obs, test.action).next_obs - true_mean(test.obs, test.action).next_obs), 0.06);
+}
+
+// dim_nll is each output's own NLL in normalised units: for the ensemble the Gaussian's,
+// from the raw moments and the target scale; for the MDN its sum is the MDN's own
+// objective, so a fit on it follows the likelihood fit step for step.
+TEST_F(ModelsTest, PerDimensionNllIsTheModelsOwnLikelihood) {
+  const auto data = linear_system(600, 4);
+  double worst = 0.0;
+  const BatchLoss gaussian_check = [&](const BatchLossInput& in) {
+    const auto log_scale = in.target_scale.log();
+    const auto expected = 0.5 * ((in.mean - in.target).square() * torch::exp(-in.logvar) + in.logvar -
+                                 2.0 * log_scale + std::log(2.0 * std::numbers::pi));
+    EXPECT_EQ(in.dim_nll.sizes(), in.target.sizes());
+    worst = std::max(worst, (expected - in.dim_nll).abs().max().item<double>());
+    return in.dim_nll.mean(-1);
+  };
+  ProbabilisticEnsemble ensemble(kObs, kAct, small_ensemble(3), 2);
+  ensemble.fit(data, {}, gaussian_check);
+  EXPECT_LT(worst, 1e-3);
+
+  auto settings = small_mdn(4);
+  settings.fit.patience = 10;  // no early stop: both fits run all four epochs
+  MixtureDensityNetwork by_likelihood(kObs, kAct, settings, 3), by_dim_nll(kObs, kAct, settings, 3);
+  by_likelihood.fit(data);
+  by_dim_nll.fit(data, {}, [](const BatchLossInput& in) { return in.dim_nll.sum(-1); });
+  EXPECT_TRUE(torch::allclose(by_likelihood.parameters(), by_dim_nll.parameters(), 1e-4, 1e-5));
 }
 
 TEST_F(ModelsTest, NonFiniteLossThrowsAndRestoresTheModel) {

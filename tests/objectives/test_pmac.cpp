@@ -23,6 +23,7 @@ class FakePolicy final : public agents::PolicyValue {
   agents::ActionSample sample_actions(const torch::Tensor& obs, torch::Generator& gen) const override {
     return {torch::tanh(torch::randn({obs.size(0), 1}, gen)), torch::zeros({obs.size(0)})};
   }
+  torch::Tensor mean_actions(const torch::Tensor& obs) const override { return torch::zeros({obs.size(0), 1}); }
   agents::TwinQ q_values(const torch::Tensor& obs, const torch::Tensor&) const override {
     return {obs.sum(1), obs.sum(1)};
   }

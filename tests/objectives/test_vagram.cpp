@@ -1,11 +1,13 @@
-// VaGraM: value gradients against per-row autograd, the quantile clip, the batch-loss
-// formula on hand-made tensors, plan() on a real SAC agent, and a short ensemble fit.
+// VaGraM: value gradients against per-row autograd, the quantile clip, both forms' batch
+// losses (values on hand-made tensors, gradients against autograd), plan() on a real SAC
+// agent, and short ensemble and MDN fits.
 #include <gtest/gtest.h>
 
 #include "tom/agents/sac.hpp"
 #include "tom/core/error.hpp"
 #include "tom/core/threads.hpp"
 #include "tom/models/ensemble.hpp"
+#include "tom/models/mdn.hpp"
 #include "tom/objectives/vagram_objective.hpp"
 
 namespace tom::objectives {
@@ -33,9 +35,10 @@ struct Fixture {
   }
 };
 
-// mean over critics of sum_i (g_v,i e_i)^2 + e_r^2, row by row (the definition).
+// The published form, row by row: mean over critics and state dimensions of (g_v,i e_i)^2,
+// plus e_r^2, plus the mean of e_j^2 over all outputs when add_mse.
 torch::Tensor definition_loss(const torch::Tensor& g /*[4,N,O]*/, const torch::Tensor& mean,
-                              const torch::Tensor& target, const torch::Tensor& indices) {
+                              const torch::Tensor& target, const torch::Tensor& indices, bool add_mse = false) {
   auto out = torch::zeros({mean.size(0), mean.size(1)}, torch::kFloat64);
   for (std::int64_t m = 0; m < mean.size(0); ++m)
     for (std::int64_t b = 0; b < mean.size(1); ++b) {
@@ -44,7 +47,28 @@ torch::Tensor definition_loss(const torch::Tensor& g /*[4,N,O]*/, const torch::T
       double total = 0;
       for (std::int64_t v = 0; v < g.size(0); ++v)
         total += (g[v][row].to(torch::kFloat64) * e.narrow(0, 1, e.size(0) - 1)).square().sum().item<double>();
-      out[m][b] = total / static_cast<double>(g.size(0)) + e[0].item<double>() * e[0].item<double>();
+      double row_loss = total / static_cast<double>(g.size(0) * g.size(2)) + e[0].item<double>() * e[0].item<double>();
+      if (add_mse) row_loss += e.square().mean().item<double>();
+      out[m][b] = row_loss;
+    }
+  return out;
+}
+
+// The weighted-NLL form, row by row: sum_i mean_v |g_v,i| scale_i nll_i + nll_r.
+torch::Tensor definition_weighted_nll(const torch::Tensor& g /*[4,N,O]*/, const torch::Tensor& dim_nll,
+                                      const torch::Tensor& scale, const torch::Tensor& indices) {
+  auto out = torch::zeros({dim_nll.size(0), dim_nll.size(1)}, torch::kFloat64);
+  for (std::int64_t m = 0; m < dim_nll.size(0); ++m)
+    for (std::int64_t b = 0; b < dim_nll.size(1); ++b) {
+      const auto row = indices[m][b].item<std::int64_t>();
+      double total = dim_nll[m][b][0].item<double>();
+      for (std::int64_t i = 0; i < g.size(2); ++i) {
+        double magnitude = 0;
+        for (std::int64_t v = 0; v < g.size(0); ++v) magnitude += std::abs(g[v][row][i].item<double>());
+        magnitude /= static_cast<double>(g.size(0));
+        total += magnitude * scale[1 + i].item<double>() * dim_nll[m][b][1 + i].item<double>();
+      }
+      out[m][b] = total;
     }
   return out;
 }
@@ -52,9 +76,10 @@ torch::Tensor definition_loss(const torch::Tensor& g /*[4,N,O]*/, const torch::T
 TEST(Vagram, GradientsMatchPerRowAutograd) {
   set_threads(1);
   Fixture f;
-  auto gen = at::make_generator<at::CPUGeneratorImpl>(2);
   const auto next_obs = f.replay.all().next_obs;
-  const auto next_action = sample_next_actions(f.sac, next_obs, 7, gen);
+  const auto next_action = mean_next_actions(f.sac, next_obs, 7);
+  // The policy's mean action, as pairlab/vagram and the TOM code take.
+  EXPECT_TRUE(torch::allclose(next_action, f.sac.act(next_obs, /*deterministic=*/true)));
   ASSERT_EQ(next_action.sizes(), (std::vector<std::int64_t>{40, kAct}));
   const auto g = value_gradients(f.sac, next_obs, next_action, 7);
   ASSERT_EQ(g.sizes(), (std::vector<std::int64_t>{4, 40, kObs}));
@@ -102,42 +127,99 @@ TEST(Vagram, ClipsEachCriticAtItsQuantile) {
   EXPECT_THROW(clip_gradient_norms(torch::zeros({2, 0, 2}), 0.5), Error);
 }
 
-TEST(Vagram, BatchLossFormula) {
+TEST(Vagram, PublishedBatchLossFormula) {
   auto gen = at::make_generator<at::CPUGeneratorImpl>(4);
   const std::int64_t n = 5;
   auto g = torch::randn({4, n, kObs}, gen);
   g.select(2, 1).zero_();  // no critic's value depends on obs dimension 1
-  const auto loss = vagram_batch_loss(g.square().mean(0));
+  const auto loss = vagram_batch_loss(g.square().mean(0), /*add_mse=*/false);
   const auto mean = torch::randn({2, 3, 1 + kObs}, gen), target = torch::randn({2, 3, 1 + kObs}, gen);
-  const auto logvar = torch::randn({2, 3, 1 + kObs}, gen);
+  const auto logvar = torch::randn({2, 3, 1 + kObs}, gen), nll = torch::randn({2, 3, 1 + kObs}, gen);
+  const auto scale = torch::rand({1 + kObs}, gen) + 0.5;
   const auto indices = torch::tensor({0, 4, 2, 1, 1, 3}, torch::kInt64).view({2, 3});
-  const auto out = loss({mean, logvar, target, indices});
+  const auto out = loss({mean, logvar, target, indices, nll, scale});
   ASSERT_EQ(out.sizes(), (std::vector<std::int64_t>{2, 3}));
   EXPECT_TRUE(torch::allclose(out.to(torch::kFloat64), definition_loss(g, mean, target, indices), 1e-5, 1e-6));
-  // The log-variance does not matter.
-  const auto other_logvar = logvar + 3.0;
-  EXPECT_TRUE(torch::equal(loss({mean, other_logvar, target, indices}), out));
+  // The likelihood parts do not matter.
+  const auto other_logvar = logvar + 3.0, other_nll = nll * 2.0;
+  EXPECT_TRUE(torch::equal(loss({mean, other_logvar, target, indices, other_nll, scale}), out));
   // Errors in a dimension without value gradient cost nothing; elsewhere they do.
   auto shifted = mean.clone();
   shifted.select(2, 2) += 5.0;  // y index 2 = obs dimension 1
-  EXPECT_TRUE(torch::allclose(loss({shifted, logvar, target, indices}), out));
+  EXPECT_TRUE(torch::allclose(loss({shifted, logvar, target, indices, nll, scale}), out));
   shifted = mean.clone();
   shifted.select(2, 1) += 5.0;  // obs dimension 0
-  EXPECT_GT((loss({shifted, logvar, target, indices}) - out).abs().min().item<double>(), 0.0);
+  EXPECT_GT((loss({shifted, logvar, target, indices, nll, scale}) - out).abs().min().item<double>(), 0.0);
   shifted = mean.clone();
   shifted.select(2, 0) += 1.0;  // the reward error always counts
-  EXPECT_GT((loss({shifted, logvar, target, indices}) - out).abs().min().item<double>(), 0.0);
-  // Differentiable with respect to the prediction.
-  const auto p = mean.clone().requires_grad_(true);
-  loss({p, logvar, target, indices}).sum().backward();
-  EXPECT_TRUE(p.grad().defined());
-  EXPECT_EQ(p.grad().select(2, 2).abs().max().item<double>(), 0.0);
+  EXPECT_GT((loss({shifted, logvar, target, indices, nll, scale}) - out).abs().min().item<double>(), 0.0);
+  // The warm-up adds the mean squared error of every output.
+  const auto warm = vagram_batch_loss(g.square().mean(0), /*add_mse=*/true);
+  EXPECT_TRUE(torch::allclose(warm({mean, logvar, target, indices, nll, scale}).to(torch::kFloat64),
+                              definition_loss(g, mean, target, indices, true), 1e-5, 1e-6));
   // Bad input.
   const auto bad_rows = torch::tensor({0, 5, 2, 1, 1, 3}, torch::kInt64).view({2, 3});
-  EXPECT_THROW(loss({mean, logvar, target, bad_rows}), Error);
+  EXPECT_THROW(loss({mean, logvar, target, bad_rows, nll, scale}), Error);
   const auto wide = torch::zeros({2, 3, 2 + kObs});
-  EXPECT_THROW(loss({wide, wide, wide, indices}), Error);
-  EXPECT_THROW(vagram_batch_loss(torch::zeros({0, 3})), Error);
+  EXPECT_THROW(loss({wide, wide, wide, indices, wide, scale}), Error);
+  EXPECT_THROW(vagram_batch_loss(torch::zeros({0, 3}), false), Error);
+}
+
+TEST(Vagram, WeightedNllBatchLossFormula) {
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(5);
+  const std::int64_t n = 5;
+  auto g = torch::randn({4, n, kObs}, gen);
+  g.select(2, 2).zero_();  // no critic's value depends on obs dimension 2
+  const auto loss = vagram_weighted_nll_loss(g.abs().mean(0));
+  const auto mean = torch::randn({2, 3, 1 + kObs}, gen), target = torch::randn({2, 3, 1 + kObs}, gen);
+  const auto nll = torch::randn({2, 3, 1 + kObs}, gen), scale = torch::rand({1 + kObs}, gen) + 0.5;
+  const auto indices = torch::tensor({4, 0, 2, 3, 1, 3}, torch::kInt64).view({2, 3});
+  const auto out = loss({mean, mean, target, indices, nll, scale});
+  ASSERT_EQ(out.sizes(), (std::vector<std::int64_t>{2, 3}));
+  EXPECT_TRUE(torch::allclose(out.to(torch::kFloat64), definition_weighted_nll(g, nll, scale, indices), 1e-5, 1e-6));
+  // The reward's likelihood always counts in full; a dimension without value gradient not at all.
+  auto shifted = nll.clone();
+  shifted.select(2, 0) += 1.0;
+  EXPECT_TRUE(torch::allclose(loss({mean, mean, target, indices, shifted, scale}), out + 1.0));
+  shifted = nll.clone();
+  shifted.select(2, 3) += 5.0;  // y index 3 = obs dimension 2
+  EXPECT_TRUE(torch::allclose(loss({mean, mean, target, indices, shifted, scale}), out));
+  // Missing or misshapen likelihood inputs are errors.
+  EXPECT_THROW(loss({mean, mean, target, indices, torch::Tensor(), scale}), Error);
+  EXPECT_THROW(loss({mean, mean, target, indices, nll, torch::ones({kObs})}), Error);
+}
+
+// Both losses' gradients, from autograd, against their closed forms: the published form
+// d/dmean_i = 2 h_i e_i / O (state), 2 e_r (reward); the weighted NLL d/dnll_i =
+// m_i scale_i (state), 1 (reward). Neither passes any gradient to the other inputs.
+TEST(Vagram, BothLossesGradientsMatchTheirClosedForms) {
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(6);
+  const std::int64_t n = 4;
+  const auto h = torch::rand({n, kObs}, gen), m = torch::rand({n, kObs}, gen);
+  const auto target = torch::randn({1, 6, 1 + kObs}, gen), scale = torch::rand({1 + kObs}, gen) + 0.5;
+  const auto indices = torch::tensor({3, 0, 2, 2, 1, 0}, torch::kInt64).view({1, 6});
+  const auto rows_h = h.index_select(0, indices[0]), rows_m = m.index_select(0, indices[0]);
+
+  const auto mean = torch::randn({1, 6, 1 + kObs}, gen).requires_grad_(true);
+  const auto logvar = torch::randn({1, 6, 1 + kObs}, gen).requires_grad_(true);
+  const auto nll = torch::randn({1, 6, 1 + kObs}, gen).requires_grad_(true);
+  vagram_batch_loss(h, false)({mean, logvar, target, indices, nll, scale}).sum().backward();
+  const auto e = (mean - target).detach()[0];
+  auto expected = torch::empty_like(e);
+  expected.select(1, 0).copy_(2.0 * e.select(1, 0));
+  expected.narrow(1, 1, kObs).copy_(2.0 * rows_h * e.narrow(1, 1, kObs) / double(kObs));
+  EXPECT_TRUE(torch::allclose(mean.grad()[0], expected, 1e-5, 1e-6));
+  EXPECT_FALSE(logvar.grad().defined());
+  EXPECT_FALSE(nll.grad().defined());
+
+  mean.mutable_grad() = torch::Tensor();
+  vagram_weighted_nll_loss(m)({mean, logvar, target, indices, nll, scale}).sum().backward();
+  auto expected_nll = torch::empty({6, 1 + kObs});
+  expected_nll.select(1, 0).fill_(1.0);
+  expected_nll.narrow(1, 1, kObs).copy_(rows_m * scale.narrow(0, 1, kObs));
+  EXPECT_TRUE(torch::allclose(nll.grad()[0], expected_nll, 1e-6, 1e-7));
+  EXPECT_FALSE(mean.grad().defined());
+  EXPECT_FALSE(logvar.grad().defined());
 }
 
 TEST(Vagram, PlanMatchesTheDefinition) {
@@ -145,14 +227,14 @@ TEST(Vagram, PlanMatchesTheDefinition) {
   Fixture f;
   VagramObjective vagram({});
   auto gen = at::make_generator<at::CPUGeneratorImpl>(9);
-  const auto plan = vagram.plan({f.replay, f.sac, 0, 0, gen});
+  // After the warm-up (env steps 2000 >= 0 + 1000): no squared-error term.
+  const auto plan = vagram.plan({f.replay, f.sac, 2000, 0, gen});
   EXPECT_FALSE(plan.fit_weights.defined());  // uniform
   EXPECT_FALSE(plan.trains_distribution);   // the loss shapes the mean only: rollouts use the mean
   ASSERT_TRUE(plan.loss);
-  // The same actions from the same generator state, gradients clipped at the 0.95 quantile.
-  auto gen2 = at::make_generator<at::CPUGeneratorImpl>(9);
+  // Mean actions, gradients clipped at the 0.95 quantile.
   const auto next_obs = f.replay.all().next_obs;
-  const auto actions = sample_next_actions(f.sac, next_obs, vagram.settings().chunk, gen2);
+  const auto actions = mean_next_actions(f.sac, next_obs, vagram.settings().chunk);
   const auto raw = value_gradients(f.sac, next_obs, actions, 5);
   const auto clipped = clip_gradient_norms(raw, 0.95);
   ASSERT_EQ(vagram.thresholds().size(), 4u);
@@ -164,12 +246,28 @@ TEST(Vagram, PlanMatchesTheDefinition) {
   auto rng = at::make_generator<at::CPUGeneratorImpl>(10);
   const auto mean = torch::randn({3, 8, 1 + kObs}, rng), target = torch::randn({3, 8, 1 + kObs}, rng);
   const auto indices = torch::randint(40, {3, 8}, rng, torch::kInt64);
-  const auto out = plan.loss({mean, torch::zeros_like(mean), target, indices});
+  const auto zeros = torch::zeros_like(mean), ones = torch::ones({1 + kObs});
+  const auto out = plan.loss({mean, zeros, target, indices, zeros, ones});
   EXPECT_TRUE(
       torch::allclose(out.to(torch::kFloat64), definition_loss(clipped.gradients, mean, target, indices), 1e-5, 1e-6));
-  // With the unclipped gradients the loss differs somewhere (the clip is applied).
-  EXPECT_FALSE(torch::allclose(definition_loss(raw, mean, target, indices),
-                               definition_loss(clipped.gradients, mean, target, indices), 1e-5, 1e-6));
+  // Within the first 1000 steps after exploration the squared error is added.
+  const auto warm = vagram.plan({f.replay, f.sac, 1500, 600, gen});
+  EXPECT_TRUE(torch::allclose(warm.loss({mean, zeros, target, indices, zeros, ones}).to(torch::kFloat64),
+                              definition_loss(clipped.gradients, mean, target, indices, true), 1e-5, 1e-6));
+  // The weighted-NLL form: mean |g| per dimension, and the plan trains the distribution.
+  VagramSettings port;
+  port.form = "weighted-nll";
+  VagramObjective weighted(port);
+  const auto weighted_plan = weighted.plan({f.replay, f.sac, 2000, 0, gen});
+  EXPECT_TRUE(weighted_plan.trains_distribution);
+  const auto nll = torch::rand({3, 8, 1 + kObs}, rng), scale = torch::rand({1 + kObs}, rng) + 0.5;
+  EXPECT_TRUE(torch::allclose(weighted_plan.loss({mean, zeros, target, indices, nll, scale}).to(torch::kFloat64),
+                              definition_weighted_nll(clipped.gradients, nll, scale, indices), 1e-5, 1e-6));
+  // With the unclipped gradients the loss differs on some row (the clip is applied).
+  const auto every_row = torch::arange(40, torch::kInt64).view({1, 40});
+  const auto mean_all = torch::randn({1, 40, 1 + kObs}, rng), target_all = torch::randn({1, 40, 1 + kObs}, rng);
+  EXPECT_FALSE(torch::allclose(definition_loss(raw, mean_all, target_all, every_row),
+                               definition_loss(clipped.gradients, mean_all, target_all, every_row), 1e-5, 1e-6));
 
   const auto values = vagram.metric_values();
   ASSERT_EQ(values.size(), vagram.metric_names().size());
@@ -181,28 +279,44 @@ TEST(Vagram, PlanMatchesTheDefinition) {
   VagramSettings bad;
   bad.quantile = 1.5;
   EXPECT_THROW(VagramObjective{bad}, Error);
+  bad = {};
+  bad.form = "taylor";
+  EXPECT_THROW(VagramObjective{bad}, Error);
 }
 
-TEST(Vagram, LossDrivesAnEnsembleFit) {
+// Each form's loss drives a short fit of both model kinds to finite held-out losses.
+TEST(Vagram, BothFormsDriveEnsembleAndMdnFits) {
   set_threads(1);
   Fixture f(64);
-  VagramObjective vagram({});
-  auto gen = at::make_generator<at::CPUGeneratorImpl>(12);
-  const auto plan = vagram.plan({f.replay, f.sac, 0, 0, gen});
-  models::EnsembleSettings es;
-  es.members = 2;
-  es.elites = 1;
-  es.hidden_layers = 1;
-  es.hidden_units = 8;
-  es.fit.max_epochs = 2;
-  es.fit.batch_size = 16;
-  models::ProbabilisticEnsemble model(kObs, kAct, es, 1);
   const auto all = f.replay.all();
-  const auto report = model.fit({all.obs, all.action, all.reward, all.next_obs}, plan.fit_weights, plan.loss);
-  EXPECT_GE(report.epochs, 1);
-  EXPECT_LE(report.epochs, 2);
-  ASSERT_EQ(report.member_holdout_loss.size(), 2u);
-  for (double l : report.member_holdout_loss) EXPECT_TRUE(std::isfinite(l));
+  for (const std::string form : {"published", "weighted-nll"}) {
+    VagramSettings settings;
+    settings.form = form;
+    VagramObjective vagram(settings);
+    auto gen = at::make_generator<at::CPUGeneratorImpl>(12);
+    const auto plan = vagram.plan({f.replay, f.sac, 0, 0, gen});
+    models::EnsembleSettings es;
+    es.members = 2;
+    es.elites = 1;
+    es.hidden_layers = 1;
+    es.hidden_units = 8;
+    es.fit.max_epochs = 2;
+    es.fit.batch_size = 16;
+    models::ProbabilisticEnsemble ensemble(kObs, kAct, es, 1);
+    models::MdnSettings ms;
+    ms.hidden_layers = 1;
+    ms.hidden_units = 8;
+    ms.fit.max_epochs = 2;
+    ms.fit.batch_size = 16;
+    models::MixtureDensityNetwork mdn(kObs, kAct, ms, 1);
+    for (models::DynamicsModel* model : {static_cast<models::DynamicsModel*>(&ensemble),
+                                         static_cast<models::DynamicsModel*>(&mdn)}) {
+      const auto report = model->fit({all.obs, all.action, all.reward, all.next_obs}, plan.fit_weights, plan.loss);
+      EXPECT_GE(report.epochs, 1) << form;
+      EXPECT_LE(report.epochs, 2) << form;
+      for (double l : report.member_holdout_loss) EXPECT_TRUE(std::isfinite(l)) << form;
+    }
+  }
 }
 
 }  // namespace

@@ -36,6 +36,8 @@ class PolicyValue {
   virtual int action_dim() const = 0;
   // Stochastic actions a ~ pi(.|obs) for obs [B, O]; the noise is drawn from `gen`.
   virtual ActionSample sample_actions(const torch::Tensor& obs, torch::Generator& gen) const = 0;
+  // The deterministic action for obs [B, O]: the squashed mean, [B, A] in env units.
+  virtual torch::Tensor mean_actions(const torch::Tensor& obs) const = 0;
   // Q(obs, action) of both online critics, and of both target critics.
   virtual TwinQ q_values(const torch::Tensor& obs, const torch::Tensor& action) const = 0;
   virtual TwinQ target_q_values(const torch::Tensor& obs, const torch::Tensor& action) const = 0;

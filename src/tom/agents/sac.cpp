@@ -127,18 +127,19 @@ torch::Tensor Sac::critic_input(const torch::Tensor& obs, const torch::Tensor& a
 }
 
 torch::Tensor Sac::act(const torch::Tensor& obs, bool deterministic) {
+  if (deterministic) return mean_actions(obs);
   check_matrix(obs, -1, obs_dim_, "observations");
   torch::NoGradGuard no_grad;
   const auto head = policy_.forward(obs.to(device_, torch::kFloat32));
-  const auto mean = head.narrow(1, 0, action_dim_);
-  torch::Tensor squashed;
-  if (deterministic) {
-    squashed = torch::tanh(mean);
-  } else {
-    const auto noise = torch::randn({obs.size(0), action_dim_}, gen_).to(device_);
-    squashed = squashed_gaussian(head, noise).action;
-  }
-  return action_offset_ + action_scale_ * squashed;
+  const auto noise = torch::randn({obs.size(0), action_dim_}, gen_).to(device_);
+  return action_offset_ + action_scale_ * squashed_gaussian(head, noise).action;
+}
+
+torch::Tensor Sac::mean_actions(const torch::Tensor& obs) const {
+  check_matrix(obs, -1, obs_dim_, "observations");
+  torch::NoGradGuard no_grad;
+  const auto head = policy_.forward(obs.to(device_, torch::kFloat32));
+  return action_offset_ + action_scale_ * torch::tanh(head.narrow(1, 0, action_dim_));
 }
 
 std::vector<double> Sac::act(std::span<const double> obs, bool deterministic) {

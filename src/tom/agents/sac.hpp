@@ -109,6 +109,7 @@ class Sac final : public PolicyValue {
   int obs_dim() const override { return obs_dim_; }
   int action_dim() const override { return action_dim_; }
   ActionSample sample_actions(const torch::Tensor& obs, torch::Generator& gen) const override;
+  torch::Tensor mean_actions(const torch::Tensor& obs) const override;
   TwinQ q_values(const torch::Tensor& obs, const torch::Tensor& action) const override;
   TwinQ target_q_values(const torch::Tensor& obs, const torch::Tensor& action) const override;
   torch::Tensor policy_parameters() const override;

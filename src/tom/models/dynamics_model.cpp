@@ -72,7 +72,7 @@ torch::Tensor DynamicsModel::row_losses(const RowOutputs& out, const torch::Tens
   if (!loss) return out.objective;
   const auto raw_mean = target_norm_.denormalise(out.mean);
   const auto raw_logvar = out.logvar + 2.0 * target_norm_.std().log();
-  auto rows = loss(BatchLossInput{raw_mean, raw_logvar, raw_targets, indices});
+  auto rows = loss(BatchLossInput{raw_mean, raw_logvar, raw_targets, indices, out.dim_nll, target_norm_.std()});
   if (!rows.defined() || rows.sizes() != out.objective.sizes())
     fail("custom batch loss must return one loss per row, shape {}, got {}", shape_of(out.objective),
          rows.defined() ? shape_of(rows) : "nothing");

@@ -57,12 +57,16 @@ struct Prediction {
 // What a custom batch loss sees, for M trained members (1 for the MDN) and B rows each.
 // mean/logvar are the predicted Gaussian moments of y = [reward, next_obs - obs] in raw
 // (unnormalised) units, differentiable with respect to the parameters; for the MDN they
-// are the mixture's mean and total variance.
+// are the mixture's mean and total variance. dim_nll is each output dimension's own
+// negative log-likelihood of its target in the model's normalised units (y / target_scale
+// up to a shift), differentiable: for the MDN each dimension is a mixture of its own.
 struct BatchLossInput {
-  const torch::Tensor& mean;     // [M, B, 1 + O]
-  const torch::Tensor& logvar;   // [M, B, 1 + O]
-  const torch::Tensor& target;   // [M, B, 1 + O] observed y, raw units
-  const torch::Tensor& indices;  // [M, B] int64: origins of the rows (Transitions::origin)
+  const torch::Tensor& mean;          // [M, B, 1 + O]
+  const torch::Tensor& logvar;        // [M, B, 1 + O]
+  const torch::Tensor& target;        // [M, B, 1 + O] observed y, raw units
+  const torch::Tensor& indices;       // [M, B] int64: origins of the rows (Transitions::origin)
+  const torch::Tensor& dim_nll;       // [M, B, 1 + O], normalised units
+  const torch::Tensor& target_scale;  // [1 + O]: raw units per normalised unit of y
 };
 // Returns the loss of each row, [M, B]. fit() weights and averages it as it does the
 // likelihood loss and adds the model's regularisers. It replaces the likelihood both on
@@ -162,11 +166,11 @@ class DynamicsModel {
  protected:
   // Per-row results of one forward pass over inputs [M, B, in] and targets [M, B, D]
   // (normalised units). objective is the model's training loss per row; nll the
-  // negative log-likelihood per output dimension; mean/logvar the Gaussian moments,
-  // filled only when asked for.
+  // negative log-likelihood per output dimension; mean/logvar the Gaussian moments and
+  // dim_nll each dimension's own negative log-likelihood, filled only when asked for.
   struct RowOutputs {
-    torch::Tensor objective, nll;  // [M, B]
-    torch::Tensor mean, logvar;    // [M, B, D]
+    torch::Tensor objective, nll;        // [M, B]
+    torch::Tensor mean, logvar, dim_nll;  // [M, B, D]
   };
 
   DynamicsModel(std::int64_t obs_dim, std::int64_t action_dim, const FitSettings& fit_settings, std::uint64_t seed,

@@ -86,13 +86,15 @@ std::pair<torch::Tensor, torch::Tensor> ProbabilisticEnsemble::network(const tor
 }
 
 DynamicsModel::RowOutputs ProbabilisticEnsemble::forward_rows(const torch::Tensor& inputs,
-                                                              const torch::Tensor& targets, bool) {
+                                                              const torch::Tensor& targets, bool with_moments) {
   auto [mean, logvar] = network(inputs, {});
   // MBPO's loss: squared error scaled by the inverse variance, plus the log-variance,
   // averaged over output dimensions; it is 2 * NLL - log(2 pi) per dimension.
-  auto objective = ((mean - targets).square() * torch::exp(-logvar) + logvar).mean(-1);
+  const auto twice_nll = (mean - targets).square() * torch::exp(-logvar) + logvar;
+  auto objective = twice_nll.mean(-1);
   auto nll = 0.5 * objective.detach() + 0.5 * std::log(2.0 * std::numbers::pi);
-  return {objective, nll, mean, logvar};
+  if (!with_moments) return {objective, nll, mean, logvar, {}};
+  return {objective, nll, mean, logvar, 0.5 * (twice_nll + std::log(2.0 * std::numbers::pi))};
 }
 
 torch::Tensor ProbabilisticEnsemble::regulariser() {

@@ -55,7 +55,7 @@ DynamicsModel::RowOutputs MixtureDensityNetwork::forward_rows(const torch::Tenso
       -0.5 * ((y - means).square() / variances + variances.log() + std::log(2.0 * std::numbers::pi));
   const auto log_likelihood = torch::logsumexp(log_density + logits, -1) - torch::logsumexp(logits, -1);
   const auto objective = -log_likelihood.sum(-1);
-  RowOutputs rows{objective.unsqueeze(0), (objective.detach() / double(obs_dim_ + 1)).unsqueeze(0), {}, {}};
+  RowOutputs rows{objective.unsqueeze(0), (objective.detach() / double(obs_dim_ + 1)).unsqueeze(0), {}, {}, {}};
   if (with_moments) {
     // Mixture moments; the variance by the law of total variance.
     const auto probabilities = torch::softmax(logits, -1);
@@ -63,6 +63,7 @@ DynamicsModel::RowOutputs MixtureDensityNetwork::forward_rows(const torch::Tenso
     const auto variance = (probabilities * (variances + (means - mean.unsqueeze(-1)).square())).sum(-1);
     rows.mean = mean.unsqueeze(0);
     rows.logvar = variance.log().unsqueeze(0);
+    rows.dim_nll = (-log_likelihood).unsqueeze(0);
   }
   return rows;
 }

@@ -16,19 +16,60 @@ void check_rows(const agents::PolicyValue& agent, const torch::Tensor& next_obs,
   if (chunk < 1) fail("vagram: chunk must be positive (got {})", chunk);
 }
 
+// A per-transition table [N, O] on the CPU, looked up by each minibatch row's index on
+// the device of the model's outputs (a copy there is made at the first call and kept).
+class RowTable {
+ public:
+  explicit RowTable(const torch::Tensor& table) {
+    if (!table.defined() || table.dim() != 2 || table.size(0) < 1)
+      fail("vagram: the gradient table must have shape [N >= 1, O], got {}", shape_of(table));
+    cpu_ = table.detach().to(torch::kCPU, torch::kFloat32).contiguous();
+  }
+  std::int64_t outputs() const { return cpu_.size(1); }
+
+  // Checks the shapes of a batch against the table and returns the rows [M, B, O].
+  torch::Tensor rows_of(const models::BatchLossInput& in) {
+    const std::int64_t n = cpu_.size(0), o = cpu_.size(1);
+    const auto& mean = in.mean;
+    if (!mean.defined() || mean.dim() != 3 || mean.size(2) != 1 + o)
+      fail("vagram loss: predicted means must have shape [M, B, {}], got {}", 1 + o, shape_of(mean));
+    if (!in.target.defined() || in.target.sizes() != mean.sizes())
+      fail("vagram loss: targets must have shape {}, got {}", shape_of(mean), shape_of(in.target));
+    const std::vector<std::int64_t> rows_shape{mean.size(0), mean.size(1)};
+    if (!in.indices.defined() || in.indices.sizes() != rows_shape)
+      fail("vagram loss: indices must have shape [{}, {}], got {}", mean.size(0), mean.size(1),
+           shape_of(in.indices));
+    const auto flat = in.indices.reshape({-1}).to(torch::kInt64);
+    if (flat.numel() > 0) {
+      const auto [lo, hi] = torch::aminmax(flat);
+      if (lo.item<std::int64_t>() < 0 || hi.item<std::int64_t>() >= n)
+        fail("vagram loss: row indices must be in [0, {}) (the buffer given to plan()), got [{}, {}]", n,
+             lo.item<std::int64_t>(), hi.item<std::int64_t>());
+    }
+    if (mean.device().is_cpu()) {
+      on_device_ = cpu_;
+    } else if (!on_device_.defined() || on_device_.device() != mean.device()) {
+      on_device_ = cpu_.to(mean.device());
+    }
+    return on_device_.index_select(0, flat.to(mean.device())).view({mean.size(0), mean.size(1), o});
+  }
+
+ private:
+  torch::Tensor cpu_, on_device_;
+};
+
 }  // namespace
 
 void VagramSettings::check() { check_settings("vagram", *this); }
 
-torch::Tensor sample_next_actions(const agents::PolicyValue& agent, const torch::Tensor& next_obs, int chunk,
-                                  torch::Generator& gen) {
+torch::Tensor mean_next_actions(const agents::PolicyValue& agent, const torch::Tensor& next_obs, int chunk) {
   check_rows(agent, next_obs, chunk);
   torch::NoGradGuard no_grad;
   const std::int64_t n = next_obs.size(0);
   auto out = torch::empty({n, agent.action_dim()}, torch::kFloat32);
   for (std::int64_t start = 0; start < n; start += chunk) {
     const auto length = std::min<std::int64_t>(chunk, n - start);
-    out.narrow(0, start, length).copy_(agent.sample_actions(next_obs.narrow(0, start, length), gen).action);
+    out.narrow(0, start, length).copy_(agent.mean_actions(next_obs.narrow(0, start, length)));
   }
   return out;
 }
@@ -80,43 +121,31 @@ ClippedGradients clip_gradient_norms(const torch::Tensor& gradients, double quan
   return {(gradients * scale.unsqueeze(2).to(gradients.scalar_type())), thresholds};
 }
 
-models::BatchLoss vagram_batch_loss(torch::Tensor squared_gradients) {
-  if (!squared_gradients.defined() || squared_gradients.dim() != 2 || squared_gradients.size(0) < 1)
-    fail("vagram: squared gradients must have shape [N >= 1, O], got {}", shape_of(squared_gradients));
-  // The table lives on the CPU; a copy on the model's device is made at the first call
-  // from that device and kept.
-  struct Table {
-    torch::Tensor cpu, on_device;
-  };
-  auto table = std::make_shared<Table>();
-  table->cpu = squared_gradients.detach().to(torch::kCPU, torch::kFloat32).contiguous();
-  return [table](const models::BatchLossInput& in) -> torch::Tensor {
-    const std::int64_t n = table->cpu.size(0), o = table->cpu.size(1);
-    const auto& mean = in.mean;
-    if (!mean.defined() || mean.dim() != 3 || mean.size(2) != 1 + o)
-      fail("vagram loss: predicted means must have shape [M, B, {}], got {}", 1 + o, shape_of(mean));
-    if (!in.target.defined() || in.target.sizes() != mean.sizes())
-      fail("vagram loss: targets must have shape {}, got {}", shape_of(mean), shape_of(in.target));
-    const std::vector<std::int64_t> rows_shape{mean.size(0), mean.size(1)};
-    if (!in.indices.defined() || in.indices.sizes() != rows_shape)
-      fail("vagram loss: indices must have shape [{}, {}], got {}", mean.size(0), mean.size(1),
-           shape_of(in.indices));
-    const auto flat = in.indices.reshape({-1}).to(torch::kInt64);
-    if (flat.numel() > 0) {
-      const auto [lo, hi] = torch::aminmax(flat);
-      if (lo.item<std::int64_t>() < 0 || hi.item<std::int64_t>() >= n)
-        fail("vagram loss: row indices must be in [0, {}) (the buffer given to plan()), got [{}, {}]", n,
-             lo.item<std::int64_t>(), hi.item<std::int64_t>());
-    }
-    if (mean.device().is_cpu()) {
-      table->on_device = table->cpu;
-    } else if (!table->on_device.defined() || table->on_device.device() != mean.device()) {
-      table->on_device = table->cpu.to(mean.device());
-    }
-    const auto h = table->on_device.index_select(0, flat.to(mean.device())).view({mean.size(0), mean.size(1), o});
-    const auto error = mean - in.target;
+models::BatchLoss vagram_batch_loss(torch::Tensor squared_gradients, bool add_mse) {
+  auto table = std::make_shared<RowTable>(squared_gradients);
+  return [table, add_mse](const models::BatchLossInput& in) -> torch::Tensor {
+    const auto h = table->rows_of(in);
+    const auto error = in.mean - in.target;
+    const auto o = table->outputs();
     // in.logvar is deliberately unused: the loss shapes the mean only.
-    return (error.narrow(2, 1, o).square() * h.to(error.scalar_type())).sum(2) + error.select(2, 0).square();
+    auto loss = (error.narrow(2, 1, o).square() * h.to(error.scalar_type())).mean(2) + error.select(2, 0).square();
+    if (add_mse) loss = loss + error.square().mean(2);
+    return loss;
+  };
+}
+
+models::BatchLoss vagram_weighted_nll_loss(torch::Tensor gradient_magnitudes) {
+  auto table = std::make_shared<RowTable>(gradient_magnitudes);
+  return [table](const models::BatchLossInput& in) -> torch::Tensor {
+    const auto m = table->rows_of(in);
+    const auto o = table->outputs();
+    if (!in.dim_nll.defined() || in.dim_nll.sizes() != in.mean.sizes())
+      fail("vagram loss: per-dimension NLLs must have shape {}, got {}", shape_of(in.mean), shape_of(in.dim_nll));
+    if (!in.target_scale.defined() || in.target_scale.dim() != 1 || in.target_scale.size(0) != 1 + o)
+      fail("vagram loss: the target scale must have shape [{}], got {}", 1 + o, shape_of(in.target_scale));
+    const auto weight = m.to(in.dim_nll.scalar_type()) *
+                        in.target_scale.narrow(0, 1, o).to(in.dim_nll.device(), in.dim_nll.scalar_type());
+    return (in.dim_nll.narrow(2, 1, o) * weight).sum(2) + in.dim_nll.select(2, 0);
   };
 }
 
@@ -126,7 +155,7 @@ FitPlan VagramObjective::plan(const FitContext& context) {
   const auto& replay = context.replay;
   if (replay.size() == 0) fail("vagram: the replay buffer is empty");
   const auto next_obs = replay.all().next_obs;
-  const auto next_action = sample_next_actions(context.agent, next_obs, settings_.chunk, context.gen);
+  const auto next_action = mean_next_actions(context.agent, next_obs, settings_.chunk);
   const auto gradients = value_gradients(context.agent, next_obs, next_action, settings_.chunk);
   torch::NoGradGuard no_grad;
   if (!torch::isfinite(gradients).all().item<bool>()) fail("vagram: the value gradients contain NaN or inf");
@@ -135,11 +164,14 @@ FitPlan VagramObjective::plan(const FitContext& context) {
   thresholds_.clear();
   for (std::int64_t v = 0; v < clipped.thresholds.size(0); ++v) thresholds_.push_back(clipped.thresholds[v].item<double>());
   mean_threshold_ = clipped.thresholds.mean().item<double>();
-  auto squared = clipped.gradients.square().mean(0);  // [N, O]: mean over the four critics
-  clipped = {};
   FitPlan plan;
-  plan.loss = vagram_batch_loss(std::move(squared));
-  plan.trains_distribution = false;  // the loss shapes the predicted mean only
+  if (settings_.form == "published") {
+    const bool warming_up = context.env_steps < context.exploration_steps + settings_.mse_warmup_steps;
+    plan.loss = vagram_batch_loss(clipped.gradients.square().mean(0), warming_up);
+    plan.trains_distribution = false;  // the loss shapes the predicted mean only
+  } else {
+    plan.loss = vagram_weighted_nll_loss(clipped.gradients.abs().mean(0));
+  }
   return plan;
 }
 

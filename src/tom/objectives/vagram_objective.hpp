@@ -1,26 +1,31 @@
 #pragma once
 // VaGraM (Voelcker et al., ICLR 2022): a value-gradient weighted model loss. A next-state
-// error matters in the directions in which the value changes:
+// error matters in the directions in which the value changes. Two named forms
+// (`vagram.form`), both built on g_v = d/ds' Q_v(s', a') for the critics
+// v in {Q1, Q2, target Q1, target Q2}, taken at the REAL next state s' of each replay
+// transition with a' = the policy's mean action there (as both authors' codes do):
 //
-//   loss(row) = mean_v sum_i (g_v,i (pred_i - s'_i))^2 + (r_pred - r)^2,
-//   g_v = d/ds' Q_v(s', a'),   v in {Q1, Q2, target Q1, target Q2},
+//   published (pairlab/vagram, vaml_mlp.py, `use_scaling`), on the predicted mean:
+//     loss(row) = mean_i mean_v (g_v,i e_i)^2 + e_r^2       [+ mean_j e_j^2 while warming up]
+//   weighted-nll (the TOM authors' port, vaml.py, with its defects fixed; see
+//   docs/fidelity.md), on the model's own per-dimension likelihood:
+//     loss(row) = sum_i (mean_v |g_v,i| scale_i) nll_i + nll_r
 //
-// with g_v taken at the REAL next state s' of each replay transition, and each critic's
-// gradient norm clipped at the `quantile` quantile of that critic's norms over the buffer.
+// e = predicted mean - observed, raw units; nll_j the negative log-likelihood of output j
+// in the model's normalised units, scale_i the target normaliser's scale of output i (so
+// |g_i| scale_i is the value change per normalised unit: the port took raw gradients to
+// normalised errors). Each critic's gradient norm is clipped at the `quantile` quantile of
+// that critic's norms over the buffer (pairlab's clip is written so that it never fires
+// below a norm of 1e5; quantile = 1 reproduces that).
 //
 // Choices:
-// - a' = one action per transition, sampled from the current policy at s' (with the
-//   backbone's generator) and then held fixed: the gradient is with respect to s' through
-//   Q only; a' is a constant input (pi(s') is not differentiated). So g_v is the partial
-//   derivative of Q_v(., a') at s'.
+// - a' is a constant input: the gradient is with respect to s' through Q only.
 // - The gradients are computed once per plan() (the critics and policy do not change
-//   during the model fit) and stored as h_i = mean_v g_v,i^2 per transition, [N, O] on
-//   the CPU: mean_v sum_i (g_v,i e_i)^2 = sum_i h_i e_i^2 exactly, at a quarter of the
-//   memory of the four gradients.
-// - Errors are in raw units (pred - s' = mean[..., 1:] - target[..., 1:], both deltas from
-//   the same obs); the reward error is unweighted. The model's predicted log-variance is
-//   not used: the loss shapes the mean only (the variance is trained only through the
-//   model's regulariser).
+//   during the model fit) and kept as one [N, O] table per transition on the CPU: the mean
+//   over critics of g^2 (published) or of |g| (weighted-nll).
+// - The published form trains the mean only: the plan says so and rollouts step with the
+//   model's mean (the published model is deterministic). The weighted NLL trains the whole
+//   distribution.
 // - Transitions that ended an episode are treated like the others (Q at a terminal s' is
 //   still differentiable, though its value is never bootstrapped).
 // Weights over the buffer are uniform.
@@ -37,13 +42,23 @@
 namespace tom::objectives {
 
 struct VagramSettings {
+  std::string form = "published";
   double quantile = 0.95;
+  int mse_warmup_steps = 1000;
   int chunk = 4096;
 
   template <class V>
   void visit(V& v) {
+    v("form", form,
+      "published: value-gradient weighted squared error of the mean (pairlab/vagram); weighted-nll: "
+      "the TOM authors' port, value-gradient weighted per-dimension NLL, defects fixed",
+      OneOf{"published", "weighted-nll"});
     v("quantile", quantile, "each critic's value-gradient norm is clipped at this quantile of its norms",
       Range::probability());
+    v("mse_warmup_steps", mse_warmup_steps,
+      "published form: fits in this many env steps after exploration add the mean squared error "
+      "(pairlab/vagram: the first epoch)",
+      Range::at_least(0));
     v("chunk", chunk, "transitions per batched gradient computation", Range::at_least(1));
   }
 
@@ -51,10 +66,9 @@ struct VagramSettings {
   void check();
 };
 
-// One action a' ~ pi(s') per row of next_obs [N, O], drawn in chunks of `chunk` rows from
-// `gen`. No gradient. Returns [N, A] (CPU).
-torch::Tensor sample_next_actions(const agents::PolicyValue& agent, const torch::Tensor& next_obs, int chunk,
-                                  torch::Generator& gen);
+// The policy's mean action at each row of next_obs [N, O], in chunks of `chunk` rows. No
+// gradient. Returns [N, A] (CPU).
+torch::Tensor mean_next_actions(const agents::PolicyValue& agent, const torch::Tensor& next_obs, int chunk);
 
 // d/ds' Q_v(s', a') per row for the critics {Q1, Q2, target Q1, target Q2}, with a' held
 // fixed: [4, N, O] float (CPU). Computed in chunks of `chunk` rows with autograd on s'.
@@ -70,11 +84,16 @@ struct ClippedGradients {
 };
 ClippedGradients clip_gradient_norms(const torch::Tensor& gradients, double quantile);
 
-// The batch loss over per-transition squared-gradient weights h [N, O] (rows in the
-// order of the Transitions given to fit()): for each row, sum_i h_i e_i^2 + e_r^2 with e
-// the predicted mean minus the target. Returns [M, B]. Throws tom::Error on inputs of the
-// wrong shape or indices outside [0, N).
-models::BatchLoss vagram_batch_loss(torch::Tensor squared_gradients);
+// The published batch loss over per-transition squared-gradient weights h [N, O] (rows
+// in the order of the Transitions given to fit()): for each row, mean_i h_i e_i^2 + e_r^2,
+// plus mean_j e_j^2 over all 1 + O outputs when add_mse. Returns [M, B]. Throws tom::Error
+// on inputs of the wrong shape or indices outside [0, N).
+models::BatchLoss vagram_batch_loss(torch::Tensor squared_gradients, bool add_mse);
+
+// The weighted-NLL batch loss over per-transition gradient magnitudes m [N, O]: for each
+// row, sum_i m_i scale_i nll_i + nll_r (BatchLossInput's dim_nll and target_scale).
+// Returns [M, B]; throws tom::Error as vagram_batch_loss does.
+models::BatchLoss vagram_weighted_nll_loss(torch::Tensor gradient_magnitudes);
 
 class VagramObjective final : public ModelObjective {
  public:
@@ -82,8 +101,8 @@ class VagramObjective final : public ModelObjective {
   explicit VagramObjective(VagramSettings settings);
 
   std::string name() const override { return "vagram"; }
-  // Uniform weights (undefined tensor) and the value-gradient loss for this buffer.
-  // Throws tom::Error on an empty buffer.
+  // Uniform weights (undefined tensor) and the value-gradient loss of the form for this
+  // buffer. Throws tom::Error on an empty buffer.
   FitPlan plan(const FitContext& context) override;
   // vagram_grad_norm: mean norm of the unclipped gradients over critics and transitions;
   // vagram_clip_threshold: mean clip threshold over the four critics.
