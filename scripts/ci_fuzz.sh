@@ -20,9 +20,9 @@ if ((${#missing[@]})); then
 fi
 [[ -f $dir/build.ninja ]] ||
   CC=clang-14 CXX=clang++-14 cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=Release -DTOM_FUZZ=ON >/dev/null
-nice -n 5 cmake --build "$dir" -j2 --target fuzz_settings fuzz_checkpoint >/dev/null
+nice -n 5 cmake --build "$dir" -j2 --target fuzz_settings fuzz_checkpoint fuzz_results >/dev/null
 mkdir -p "$dir/artifacts"
-for name in settings checkpoint; do
+for name in settings checkpoint results; do
   scratch=$(mktemp -d)
   log="$dir/fuzz_$name.log"
   if ! "$dir/fuzz_$name" -max_total_time="$seconds" -artifact_prefix="$dir/artifacts/" -print_final_stats=1 \

@@ -196,5 +196,18 @@ TEST(ResultsCompare, BadInputsGiveErrorsNamingTheProblem) {
   EXPECT_NE(message([&] { find_runs({ragged}); }).find("has no metrics.csv"), std::string::npos);
   write(ragged / "config.toml", "[run\n");
   EXPECT_NE(message([&] { find_runs({ragged}); }).find("is not valid TOML"), std::string::npos);
+  // Found while writing fuzz_results: a seed that is not an integer escaped as std::invalid_argument,
+  // and a step too large for an integer was undefined behaviour in steps().
+  write(ragged / "config.toml", "[run]\nseed = \"abc\"\n");
+  write(ragged / "metrics.csv", "step,eval_return_mean\n100,1\n");
+  EXPECT_NE(message([&] { find_runs({ragged}); }).find("run.seed is 'abc', not an integer"), std::string::npos);
+  write(ragged / "config.toml", "[run]\nseed = 99999999999999999999\n");
+  EXPECT_NE(message([&] { find_runs({ragged}); }), "no error");
+  write(ragged / "config.toml", "[run]\nseed = 1\n");
+  write(ragged / "metrics.csv", "step,eval_return_mean\n1e300,1\n");
+  EXPECT_NE(message([&] { find_runs({ragged}); }).find("line 2: step 1e+300 is not a whole number"), std::string::npos)
+      << message([&] { find_runs({ragged}); });
+  write(ragged / "metrics.csv", "step,eval_return_mean\n100.5,1\n");
+  EXPECT_NE(message([&] { find_runs({ragged}); }).find("is not a whole number"), std::string::npos);
   fs::remove_all(root);
 }

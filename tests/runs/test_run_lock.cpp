@@ -247,13 +247,22 @@ TEST(Checkpoint, DamagedArchivesBehindAValidChecksumAreErrors) {
   std::cout << loaded << " damaged archives still loaded, " << refused << " refused\n";
 }
 
-// Fuzzing finding (fuzz/corpus/settings/finding_*): --set takes string values that are
-// not UTF-8, which config.toml cannot keep (it writes them back as other characters).
-// Every string setting today is also checked against a list of names, so no run is
-// affected yet. Enable once apply_overrides (settings_io.cpp) refuses such values.
-TEST(SettingsFinding, DISABLED_NonUtf8OverrideIsRefused) {
+// Fuzzing finding (fuzz/corpus/settings/finding_*): --set took string values that are
+// not UTF-8, which config.toml cannot keep (it wrote them back as other characters).
+TEST(SettingsFinding, NonUtf8OverrideIsRefused) {
   std::string device = "cpu";
   const std::vector<tom::SettingRef> fields{{"run.device", &device, "free text", std::nullopt, std::nullopt}};
-  EXPECT_THROW(tom::runs::apply_overrides(fields, {"run.device=\x92" "999"}), tom::Error);
-  EXPECT_THROW(tom::runs::apply_overrides(fields, {"run.device=\xed\xaa\xaa"}), tom::Error);
+  try {
+    tom::runs::apply_overrides(fields, {"run.device=\x92" "999"});
+    ADD_FAILURE() << "a stray continuation byte was accepted";
+  } catch (const tom::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("run.device=\\x92999"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("UTF-8"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(tom::runs::apply_overrides(fields, {"run.device=\xed\xaa\xaa"}), tom::Error);  // a surrogate
+  EXPECT_THROW(tom::runs::apply_overrides(fields, {"run.device=\xc0\xaf"}), tom::Error);      // overlong
+  EXPECT_THROW(tom::runs::apply_overrides(fields, {"run.device=ab\xe2\x82"}), tom::Error);    // cut short
+  EXPECT_EQ(device, "cpu");
+  tom::runs::apply_overrides(fields, {"run.device=caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"});  // é € 😀
+  EXPECT_EQ(device, "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80");
 }

@@ -1,6 +1,7 @@
 #include "tom/runs/results_runs.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
@@ -80,6 +81,10 @@ std::vector<double> NumericTable::column(const std::string& name, bool require_f
 NumericTable read_numeric_csv(const fs::path& file) {
   std::ifstream in(file);
   if (!in) fail("cannot read {}: {}", file.string(), fs::exists(file) ? "not readable" : "no such file");
+  return parse_numeric_csv(in, file);
+}
+
+NumericTable parse_numeric_csv(std::istream& in, const fs::path& file) {
   NumericTable table;
   table.file = file;
   std::string line;
@@ -136,22 +141,39 @@ RunRecord read_run(const fs::path& dir) {
   if (!fs::is_directory(dir)) fail("{} is not a directory", dir.string());
   const fs::path config = dir / "config.toml";
   if (!fs::exists(config)) fail("{} is not a run directory: it has no config.toml", dir.string());
+  std::ifstream config_in(config);
+  std::stringstream text;
+  text << config_in.rdbuf();
+  auto settings = flatten_toml(text.str(), config.string());
+  const fs::path metrics_file = dir / "metrics.csv";
+  if (!fs::exists(metrics_file))
+    fail("{} has no metrics.csv (the run has not written an evaluation yet)", dir.string());
+  std::ifstream metrics(metrics_file);
+  if (!metrics) fail("cannot read {}: not readable", metrics_file.string());
+  return parse_run(dir, std::move(settings), metrics);
+}
+
+RunRecord parse_run(const fs::path& dir, std::map<std::string, std::string> settings, std::istream& metrics) {
   RunRecord run;
   run.dir = dir;
-  std::ifstream in(config);
-  std::stringstream text;
-  text << in.rdbuf();
-  run.settings = flatten_toml(text.str(), config.string());
-  if (!fs::exists(dir / "metrics.csv"))
-    fail("{} has no metrics.csv (the run has not written an evaluation yet)", dir.string());
-  run.metrics = read_numeric_csv(dir / "metrics.csv");
+  const fs::path config = dir / "config.toml";
+  run.settings = std::move(settings);
+  run.metrics = parse_numeric_csv(metrics, dir / "metrics.csv");
   if (run.metrics.rows.empty()) fail("{} has no rows (the run has not finished an evaluation yet)",
                                      run.metrics.file.string());
   const auto steps = run.metrics.column("step");
+  for (std::size_t i = 0; i < steps.size(); ++i)
+    if (!(steps[i] >= 0 && steps[i] <= 1e15 && steps[i] == std::floor(steps[i])))
+      fail("{}, line {}: step {} is not a whole number of env steps", run.metrics.file.string(), i + 2, steps[i]);
   for (std::size_t i = 1; i < steps.size(); ++i)
     if (!(steps[i] > steps[i - 1]))
       fail("{}, line {}: step {} does not follow {}", run.metrics.file.string(), i + 2, steps[i], steps[i - 1]);
-  if (auto it = run.settings.find("run.seed"); it != run.settings.end()) run.seed = std::stoll(it->second);
+  if (auto it = run.settings.find("run.seed"); it != run.settings.end()) {
+    const auto& text = it->second;
+    const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), run.seed);
+    if (error != std::errc() || end != text.data() + text.size())
+      fail("{}: run.seed is '{}', not an integer", config.string(), text);
+  }
   return run;
 }
 
@@ -233,10 +255,13 @@ std::vector<Arm> group_into_arms(const std::vector<RunRecord>& runs) {
   }
   const auto short_name = [](const std::string& key) { return key.starts_with("run.") ? key.substr(4) : key; };
   std::vector<Arm> arms;
-  for (auto& [settings, members] : groups) {
+  for (auto& group : groups) {
+    // (named, not structured bindings: clang 14, which builds the fuzz targets, cannot
+    // capture those in the lambda below)
+    const auto& settings = group.first;
     Arm arm;
     arm.settings = settings;
-    arm.runs = members;
+    arm.runs = group.second;
     std::sort(arm.runs.begin(), arm.runs.end(),
               [](const RunRecord* a, const RunRecord* b) { return std::tie(a->seed, a->dir) < std::tie(b->seed, b->dir); });
     if (differing.empty()) {

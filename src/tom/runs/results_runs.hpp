@@ -7,6 +7,7 @@
 // No LibTorch here.
 #include <cstdint>
 #include <filesystem>
+#include <iosfwd>
 #include <map>
 #include <string>
 #include <vector>
@@ -30,6 +31,8 @@ struct NumericTable {
 // Throws tom::Error naming the file for a missing file, an empty file, a row with the
 // wrong number of cells, or a cell that is not a number.
 NumericTable read_numeric_csv(const std::filesystem::path& file);
+// The same from a stream; `file` names it in messages.
+NumericTable parse_numeric_csv(std::istream& in, const std::filesystem::path& file);
 
 struct RunRecord {
   std::filesystem::path dir;
@@ -41,6 +44,11 @@ struct RunRecord {
 };
 // Reads one run directory (config.toml and metrics.csv must exist).
 RunRecord read_run(const std::filesystem::path& dir);
+// A run record from its flattened config.toml (flatten_toml) and its metrics.csv stream:
+// throws tom::Error naming the file for a seed that is not an integer, no evaluation
+// rows, or steps that are not increasing whole numbers.
+RunRecord parse_run(const std::filesystem::path& dir, std::map<std::string, std::string> settings,
+                    std::istream& metrics);
 // Flattens a TOML document's tables to "table.key" -> value text.
 std::map<std::string, std::string> flatten_toml(const std::string& text, const std::string& source);
 

@@ -10,6 +10,41 @@
 namespace tom::runs {
 namespace {
 
+// Where `text` stops being well-formed UTF-8 (no overlong forms, surrogates or code
+// points past U+10FFFF), or npos.
+std::size_t first_invalid_utf8(const std::string& text) {
+  for (std::size_t i = 0; i < text.size();) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    const std::size_t extra = c < 0x80 ? 0 : (c >> 5) == 0x6 ? 1 : (c >> 4) == 0xE ? 2 : (c >> 3) == 0x1E ? 3 : 4;
+    if (extra == 4 || i + extra >= text.size() + (extra == 0 ? 1 : 0)) return i;
+    for (std::size_t k = 1; k <= extra; ++k)
+      if ((static_cast<unsigned char>(text[i + k]) >> 6) != 0x2) return i;
+    const auto next = extra > 0 ? static_cast<unsigned char>(text[i + 1]) : 0;
+    if (c == 0xC0 || c == 0xC1 || c >= 0xF5 || (c == 0xE0 && next < 0xA0) || (c == 0xED && next >= 0xA0) ||
+        (c == 0xF0 && next < 0x90) || (c == 0xF4 && next >= 0x90))
+      return i;
+    i += extra + 1;
+  }
+  return std::string::npos;
+}
+
+// `text` with every byte outside printable ASCII written as \xNN, for error messages.
+std::string printable(const std::string& text) {
+  std::string out;
+  for (const char ch : text) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c >= 0x20 && c < 0x7F) {
+      out += ch;
+    } else {
+      constexpr char kHex[] = "0123456789abcdef";
+      out += "\\x";
+      out += kHex[c >> 4];
+      out += kHex[c & 0xF];
+    }
+  }
+  return out;
+}
+
 const SettingRef* find_field(const std::vector<SettingRef>& fields, const std::string& key) {
   auto it = std::find_if(fields.begin(), fields.end(), [&](const SettingRef& f) { return f.key == key; });
   return it == fields.end() ? nullptr : &*it;
@@ -91,6 +126,8 @@ void apply_toml(const std::vector<SettingRef>& fields, const std::string& text, 
 
 void apply_overrides(const std::vector<SettingRef>& fields, const std::vector<std::string>& overrides) {
   for (const auto& item : overrides) {
+    if (const auto bad = first_invalid_utf8(item); bad != std::string::npos)
+      fail("override '{}' is not valid UTF-8 text (byte {}), which config.toml cannot keep", printable(item), bad);
     const auto eq = item.find('=');
     if (eq == std::string::npos || eq == 0)
       fail("override '{}' must look like section.name=value (e.g. sac.lr=1e-3)", item);
