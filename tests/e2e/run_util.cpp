@@ -1,5 +1,7 @@
 #include "run_util.hpp"
 
+#include <gtest/gtest.h>
+
 #include <algorithm>
 #include <limits>
 
@@ -65,6 +67,34 @@ double Csv::max_of(const std::string& name) const {
   double best = -std::numeric_limits<double>::infinity();
   for (const auto& row : rows) best = std::max(best, std::stod(row[c]));
   return best;
+}
+
+std::string read_text(const std::filesystem::path& file) {
+  std::ifstream in(file);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+namespace {
+bool is_timing(const std::string& column) {
+  return column == "wall_s" || column == "steps_per_s" || column.starts_with("time_");
+}
+}  // namespace
+
+void expect_same_cells(const std::filesystem::path& expected_file, const std::filesystem::path& actual_file) {
+  const auto expected = read_csv(expected_file), actual = read_csv(actual_file);
+  const std::string name = expected_file.filename().string();
+  ASSERT_EQ(expected.header, actual.header) << name;
+  EXPECT_EQ(expected.rows.size(), actual.rows.size()) << name;
+  int shown = 0;
+  for (std::size_t r = 0; r < std::min(expected.rows.size(), actual.rows.size()); ++r) {
+    ASSERT_EQ(expected.rows[r].size(), actual.rows[r].size()) << name << " row " << r;
+    for (std::size_t c = 0; c < expected.header.size(); ++c)
+      if (!is_timing(expected.header[c]) && expected.rows[r][c] != actual.rows[r][c] && shown++ < 20)
+        ADD_FAILURE() << name << " step " << expected.rows[r][0] << ", " << expected.header[c] << ": expected "
+                      << expected.rows[r][c] << ", got " << actual.rows[r][c];
+  }
 }
 
 }  // namespace tom::test

@@ -17,5 +17,11 @@ struct Csv {
   double max_of(const std::string& name) const;  // largest value in that column
 };
 Csv read_csv(const std::filesystem::path& file);
+// The whole file as text ("" when it cannot be read).
+std::string read_text(const std::filesystem::path& file);
+// Two CSV files (metrics.csv, weights.csv) hold the same header, rows and cells, byte
+// for byte, except in the timing columns (wall_s, steps_per_s, time_*); each difference
+// is reported as a test failure (the first 20).
+void expect_same_cells(const std::filesystem::path& expected_file, const std::filesystem::path& actual_file);
 
 }  // namespace tom::test

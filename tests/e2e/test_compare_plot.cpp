@@ -22,31 +22,12 @@ using tom::test::run_tom;
 
 namespace {
 
-std::string slurp(const fs::path& file) {
-  std::ifstream in(file);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 // Two SAC cells on inverted_pendulum (seeds 0 and 1), small networks, one thread each.
 std::vector<std::string> sweep_args(const fs::path& out) {
   return {"sweep", "--algo", "sac", "--env", "inverted_pendulum", "--seeds", "0-1", "--steps", "1500",
           "--eval-every", "500", "--eval-episodes", "2", "--checkpoint-every", "250", "--set", "sac.hidden_size=32",
           "--set", "sac_loop.random_steps=300", "--set", "sac_loop.update_after=300", "--jobs", "2", "--cores", "2",
           "--out", out.string()};
-}
-
-std::vector<std::vector<std::string>> deterministic_cells(const fs::path& metrics) {
-  const auto csv = read_csv(metrics);
-  std::vector<std::vector<std::string>> rows;
-  for (const auto& row : csv.rows) {
-    std::vector<std::string> kept;
-    for (std::size_t i = 0; i < row.size(); ++i)
-      if (csv.header[i] != "wall_s" && csv.header[i] != "steps_per_s") kept.push_back(row[i]);
-    rows.push_back(kept);
-  }
-  return rows;
 }
 
 }  // namespace
@@ -76,21 +57,21 @@ TEST(SweepComparePlot, InterruptedSweepContinuesExactlyThenComparesAndPlots) {
   ASSERT_TRUE(checkpointed);
   ASSERT_TRUE(WIFEXITED(status));
   if (WEXITSTATUS(status) == 0) GTEST_SKIP() << "the sweep finished before it could be interrupted";
-  ASSERT_EQ(WEXITSTATUS(status), 130) << slurp(out.string() + ".first.log");
-  const std::string stopped = slurp(out.string() + ".first.log");
+  ASSERT_EQ(WEXITSTATUS(status), 130) << tom::test::read_text(out.string() + ".first.log");
+  const std::string stopped = tom::test::read_text(out.string() + ".first.log");
   EXPECT_NE(stopped.find("interrupted"), std::string::npos) << stopped;
 
   // The record names every cell's exact command.
-  const std::string record = slurp(out / "sweep.json");
+  const std::string record = tom::test::read_text(out / "sweep.json");
   EXPECT_NE(record.find("\"inverted_pendulum/sac/seed1\""), std::string::npos);
   EXPECT_NE(record.find("\"--threads\""), std::string::npos);
 
   // The same command continues; a second repeat runs nothing.
-  ASSERT_EQ(run_tom(sweep_args(out), out.string() + ".second.log"), 0) << slurp(out.string() + ".second.log");
-  const std::string second = slurp(out.string() + ".second.log");
+  ASSERT_EQ(run_tom(sweep_args(out), out.string() + ".second.log"), 0) << tom::test::read_text(out.string() + ".second.log");
+  const std::string second = tom::test::read_text(out.string() + ".second.log");
   EXPECT_NE(second.find("resuming"), std::string::npos) << second;
   ASSERT_EQ(run_tom(sweep_args(out), out.string() + ".third.log"), 0);
-  const std::string third = slurp(out.string() + ".third.log");
+  const std::string third = tom::test::read_text(out.string() + ".third.log");
   EXPECT_NE(third.find("2 already finished, 0 to run"), std::string::npos) << third;
 
   // The interrupted cell equals the same cell run without interruption.
@@ -101,11 +82,11 @@ TEST(SweepComparePlot, InterruptedSweepContinuesExactlyThenComparesAndPlots) {
                      "sac_loop.update_after=300", "--threads", "1", "--out", whole.string()},
                     whole.string() + ".log"),
             0);
-  EXPECT_EQ(deterministic_cells(cell1 / "metrics.csv"), deterministic_cells(whole / "metrics.csv"));
+  tom::test::expect_same_cells(whole / "metrics.csv", cell1 / "metrics.csv");
 
   // Status: both done at 1500.
   ASSERT_EQ(run_tom({"sweep", "status", out.string()}, out.string() + ".status.log"), 0);
-  const std::string table = slurp(out.string() + ".status.log");
+  const std::string table = tom::test::read_text(out.string() + ".status.log");
   EXPECT_NE(table.find("2 of 2 cells done"), std::string::npos) << table;
   EXPECT_NE(table.find("inverted_pendulum/sac/seed0"), std::string::npos) << table;
 
@@ -114,7 +95,7 @@ TEST(SweepComparePlot, InterruptedSweepContinuesExactlyThenComparesAndPlots) {
   EXPECT_EQ(run_tom({"sweep", "--env", "inverted_pendulum", "--model-objective", "mle,nosuch", "--out", bad.string()},
                     bad.string() + ".log"),
             1);
-  const std::string refused = slurp(bad.string() + ".log");
+  const std::string refused = tom::test::read_text(bad.string() + ".log");
   EXPECT_NE(refused.find("cell inverted_pendulum/nosuch/seed0: its settings are refused"), std::string::npos)
       << refused;
   EXPECT_FALSE(fs::exists(bad));
@@ -123,29 +104,29 @@ TEST(SweepComparePlot, InterruptedSweepContinuesExactlyThenComparesAndPlots) {
   auto other = sweep_args(out);
   other[8] = "2000";
   EXPECT_EQ(run_tom(other, out.string() + ".other.log"), 1);
-  EXPECT_NE(slurp(out.string() + ".other.log").find("holds a different sweep"), std::string::npos);
+  EXPECT_NE(tom::test::read_text(out.string() + ".other.log").find("holds a different sweep"), std::string::npos);
 
   // Compare: one arm, two seeds, the Markdown and CSV tables.
   ASSERT_EQ(run_tom({"compare", out.string(), "--csv", (out / "compare.csv").string(), "--md",
                      (out / "compare.md").string()},
                     out.string() + ".compare.log"),
             0)
-      << slurp(out.string() + ".compare.log");
-  const std::string md = slurp(out / "compare.md");
+      << tom::test::read_text(out.string() + ".compare.log");
+  const std::string md = tom::test::read_text(out / "compare.md");
   EXPECT_NE(md.find("| sac on inverted_pendulum | 1500 | 2 |"), std::string::npos) << md;
   const auto csv = read_csv(out / "compare.csv");
   EXPECT_EQ(csv.rows.size(), 4u);  // steps 500, 1000, 1500 and the AUC
   EXPECT_EQ(run_tom({"compare", out.string(), "--metric", "nope"}, out.string() + ".bad.log"), 1);
-  EXPECT_NE(slurp(out.string() + ".bad.log").find("has no column 'nope'"), std::string::npos);
+  EXPECT_NE(tom::test::read_text(out.string() + ".bad.log").find("has no column 'nope'"), std::string::npos);
   EXPECT_EQ(run_tom({"compare", (out / "nosuch").string()}, out.string() + ".bad2.log"), 1);
-  EXPECT_NE(slurp(out.string() + ".bad2.log").find("does not exist"), std::string::npos);
+  EXPECT_NE(tom::test::read_text(out.string() + ".bad2.log").find("does not exist"), std::string::npos);
 
   // Plot: the learning curve (SAC runs have no weights or model error).
   if (std::system("gnuplot --version > /dev/null 2>&1") != 0) GTEST_SKIP() << "gnuplot is not installed";
   ASSERT_EQ(run_tom({"plot", out.string(), "--figures", "curves", "--width", "800", "--height", "500"},
                     out.string() + ".plot.log"),
             0)
-      << slurp(out.string() + ".plot.log");
+      << tom::test::read_text(out.string() + ".plot.log");
   const fs::path png = out / "plots" / "curves_inverted_pendulum.png";
   ASSERT_TRUE(fs::exists(png));
   EXPECT_EQ(tom::runs::image_size(png), std::make_pair(800, 500));

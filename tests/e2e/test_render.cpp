@@ -18,13 +18,6 @@ using tom::test::run_tom;
 
 namespace {
 
-std::string slurp(const fs::path& file) {
-  std::ifstream in(file);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 std::string capture(const std::string& command) {
   FILE* pipe = ::popen(command.c_str(), "r");
   std::string out;
@@ -49,7 +42,7 @@ TEST(Render, VideoHasOneFramePerStepTheRightSizeAndIsNotBlank) {
   const int status = run_tom({"render", dir.string(), "--out", video.string(), "--width", "320", "--height", "240",
                               "--steps", "40"},
                              dir.string() + ".render.log");
-  const std::string log = slurp(dir.string() + ".render.log");
+  const std::string log = tom::test::read_text(dir.string() + ".render.log");
   if (status != 0 && (log.find("EGL") != std::string::npos || log.find("offscreen") != std::string::npos))
     GTEST_SKIP() << "no offscreen OpenGL here: " << log;
   ASSERT_EQ(status, 0) << log;

@@ -104,26 +104,6 @@ std::vector<std::string> mbpo_tom_args(const fs::path& out, const std::string& c
           "--set", "tom_dual.hidden=32", "--set", "discriminator.passes=2", "--out", out.string()};
 }
 
-bool is_timing(const std::string& column) {
-  return column == "wall_s" || column == "steps_per_s" || column.starts_with("time_");
-}
-
-// Every cell but the timing columns' equal, byte for byte; each difference is named.
-void expect_same_cells(const fs::path& expected_file, const fs::path& actual_file) {
-  const auto expected = read_csv(expected_file), actual = read_csv(actual_file);
-  const std::string name = expected_file.filename().string();
-  ASSERT_EQ(expected.header, actual.header) << name;
-  EXPECT_EQ(expected.rows.size(), actual.rows.size()) << name;
-  int shown = 0;
-  for (std::size_t r = 0; r < std::min(expected.rows.size(), actual.rows.size()); ++r) {
-    ASSERT_EQ(expected.rows[r].size(), actual.rows[r].size()) << name << " row " << r;
-    for (std::size_t c = 0; c < expected.header.size(); ++c)
-      if (!is_timing(expected.header[c]) && expected.rows[r][c] != actual.rows[r][c] && shown++ < 20)
-        ADD_FAILURE() << name << " step " << expected.rows[r][0] << ", " << expected.header[c] << ": expected "
-                      << expected.rows[r][c] << ", got " << actual.rows[r][c];
-  }
-}
-
 std::vector<std::string> stale_files(const fs::path& dir) {
   std::vector<std::string> names;
   for (const auto& entry : fs::directory_iterator(dir))
@@ -254,7 +234,7 @@ TEST(Robustness, EarlyKillsAndDamagedRowsAreHandled) {
   ASSERT_EQ(run_tom({"train", "--resume", early.string()}, early.string() + ".log"), 0)
       << text_of(early.string() + ".log");
   EXPECT_NE(text_of(early.string() + ".log").find("starting it from step 0"), std::string::npos);
-  expect_same_cells(whole / "metrics.csv", early / "metrics.csv");
+  tom::test::expect_same_cells(whole / "metrics.csv", early / "metrics.csv");
   EXPECT_TRUE(stale_files(early).empty());
 
   std::ofstream(early / "metrics.csv", std::ios::app) << "1500,12.5";  // unterminated
@@ -342,8 +322,8 @@ TEST(Robustness, KilledAnywhereResumesToTheUninterruptedResult) {
   RecordProperty("kills_mid_checkpoint_write", killed_mid_write);
   ASSERT_EQ(status, 0) << text_of(log);
   EXPECT_GE(killed, std::min(kills, 2)) << "the run finished before it could be killed";
-  expect_same_cells(whole / "metrics.csv", soak / "metrics.csv");
-  expect_same_cells(whole / "weights.csv", soak / "weights.csv");
+  tom::test::expect_same_cells(whole / "metrics.csv", soak / "metrics.csv");
+  tom::test::expect_same_cells(whole / "weights.csv", soak / "weights.csv");
   EXPECT_TRUE(stale_files(soak).empty());
   EXPECT_FALSE(tom::runs::run_lock_holder(soak));
 }

@@ -10,17 +10,14 @@
 #include "tom/core/error.hpp"
 #include "tom/runs/checkpoint.hpp"
 #include "tom/runs/files.hpp"
+#include "../support.hpp"
 
 namespace fs = std::filesystem;
 
 namespace {
 
-fs::path temp_dir(const std::string& name) {
-  auto dir = fs::temp_directory_path() / ("tom_test_" + name + "_" + std::to_string(::getpid()));
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
+using tom::test::temp_dir;
+
 
 void save_tensor(torch::serialize::OutputArchive& archive) { archive.write("x", torch::arange(10)); }
 

@@ -12,23 +12,22 @@
 
 #include "tom/core/error.hpp"
 #include "tom/runs/plots_gnuplot.hpp"
+#include "../support.hpp"
 
 namespace fs = std::filesystem;
 using namespace tom::runs;
 
 namespace {
 
+using tom::test::write_text;
+
 bool have_gnuplot() { return std::system("gnuplot --version > /dev/null 2>&1") == 0; }
 
-void write(const fs::path& file, const std::string& text) {
-  fs::create_directories(file.parent_path());
-  std::ofstream(file) << text;
-}
 
 // An MBPO-like run: returns 100*objective_offset + 10*seed + step/100; fresh MSE falls; phases grow.
 fs::path make_run(const fs::path& root, const std::string& env, const std::string& objective, int seed) {
   const fs::path dir = root / (env + "_" + objective + "_seed" + std::to_string(seed));
-  write(dir / "config.toml", "[run]\nalgo = \"mbpo\"\nenv = \"" + env + "\"\nseed = " + std::to_string(seed) +
+  write_text(dir / "config.toml", "[run]\nalgo = \"mbpo\"\nenv = \"" + env + "\"\nseed = " + std::to_string(seed) +
                                  "\n\n[objective]\nname = \"" + objective + "\"\n");
   std::string csv = "step,wall_s,eval_return_mean,model_fresh_mse,time_env_s,time_model_fit_s\n";
   const double offset = objective == "tom" ? 100 : 0;
@@ -36,7 +35,7 @@ fs::path make_run(const fs::path& root, const std::string& env, const std::strin
     csv += fmt::format("{},{},{},{},{},{}\n", step, step / 100.0, offset + 10 * seed + step / 100.0,
                        step == 1000 ? std::string("nan") : fmt::format("{}", 1.0 / step), step / 1000.0,
                        2.0 * step / 1000.0);
-  write(dir / "metrics.csv", csv);
+  write_text(dir / "metrics.csv", csv);
   std::string weights = "step";
   for (int b = 0; b < 4; ++b) weights += fmt::format(",bin_{}", b);
   weights += "\n";
@@ -45,7 +44,7 @@ fs::path make_run(const fs::path& root, const std::string& env, const std::strin
     for (int b = 0; b < 4; ++b) weights += fmt::format(",{}", objective == "tom" ? 0.25 + 0.5 * b : 1.0);
     weights += "\n";
   }
-  write(dir / "weights.csv", weights);
+  write_text(dir / "weights.csv", weights);
   return dir;
 }
 
@@ -189,7 +188,7 @@ TEST(Plots, BadRequestsAreErrorsNamingTheProblem) {
   EXPECT_NE(message({"curves"}, bad).find("has no column 'nope'"), std::string::npos);
   fs::remove(root / "runs" / "hopper_mle_seed0" / "weights.csv");
   EXPECT_NE(message({"weights"}, o).find("no run has weights.csv"), std::string::npos);
-  write(root / "x.txt", "hello");
+  write_text(root / "x.txt", "hello");
   EXPECT_THROW(image_size(root / "x.txt"), tom::Error);
   fs::remove_all(root);
 }

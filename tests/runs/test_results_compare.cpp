@@ -9,40 +9,34 @@
 
 #include "tom/core/error.hpp"
 #include "tom/runs/results_compare.hpp"
+#include "../support.hpp"
 
 namespace fs = std::filesystem;
 using namespace tom::runs;
 
 namespace {
 
-fs::path temp_root(const std::string& name) {
-  auto dir = fs::temp_directory_path() / ("tom_results_" + name + "_" + std::to_string(::getpid()));
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
+using tom::test::temp_dir;
+using tom::test::write_text;
 
-void write(const fs::path& file, const std::string& text) {
-  fs::create_directories(file.parent_path());
-  std::ofstream(file) << text;
-}
+
 
 // A run directory with the given objective and seed and rows "step,return".
 fs::path make_run(const fs::path& root, const std::string& objective, int seed,
                   const std::vector<std::pair<int, double>>& rows, const std::string& env = "inverted_pendulum") {
   const fs::path dir = root / (env + "_" + objective + "_seed" + std::to_string(seed));
-  write(dir / "config.toml", "[run]\nalgo = \"mbpo\"\nenv = \"" + env + "\"\nseed = " + std::to_string(seed) +
+  write_text(dir / "config.toml", "[run]\nalgo = \"mbpo\"\nenv = \"" + env + "\"\nseed = " + std::to_string(seed) +
                                  "\nthreads = " + std::to_string(1 + seed) + "\nsteps = 300\n\n[objective]\nname = \"" +
                                  objective + "\"\n\n[tom]\nrecent_pool = 1000\n");
   std::string csv = "step,wall_s,eval_return_mean,eval_return_std\n";
   for (const auto& [step, ret] : rows) csv += std::to_string(step) + ",1.5," + fmt::format("{}", ret) + ",0\n";
-  write(dir / "metrics.csv", csv);
+  write_text(dir / "metrics.csv", csv);
   return dir;
 }
 
 // mle seed s: 10+s, 20+s, 30+s; tom seed s: 10+s, 40+s, 60+s at steps 100, 200, 300.
 fs::path make_two_arms(const std::string& name) {
-  const fs::path root = temp_root(name);
+  const fs::path root = temp_dir(name);
   for (int s = 0; s < 3; ++s) {
     make_run(root / "sweep", "mle", s, {{100, 10 + s}, {200, 20 + s}, {300, 30 + s}});
     make_run(root / "sweep", "tom", s, {{100, 10 + s}, {200, 40 + s}, {300, 60 + s}});
@@ -123,7 +117,7 @@ TEST(ResultsCompare, TableHasHandComputedStatisticsAndBaselineDifference) {
 }
 
 TEST(ResultsCompare, MissingStepsAreNamedNotInterpolated) {
-  const fs::path root = temp_root("missing");
+  const fs::path root = temp_dir("missing");
   make_run(root, "mle", 0, {{100, 1}, {200, 2}, {300, 3}});
   const fs::path gap = make_run(root, "mle", 1, {{100, 5}, {300, 7}});
   const auto result = compare_runs(find_runs({root}), {});
@@ -141,7 +135,7 @@ TEST(ResultsCompare, MissingStepsAreNamedNotInterpolated) {
 }
 
 TEST(ResultsCompare, DefaultStepsSpreadOverTheBudgetAndEndAtTheEnd) {
-  const fs::path root = temp_root("default");
+  const fs::path root = temp_dir("default");
   std::vector<std::pair<int, double>> rows;
   for (int s = 100; s <= 1000; s += 100) rows.push_back({s, s / 10.0});
   make_run(root, "mle", 0, rows);
@@ -153,7 +147,7 @@ TEST(ResultsCompare, DefaultStepsSpreadOverTheBudgetAndEndAtTheEnd) {
 }
 
 TEST(ResultsCompare, BadInputsGiveErrorsNamingTheProblem) {
-  const fs::path root = temp_root("bad");
+  const fs::path root = temp_dir("bad");
   const auto message = [](auto&& f) {
     try {
       f();
@@ -185,29 +179,29 @@ TEST(ResultsCompare, BadInputsGiveErrorsNamingTheProblem) {
   EXPECT_NE(nan_msg.find("line 3: column 'eval_return_mean' is empty or NaN"), std::string::npos) << nan_msg;
 
   const fs::path ragged = make_run(root / "c", "mle", 0, {{100, 1}});
-  write(ragged / "metrics.csv", "step,eval_return_mean\n100,1\n200\n");
+  write_text(ragged / "metrics.csv", "step,eval_return_mean\n100,1\n200\n");
   EXPECT_NE(message([&] { find_runs({ragged}); }).find("line 3: 1 cells where the header has 2 columns"),
             std::string::npos);
-  write(ragged / "metrics.csv", "step,eval_return_mean\n100,abc\n");
+  write_text(ragged / "metrics.csv", "step,eval_return_mean\n100,abc\n");
   EXPECT_NE(message([&] { find_runs({ragged}); }).find("holds 'abc', not a number"), std::string::npos);
-  write(ragged / "metrics.csv", "");
+  write_text(ragged / "metrics.csv", "");
   EXPECT_NE(message([&] { find_runs({ragged}); }).find("is empty"), std::string::npos);
   fs::remove(ragged / "metrics.csv");
   EXPECT_NE(message([&] { find_runs({ragged}); }).find("has no metrics.csv"), std::string::npos);
-  write(ragged / "config.toml", "[run\n");
+  write_text(ragged / "config.toml", "[run\n");
   EXPECT_NE(message([&] { find_runs({ragged}); }).find("is not valid TOML"), std::string::npos);
   // Found while writing fuzz_results: a seed that is not an integer escaped as std::invalid_argument,
   // and a step too large for an integer was undefined behaviour in steps().
-  write(ragged / "config.toml", "[run]\nseed = \"abc\"\n");
-  write(ragged / "metrics.csv", "step,eval_return_mean\n100,1\n");
+  write_text(ragged / "config.toml", "[run]\nseed = \"abc\"\n");
+  write_text(ragged / "metrics.csv", "step,eval_return_mean\n100,1\n");
   EXPECT_NE(message([&] { find_runs({ragged}); }).find("run.seed is 'abc', not an integer"), std::string::npos);
-  write(ragged / "config.toml", "[run]\nseed = 99999999999999999999\n");
+  write_text(ragged / "config.toml", "[run]\nseed = 99999999999999999999\n");
   EXPECT_NE(message([&] { find_runs({ragged}); }), "no error");
-  write(ragged / "config.toml", "[run]\nseed = 1\n");
-  write(ragged / "metrics.csv", "step,eval_return_mean\n1e300,1\n");
+  write_text(ragged / "config.toml", "[run]\nseed = 1\n");
+  write_text(ragged / "metrics.csv", "step,eval_return_mean\n1e300,1\n");
   EXPECT_NE(message([&] { find_runs({ragged}); }).find("line 2: step 1e+300 is not a whole number"), std::string::npos)
       << message([&] { find_runs({ragged}); });
-  write(ragged / "metrics.csv", "step,eval_return_mean\n100.5,1\n");
+  write_text(ragged / "metrics.csv", "step,eval_return_mean\n100.5,1\n");
   EXPECT_NE(message([&] { find_runs({ragged}); }).find("is not a whole number"), std::string::npos);
   fs::remove_all(root);
 }

@@ -24,27 +24,17 @@
 #include "tom/runs/files.hpp"
 #include "tom/runs/run_lock.hpp"
 #include "tom/runs/settings_io.hpp"
+#include "../support.hpp"
 
 namespace fs = std::filesystem;
 using tom::runs::RunLock;
 
 namespace {
 
-fs::path temp_dir(const std::string& name) {
-  auto dir = fs::temp_directory_path() / ("tom_test_" + name + "_" + std::to_string(::getpid()));
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
+using tom::test::error_of;
+using tom::test::temp_dir;
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const tom::Error& e) {
-    return e.what();
-  }
-  return "";
-}
+
 
 bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 

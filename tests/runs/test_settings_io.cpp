@@ -3,10 +3,13 @@
 #include "tom/core/error.hpp"
 #include "tom/runs/config.hpp"
 #include "tom/runs/settings_io.hpp"
+#include "../support.hpp"
 
 using tom::runs::Config;
 
 namespace {
+
+using tom::test::error_of;
 
 Config resolve(std::vector<std::string> overrides, std::string env = "hopper") {
   tom::runs::ConfigSources sources;
@@ -15,14 +18,6 @@ Config resolve(std::vector<std::string> overrides, std::string env = "hopper") {
   return tom::runs::resolve_config(sources);
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const tom::Error& e) {
-    return e.what();
-  }
-  return "";
-}
 
 }  // namespace
 

@@ -8,22 +8,12 @@
 namespace tom::objectives {
 namespace {
 
-struct SettingsChecker {
-  template <class T, class Constraint>
-  void operator()(const char* name, T& value, const char*, const Constraint& constraint) {
-    constraint.check(name, static_cast<double>(value));
-  }
-  template <class T>
-  void operator()(const char*, T&, const char*) {}
-};
-
 constexpr std::int64_t kLogitChunk = 50000;
 
 }  // namespace
 
 void DiscriminatorSettings::check() {
-  SettingsChecker checker;
-  visit(checker);
+  check_settings("discriminator", *this);
 }
 
 struct Discriminator::Net : torch::nn::Module {

@@ -9,19 +9,6 @@
 namespace tom::objectives {
 namespace {
 
-// Applies each setting's declared range or allowed values.
-struct SettingsChecker {
-  template <class T, class Constraint>
-  void operator()(const char* name, T& value, const char*, const Constraint& constraint) {
-    if constexpr (std::is_same_v<T, std::string>)
-      constraint.check(name, value);
-    else
-      constraint.check(name, static_cast<double>(value));
-  }
-  template <class T>
-  void operator()(const char*, T&, const char*) {}
-};
-
 constexpr std::int64_t kWeightChunk = 50000;
 
 // Concatenates each state with each of its K next actions: [K*B, S+A], rows k-major.
@@ -44,8 +31,7 @@ void check_finite(const torch::Tensor& t, const char* name) {
 }  // namespace
 
 void TomDualSettings::check() {
-  SettingsChecker checker;
-  visit(checker);
+  check_settings("tom_dual", *this);
 }
 
 DualNetImpl::DualNetImpl(std::int64_t input_dim, int hidden, int layers) {

@@ -31,8 +31,8 @@ namespace fs = std::filesystem;
 namespace tom::runs {
 namespace {
 
-volatile std::sig_atomic_t g_stop_signal = 0;
-void on_stop_signal(int sig) { g_stop_signal = sig; }
+volatile std::sig_atomic_t g_sweep_stop_signal = 0;
+void on_sweep_stop_signal(int sig) { g_sweep_stop_signal = sig; }
 
 std::string file_key(const std::string& cell) {
   std::string out;
@@ -352,9 +352,9 @@ int run_sweep_local(const std::vector<SweepCell>& cells, const SweepOptions& o, 
              cells.size(), finished_before, pending.size(), o.jobs, threads);
   std::fflush(stdout);
 
-  g_stop_signal = 0;
+  g_sweep_stop_signal = 0;
   struct sigaction sa {};
-  sa.sa_handler = on_stop_signal;
+  sa.sa_handler = on_sweep_stop_signal;
   sigemptyset(&sa.sa_mask);
   struct sigaction old_int {}, old_term {};
   sigaction(SIGINT, &sa, &old_int);
@@ -364,7 +364,7 @@ int run_sweep_local(const std::vector<SweepCell>& cells, const SweepOptions& o, 
   int failed = 0, stopped = 0;
   bool forwarded = false;
   while (!pending.empty() || !running.empty()) {
-    while (!g_stop_signal && !pending.empty() && static_cast<int>(running.size()) < o.jobs) {
+    while (!g_sweep_stop_signal && !pending.empty() && static_cast<int>(running.size()) < o.jobs) {
       const Job job = pending.front();
       pending.pop_front();
       const std::string key = file_key(cells[job.cell].name);
@@ -394,7 +394,7 @@ int run_sweep_local(const std::vector<SweepCell>& cells, const SweepOptions& o, 
     }
     if (running.empty()) break;
     const auto forward = [&] {
-      if (!g_stop_signal || forwarded) return;
+      if (!g_sweep_stop_signal || forwarded) return;
       // Every worker stops with a checkpoint (tom train handles SIGTERM like Ctrl-C).
       for (const auto& [child, cell] : running) ::kill(child, SIGTERM);
       forwarded = true;
@@ -430,7 +430,7 @@ int run_sweep_local(const std::vector<SweepCell>& cells, const SweepOptions& o, 
   }
   sigaction(SIGINT, &old_int, nullptr);
   sigaction(SIGTERM, &old_term, nullptr);
-  interrupted = g_stop_signal != 0;
+  interrupted = g_sweep_stop_signal != 0;
   return failed + stopped + static_cast<int>(pending.size());
 }
 
