@@ -9,6 +9,7 @@
 #include "tom/agents/squashed_gaussian.hpp"
 #include "tom/core/archive.hpp"
 #include "tom/core/error.hpp"
+#include "tom/core/shapes.hpp"
 #include "tom/core/worker_thread.hpp"
 
 namespace tom::agents {
@@ -24,12 +25,12 @@ std::vector<std::int64_t> layer_sizes(std::int64_t in, const SacSettings& s, std
 void check_matrix(const torch::Tensor& t, std::int64_t rows, std::int64_t cols, const char* what) {
   if (!t.defined() || t.dim() != 2 || (rows >= 0 && t.size(0) != rows) || t.size(1) != cols)
     fail("SAC: {} must have shape [{}, {}], got {}", what, rows >= 0 ? std::to_string(rows) : "batch", cols,
-         nn::shape_of(t));
+         shape_of(t));
 }
 
 void check_vector(const torch::Tensor& t, std::int64_t rows, const char* what) {
   if (!t.defined() || t.dim() != 1 || t.size(0) != rows)
-    fail("SAC: {} must have shape [{}], got {}", what, rows, nn::shape_of(t));
+    fail("SAC: {} must have shape [{}], got {}", what, rows, shape_of(t));
 }
 
 }  // namespace

@@ -40,7 +40,7 @@ std::unique_ptr<models::DynamicsModel> make_model(const MbpoSettings& mbpo, cons
 MbpoTrainer::MbpoTrainer(const MbpoSettings& mbpo, const agents::SacSettings& sac,
                          std::unique_ptr<models::DynamicsModel> model,
                          std::unique_ptr<objectives::ModelObjective> objective, std::unique_ptr<envs::Env> env,
-                         envs::TerminationFn is_terminal, std::uint64_t seed, torch::Device device)
+                         TerminationFn is_terminal, std::uint64_t seed, torch::Device device)
     : settings_(mbpo),
       device_(device),
       collector_(std::move(env), seed),

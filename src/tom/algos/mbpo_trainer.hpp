@@ -102,7 +102,7 @@ class MbpoTrainer final : public Trainer {
   // objective: null means plain maximum likelihood (mle).
   MbpoTrainer(const MbpoSettings& mbpo, const agents::SacSettings& sac, std::unique_ptr<models::DynamicsModel> model,
               std::unique_ptr<objectives::ModelObjective> objective, std::unique_ptr<envs::Env> env,
-              envs::TerminationFn is_terminal, std::uint64_t seed, torch::Device device);
+              TerminationFn is_terminal, std::uint64_t seed, torch::Device device);
 
   void step() override;
   std::int64_t env_steps() const override { return env_steps_; }
@@ -134,7 +134,7 @@ class MbpoTrainer final : public Trainer {
   agents::Sac agent_;
   std::unique_ptr<models::DynamicsModel> model_;
   std::unique_ptr<objectives::ModelObjective> objective_;
-  envs::TerminationFn is_terminal_;
+  TerminationFn is_terminal_;
   torch::Generator gen_;  // rollout starts, policy noise in rollouts, batch sampling
 
   std::int64_t env_steps_ = 0;

@@ -4,16 +4,10 @@
 #include <cmath>
 
 #include "tom/core/error.hpp"
+#include "tom/core/shapes.hpp"
 
 namespace tom::data {
 namespace {
-
-std::string shape_of(const torch::Tensor& t) {
-  if (!t.defined()) return "undefined";
-  std::string out = "[";
-  for (std::int64_t d = 0; d < t.dim(); ++d) out += (d ? ", " : "") + std::to_string(t.size(d));
-  return out + "]";
-}
 
 void check_values(std::span<const double> values, std::size_t expected, const char* what) {
   if (values.size() != expected) fail("replay buffer: {} has {} entries, expected {}", what, values.size(), expected);

@@ -1,16 +1,11 @@
 #pragma once
 // The environment interface: Gymnasium's reset/step contract, in C++.
 #include <cstdint>
-#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
 #include <string>
 #include <vector>
-
-namespace at {
-class Tensor;
-}
 
 namespace tom::envs {
 
@@ -49,11 +44,5 @@ class Env {
   virtual std::string save_state() const = 0;
   virtual void load_state(const std::string& bytes) = 0;
 };
-
-// Batched termination rule of a task, used inside learned-model rollouts: given
-// [B, obs_dim] observations, [B, action_dim] actions and [B, obs_dim] next observations,
-// returns a [B] bool tensor. It agrees with Env::step on real transitions.
-using TerminationFn =
-    std::function<at::Tensor(const at::Tensor& obs, const at::Tensor& action, const at::Tensor& next_obs)>;
 
 }  // namespace tom::envs

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "tom/core/termination_fn.hpp"
 #include "tom/envs/env.hpp"
 
 namespace tom::envs {

@@ -4,12 +4,6 @@
 
 namespace tom::models {
 
-std::string shape_of(const torch::Tensor& tensor) {
-  std::vector<std::string> sizes;
-  for (auto size : tensor.sizes()) sizes.push_back(std::to_string(size));
-  return "[" + join(sizes) + "]";
-}
-
 void check_tensor(const torch::Tensor& tensor, const std::string& name, std::vector<std::int64_t> sizes) {
   if (!tensor.defined()) fail("{} is missing", name);
   bool shape_ok = tensor.dim() == static_cast<std::int64_t>(sizes.size());

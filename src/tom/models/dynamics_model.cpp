@@ -44,7 +44,8 @@ DynamicsModel::DynamicsModel(std::int64_t obs_dim, std::int64_t action_dim, cons
       target_norm_(std::max<std::int64_t>(obs_dim + 1, 0), device) {
   if (obs_dim < 1) fail("model obs_dim must be at least 1 (got {})", obs_dim);
   if (action_dim < 1) fail("model action_dim must be at least 1 (got {})", action_dim);
-  check_settings(fit_settings_);
+  // The fit settings are checked with the rest of the model's by the derived class,
+  // under the model's section name (e.g. "mdn.patience").
 }
 
 torch::Tensor DynamicsModel::uniform(std::vector<std::int64_t> sizes) {

@@ -31,6 +31,7 @@
 #include <torch/torch.h>
 
 #include "tom/core/settings.hpp"
+#include "tom/core/termination_fn.hpp"
 #include "tom/models/flat_parameters.hpp"
 #include "tom/models/normaliser.hpp"
 
@@ -250,8 +251,6 @@ class EarlyStopping {
 };
 
 // A model step with the task's termination rule applied.
-using TerminationFn =
-    std::function<torch::Tensor(const torch::Tensor& obs, const torch::Tensor& action, const torch::Tensor& next_obs)>;
 struct ModelStep {
   torch::Tensor next_obs;    // [B, O]
   torch::Tensor reward;      // [B]

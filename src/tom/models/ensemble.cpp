@@ -35,7 +35,7 @@ ProbabilisticEnsemble::ProbabilisticEnsemble(std::int64_t obs_dim, std::int64_t 
     : DynamicsModel(obs_dim, action_dim, settings.fit, seed, device),
       settings_(settings),
       layers_(settings.hidden_layers + 1) {
-  check_settings(settings_);
+  check_settings("ensemble", settings_);
   if (settings_.elites > settings_.members)
     fail("setting elites = {} exceeds members = {}", settings_.elites, settings_.members);
   const std::int64_t members = settings_.members, outputs = obs_dim + 1;

@@ -13,7 +13,7 @@ MixtureDensityNetwork::MixtureDensityNetwork(std::int64_t obs_dim, std::int64_t 
     : DynamicsModel(obs_dim, action_dim, settings.fit, seed, device),
       settings_(settings),
       layers_(settings.hidden_layers + 1) {
-  check_settings(settings_);
+  check_settings("mdn", settings_);
   std::vector<std::int64_t> widths{obs_dim + action_dim};
   for (int l = 0; l < settings_.hidden_layers; ++l) widths.push_back(settings_.hidden_units);
   widths.push_back(3 * (obs_dim + 1) * settings_.components);

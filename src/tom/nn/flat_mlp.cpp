@@ -4,6 +4,7 @@
 
 #include "tom/core/archive.hpp"
 #include "tom/core/error.hpp"
+#include "tom/core/shapes.hpp"
 
 namespace tom::nn {
 
@@ -164,12 +165,5 @@ void FlatAdam::load(torch::serialize::InputArchive& archive, const std::string& 
   step_ = step.item<std::int64_t>();
 }
 
-
-std::string shape_of(const torch::Tensor& t) {
-  if (!t.defined()) return "undefined";
-  std::string out = "[";
-  for (std::int64_t d = 0; d < t.dim(); ++d) out += (d ? ", " : "") + std::to_string(t.size(d));
-  return out + "]";
-}
 
 }  // namespace tom::nn

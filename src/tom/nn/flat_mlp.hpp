@@ -88,7 +88,4 @@ class FlatAdam {
   torch::Tensor exp_avg_, exp_avg_sq_, denom_;
 };
 
-// "[256, 11]" (or "undefined"), for error messages.
-std::string shape_of(const torch::Tensor& t);
-
 }  // namespace tom::nn

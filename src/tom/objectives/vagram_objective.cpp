@@ -4,11 +4,10 @@
 #include <cmath>
 
 #include "tom/core/error.hpp"
+#include "tom/core/shapes.hpp"
 
 namespace tom::objectives {
 namespace {
-
-std::string shape_of(const torch::Tensor& t) { return t.defined() ? c10::str(t.sizes()) : "undefined"; }
 
 void check_rows(const agents::PolicyValue& agent, const torch::Tensor& next_obs, int chunk) {
   if (!next_obs.defined() || next_obs.dim() != 2 || next_obs.size(1) != agent.obs_dim())
