@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(cmake ninja-build g++ ccache libtorch-dev libmujoco-dev libqhull-dev
+packages=(cmake ninja-build g++ libtorch-dev libmujoco-dev libqhull-dev
           libopenblas0-pthread libcli11-dev nlohmann-json3-dev libfmt-dev
           libtomlplusplus-dev libgtest-dev libgmock-dev libbenchmark-dev
           gnuplot-nox libegl-dev libegl-mesa0 ffmpeg)
