@@ -284,6 +284,24 @@ TEST(Vagram, PlanMatchesTheDefinition) {
   EXPECT_THROW(VagramObjective{bad}, Error);
 }
 
+// The TOM code's VaGraM runs (mbpo.py:355-364): SAC batches mix model data in with
+// probability truncated_linear(0, 20, 0, 0.95, epoch); off by default.
+TEST(Vagram, ModelDataRampsLikeTheTomCode) {
+  VagramObjective plain({});
+  EXPECT_EQ(plain.model_data_probability(0), 1.0);
+  EXPECT_EQ(plain.model_data_probability(100), 1.0);
+  VagramSettings settings;
+  settings.model_data_ramp_epochs = 20;
+  VagramObjective ramped(settings);
+  EXPECT_EQ(ramped.model_data_probability(0), 0.0);
+  EXPECT_DOUBLE_EQ(ramped.model_data_probability(5), 0.95 * 0.25);
+  EXPECT_DOUBLE_EQ(ramped.model_data_probability(10), 0.475);
+  EXPECT_DOUBLE_EQ(ramped.model_data_probability(20), 0.95);
+  EXPECT_DOUBLE_EQ(ramped.model_data_probability(125), 0.95);
+  settings.model_data_ramp_epochs = -1;
+  EXPECT_THROW(VagramObjective{settings}, Error);
+}
+
 // Each form's loss drives a short fit of both model kinds to finite held-out losses.
 TEST(Vagram, BothFormsDriveEnsembleAndMdnFits) {
   set_threads(1);

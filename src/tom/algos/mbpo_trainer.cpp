@@ -198,12 +198,21 @@ void MbpoTrainer::update_agent() {
   PhaseTimer timer(counters_.sac_s);
   const int batch_size = agent_.settings().batch_size;
   const auto real = static_cast<std::int64_t>(settings_.real_ratio * batch_size);
+  const double model_data = objective_->model_data_probability(
+      std::max<std::int64_t>(0, env_steps_ - settings_.random_steps) / settings_.epoch_length);
   for (int i = 0; i < settings_.updates_per_step; ++i) {
     const data::Batch r = replay_.sample(real, gen_);
-    const data::Batch m = model_buffer_->sample(batch_size - real, gen_);
-    last_stats_ = agent_.update({torch::cat({r.obs, m.obs}), torch::cat({r.action, m.action}),
-                                 torch::cat({r.reward, m.reward}), torch::cat({r.next_obs, m.next_obs}),
-                                 torch::cat({r.terminated, m.terminated})});
+    // The TOM code's VaGraM runs train some batches on their real part alone.
+    const bool real_only =
+        model_data < 1.0 && real > 0 && torch::rand({}, gen_, torch::kFloat64).item<double>() >= model_data;
+    if (real_only) {
+      last_stats_ = agent_.update(r);
+    } else {
+      const data::Batch m = model_buffer_->sample(batch_size - real, gen_);
+      last_stats_ = agent_.update({torch::cat({r.obs, m.obs}), torch::cat({r.action, m.action}),
+                                   torch::cat({r.reward, m.reward}), torch::cat({r.next_obs, m.next_obs}),
+                                   torch::cat({r.terminated, m.terminated})});
+    }
     ++epoch_updates_;
     counters_.sac_updates += 1;
   }

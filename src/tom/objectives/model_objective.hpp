@@ -52,6 +52,13 @@ class ModelObjective {
   // Called by the backbone after each burst of policy updates, with the replay buffer's
   // insertion count at that moment (PMAC counts policy changes with it).
   virtual void policy_updated(std::int64_t total_added) { (void)total_added; }
+  // The probability that a policy update's batch in this epoch (counted from the end of
+  // exploration) mixes model data in; otherwise it holds only its real part. 1 but for
+  // the TOM code's VaGraM runs (vagram.model_data_ramp_epochs).
+  virtual double model_data_probability(std::int64_t epoch) const {
+    (void)epoch;
+    return 1.0;
+  }
   // Objective-specific figures of the last plan() (e.g. discriminator accuracy), as
   // extra metrics.csv columns; the same names on every call.
   virtual std::vector<std::string> metric_names() const { return {}; }

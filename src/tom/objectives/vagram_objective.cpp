@@ -148,6 +148,13 @@ models::BatchLoss vagram_weighted_nll_loss(torch::Tensor gradient_magnitudes) {
   };
 }
 
+double VagramObjective::model_data_probability(std::int64_t epoch) const {
+  if (settings_.model_data_ramp_epochs == 0) return 1.0;
+  // mbpo.py:355-357: truncated_linear(0, 20, 0, 0.95, epoch).
+  const double progress = static_cast<double>(std::max<std::int64_t>(epoch, 0)) / settings_.model_data_ramp_epochs;
+  return 0.95 * std::min(1.0, progress);
+}
+
 VagramObjective::VagramObjective(VagramSettings settings) : settings_(std::move(settings)) { settings_.check(); }
 
 FitPlan VagramObjective::plan(const FitContext& context) {

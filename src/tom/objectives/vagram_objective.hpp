@@ -45,6 +45,7 @@ struct VagramSettings {
   std::string form = "published";
   double quantile = 0.95;
   int mse_warmup_steps = 1000;
+  int model_data_ramp_epochs = 0;
   int chunk = 4096;
 
   template <class V>
@@ -58,6 +59,10 @@ struct VagramSettings {
     v("mse_warmup_steps", mse_warmup_steps,
       "published form: fits in this many env steps after exploration add the mean squared error "
       "(pairlab/vagram: the first epoch)",
+      Range::at_least(0));
+    v("model_data_ramp_epochs", model_data_ramp_epochs,
+      "the TOM code's VaGraM runs: a SAC batch mixes model data in with probability 0.95 min(1, epoch / this) "
+      "(epochs after exploration), else holds only its real part; 0: always mixes",
       Range::at_least(0));
     v("chunk", chunk, "transitions per batched gradient computation", Range::at_least(1));
   }
@@ -108,6 +113,7 @@ class VagramObjective final : public ModelObjective {
   // vagram_clip_threshold: mean clip threshold over the four critics.
   std::vector<std::string> metric_names() const override { return {"vagram_grad_norm", "vagram_clip_threshold"}; }
   std::vector<double> metric_values() const override { return {mean_norm_, mean_threshold_}; }
+  double model_data_probability(std::int64_t epoch) const override;
   // No state beyond the settings: everything is recomputed at each plan().
 
   const VagramSettings& settings() const { return settings_; }
