@@ -21,8 +21,11 @@ struct VerifyOptions {
     objectives::TomDualSettings s;
     s.hidden = 64;
     s.lr = 2e-3;
-    s.steps = 10000;
     s.ema = 0.999;
+    s.schedule = "converge";
+    s.steps = 80000;
+    s.check_every = 1000;
+    s.probe_rows = 4096;
     return s;
   }();
   std::vector<std::string> forms;
@@ -42,14 +45,23 @@ void run_verify(const VerifyOptions& options) {
              options.mdp.states, options.mdp.actions,
              options.mdp.stochastic ? "stochastic" : "deterministic", options.seed,
              problem.true_ratio.min().item<double>(), problem.true_ratio.max().item<double>());
+  std::vector<std::string> diverged;
   for (const auto& name : names) {
     const auto& form = objectives::verification_form(name);
-    const auto errors = objectives::verify_form(problem, form, options.dual, options.seed);
     const auto used = objectives::verification_settings(form, options.dual);
-    fmt::print("{}: max rel err {:.3g}, mean rel err {:.3g}, weighted L1 {:.3g} (lr {:.3g}, {} steps)\n",
-               form.name, errors.max_relative, errors.mean_relative, errors.weighted_l1, used.lr, used.steps);
+    try {
+      const auto [errors, training] = objectives::verify_form(problem, form, options.dual, options.seed);
+      fmt::print("{}: max rel err {:.3g}, mean rel err {:.3g}, weighted L1 {:.3g} (lr {:.3g}, {} steps, "
+                 "last weight change {:.2g})\n",
+                 form.name, errors.max_relative, errors.mean_relative, errors.weighted_l1, used.lr, training.steps,
+                 training.weight_change);
+    } catch (const Error& e) {
+      fmt::print("{}: {}\n", form.name, e.what());
+      diverged.push_back(form.name);
+    }
     std::fflush(stdout);
   }
+  if (!diverged.empty()) fail("the dual failed for {} (see above)", join(diverged));
 }
 
 }  // namespace
@@ -65,7 +77,10 @@ void add_verify_command(CLI::App& app) {
   cmd->add_option("--seed", options->seed, "seed of the MDP, policies and dual");
   cmd->add_flag("--stochastic", options->mdp.stochastic,
                 "stochastic transitions (3 successors per state-action)");
-  cmd->add_option("--steps", options->dual.steps, "dual steps per form (conjugate-u runs three times as many, minimax twice)");
+  cmd->add_option("--steps", options->dual.steps,
+                  "most dual steps per form (conjugate-u may run three times as many, minimax twice)");
+  cmd->add_option("--schedule", options->dual.schedule,
+                  "converge (anneal once the weights settle, stop when annealed) or fixed (--steps at one rate)");
   cmd->add_option("--batch", options->dual.batch, "dual batch size");
   cmd->add_option("--lr", options->dual.lr, "dual learning rate (conjugate-u uses 0.35 of it, minimax a quarter)");
   cmd->add_option("--hidden", options->dual.hidden, "hidden units of the dual networks");

@@ -32,10 +32,10 @@ TEST(VerifyWeights, PrintsOneErrorLinePerForm) {
   for (const char* form : {"conjugate-exact", "minimax"}) {
     const std::regex line(std::string("\n") + form +
                           ": max rel err [0-9.e+-]+, mean rel err [0-9.e+-]+, weighted L1 [0-9.e+-]+ "
-                          "\\(lr [0-9.e+-]+, [0-9]+ steps\\)\n");
+                          "\\(lr [0-9.e+-]+, [0-9]+ steps, last weight change [0-9.e+-]+\\)\n");
     EXPECT_TRUE(std::regex_search(out, line)) << form << " line missing in:\n" << out;
   }
-  EXPECT_NE(out.find("(lr 0.0005, 100 steps)"), std::string::npos) << "minimax's scaled lr and steps: " << out;
+  EXPECT_NE(out.find("(lr 0.0005, 100 steps,"), std::string::npos) << "minimax's scaled lr and steps: " << out;
 }
 
 TEST(VerifyWeights, NamesBadInput) {

@@ -90,7 +90,7 @@ TEST_P(DualRecoversTheExactRatio, MeanAndWeightedErrorsAreSmall) {
   settings.steps = c.steps;
   settings.lr = c.lr;
   settings.ema = 0.999;
-  const auto errors = verify_form(problem, verification_form(c.form), settings, c.seed);
+  const auto errors = verify_form(problem, verification_form(c.form), settings, c.seed).errors;
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   fmt::print("max rel {:.3f}, mean rel {:.4f}, weighted L1 {:.4f} ({:.0f} s)\n", errors.max_relative,
              errors.mean_relative, errors.weighted_l1, seconds);

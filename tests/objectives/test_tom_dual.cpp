@@ -12,6 +12,7 @@
 #include "tom/core/threads.hpp"
 #include "tom/objectives/discriminator.hpp"
 #include "tom/objectives/tom_dual.hpp"
+#include "../support.hpp"
 
 namespace tom::objectives {
 namespace {
@@ -94,7 +95,7 @@ TEST(TomDual, TrainsAndWeighsABufferInEveryForm) {
       s.batch = 64;
       s.next_actions = 2;
       TomDual dual(s, 3, 2);
-      EXPECT_TRUE(std::isfinite(dual.train(gaussian_data(), 20)));
+      EXPECT_TRUE(std::isfinite(dual.train(gaussian_data(), 20).loss));
       EXPECT_EQ(dual.steps_done(), 20);
       const std::int64_t n = 1000;
       const auto w = dual.weights(torch::randn({n, 3}), torch::rand({n, 2}), torch::randn({n}),
@@ -106,6 +107,63 @@ TEST(TomDual, TrainsAndWeighsABufferInEveryForm) {
       EXPECT_TRUE(torch::isfinite(w).all().item<bool>());
     }
   }
+}
+
+TEST(TomDual, TrainReportsItsConvergenceChecks) {
+  set_threads(1);
+  torch::manual_seed(3);
+  TomDualSettings s;
+  s.hidden = 32;
+  s.batch = 64;
+  s.check_every = 10;
+  s.probe_rows = 128;
+  TomDual dual(s, 3, 2);
+  const DualTrainReport first = dual.train(gaussian_data(), 45);
+  EXPECT_EQ(first.steps, 45);
+  EXPECT_EQ(dual.steps_done(), 45);
+  EXPECT_TRUE(std::isfinite(first.loss) && std::isfinite(first.loss_trend));
+  EXPECT_GT(first.weight_change, 0.0);
+  EXPECT_GT(first.weight_mean, 0.25);
+  EXPECT_LT(first.weight_mean, 4.0);
+  // One interval only: no trend to report.
+  EXPECT_EQ(dual.train(gaussian_data(), 5).loss_trend, 0.0);
+}
+
+TEST(TomDual, ConvergeScheduleStaysWithinItsBudget) {
+  set_threads(1);
+  torch::manual_seed(4);
+  TomDualSettings s;
+  s.hidden = 16;
+  s.batch = 32;
+  s.schedule = "converge";
+  s.check_every = 5;
+  s.patience = 1;
+  TomDual dual(s, 3, 2);
+  const DualTrainReport report = dual.train(gaussian_data(), 60);
+  EXPECT_GE(report.steps, 10);
+  EXPECT_LE(report.steps, 60);
+  EXPECT_EQ(dual.steps_done(), report.steps);
+}
+
+TEST(TomDual, DivergenceIsAnErrorNotWeights) {
+  set_threads(1);
+  torch::manual_seed(5);
+  DualData huge = gaussian_data();
+  huge.sample_replay = [](std::int64_t n) {
+    return ReplayBatch{torch::randn({n, 3}), torch::rand({n, 2}), torch::full({n}, 1e30), torch::randn({n, 3}),
+                       torch::zeros({n})};
+  };
+  TomDualSettings s;
+  s.hidden = 16;
+  s.batch = 32;
+  TomDual conjugate(s, 3, 2);
+  EXPECT_NE(test::error_of([&] { conjugate.train(huge, 5); }).find("diverged"), std::string::npos);
+  // Descent-ascent at a huge rate runs away: the guard refuses its weights.
+  s.form = "minimax";
+  s.lr = 5.0;
+  s.check_every = 20;
+  TomDual minimax(s, 3, 2);
+  EXPECT_NE(test::error_of([&] { minimax.train(gaussian_data(), 200); }).find("diverged"), std::string::npos);
 }
 
 // What a checkpoint file would give back: `out` written to bytes and read again.

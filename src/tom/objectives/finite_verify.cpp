@@ -107,15 +107,15 @@ TomDualSettings verification_settings(const VerificationForm& form, TomDualSetti
   return base;
 }
 
-RatioErrors verify_form(const RatioProblem& problem, const VerificationForm& form,
+Verification verify_form(const RatioProblem& problem, const VerificationForm& form,
                         TomDualSettings base, std::uint64_t seed) {
   base.gamma = problem.mdp.gamma;  // the dual discounts as the MDP does
   const TomDualSettings settings = verification_settings(form, std::move(base));
   torch::manual_seed(seed);
   TomDual dual(settings, problem.mdp.states(), problem.mdp.actions());
-  dual.train(finite_dual_data(problem, form.exact_next, at::detail::createCPUGenerator(seed)),
-             settings.steps);
-  return ratio_errors(problem, estimated_ratio(dual, problem));
+  const DualTrainReport training =
+      dual.train(finite_dual_data(problem, form.exact_next, at::detail::createCPUGenerator(seed)), settings.steps);
+  return {ratio_errors(problem, estimated_ratio(dual, problem)), training};
 }
 
 }  // namespace tom::objectives

@@ -52,8 +52,13 @@ torch::Tensor estimated_ratio(const TomDual& dual, const RatioProblem& problem);
 // steps scaled, clipping and normalising off (so the raw dual solution is measured).
 TomDualSettings verification_settings(const VerificationForm& form, TomDualSettings base);
 
+struct Verification {
+  RatioErrors errors;
+  DualTrainReport training;
+};
+
 // Trains a fresh dual with verification_settings(form, base) and returns its errors.
-RatioErrors verify_form(const RatioProblem& problem, const VerificationForm& form,
+Verification verify_form(const RatioProblem& problem, const VerificationForm& form,
                         TomDualSettings base, std::uint64_t seed);
 
 }  // namespace tom::objectives

@@ -144,6 +144,9 @@ TomDual::TomDual(TomDualSettings settings, std::int64_t state_dim, std::int64_t 
       w_opt_ = make_optimizer(w_, settings_.lr);
     }
   }
+  for (auto* opt : optimizers())
+    for (auto& group : opt->param_groups())
+      base_lrs_.push_back(static_cast<torch::optim::AdamOptions&>(group.options()).lr());
 }
 
 torch::Tensor TomDual::ratio(const DualNet& w_net, const torch::Tensor& sa) const {
@@ -256,6 +259,22 @@ double TomDual::step(const DualData& data) {
   return (reported.defined() ? reported : loss).item<double>();
 }
 
+std::vector<torch::optim::Adam*> TomDual::optimizers() const {
+  std::vector<torch::optim::Adam*> all;
+  for (const auto* opt : {&q_opt_, &u_opt_, &w_opt_})
+    if (*opt) all.push_back(opt->get());
+  return all;
+}
+
+void TomDual::set_lr_factor(double factor) {
+  if (!(factor > 0.0) || !std::isfinite(factor))
+    fail("TOM dual: learning-rate factor must be positive and finite (got {})", factor);
+  std::size_t i = 0;
+  for (auto* opt : optimizers())
+    for (auto& group : opt->param_groups())
+      static_cast<torch::optim::AdamOptions&>(group.options()).lr(base_lrs_.at(i++) * factor);
+}
+
 void TomDual::update_averages() {
   torch::NoGradGuard no_grad;
   const double blend = 1.0 - settings_.ema;
@@ -263,25 +282,83 @@ void TomDual::update_averages() {
     averaged_params_[i].lerp_(online_params_[i], blend);
 }
 
-double TomDual::train(const DualData& data, int steps) {
-  if (steps < 0) fail("TOM dual: steps must be non-negative (got {})", steps);
+DualTrainReport TomDual::train(const DualData& data, int max_steps) {
+  if (max_steps < 0) fail("TOM dual: steps must be non-negative (got {})", max_steps);
   if (!data.sample_initial_states || !data.sample_replay || !data.sample_next_actions)
     fail("TOM dual: DualData needs all three samplers");
-  const int tail_start = steps - std::max(1, steps / 10);
-  double tail_sum = 0.0;
-  int tail_count = 0;
-  for (int i = 0; i < steps; ++i) {
-    const double loss = step(data);
-    if (i >= tail_start) {
-      tail_sum += loss;
-      ++tail_count;
+  DualTrainReport report;
+  if (max_steps == 0) return report;
+
+  // The probe: fixed replay transitions (and next actions) whose weights each check compares.
+  const ReplayBatch probe = data.sample_replay(settings_.probe_rows);
+  check_batch(probe, settings_.probe_rows);
+  const NextActions probe_next =
+      needs_next_actions() ? data.sample_next_actions(probe.s_next, settings_.next_actions) : NextActions{};
+  const bool scale_free = settings_.divergence == "kl" && settings_.form != "minimax";
+  const auto probe_weights = [&] {
+    torch::NoGradGuard no_grad;
+    const torch::Tensor values = buffer_values(probe.s, probe.a, probe.r, probe.s_next, probe.done,
+                                               probe_next.actions,
+                                               needs_next_actions() ? check_next(probe_next, settings_.probe_rows, "probe")
+                                                                    : torch::Tensor{});
+    if (w_avg_) return values;
+    return scale_free ? weights_from_residuals(values, "kl", std::numeric_limits<double>::infinity(), true)
+                      : chi2_conjugate_derivative(values);
+  };
+  const auto diverged = [&](const std::string& what) {
+    fail("TOM dual diverged after {} steps: {} (form {}, lr {}); lower the learning rate", steps_done_, what,
+         settings_.form, settings_.lr);
+  };
+
+  torch::Tensor previous = probe_weights();
+  double interval_loss = 0.0, previous_interval_loss = std::numeric_limits<double>::quiet_NaN();
+  int interval_steps = 0;
+  // converge schedule: the constant rate until `patience` checks in a row bring no 20% smaller
+  // change (the weights have reached the noise floor of this rate), then an exponential anneal
+  // to anneal_factor over as many steps as the constant phase took. Half the budget at most
+  // goes to the constant phase.
+  const bool converge = settings_.schedule == "converge";
+  double best_change = std::numeric_limits<double>::infinity();
+  int checks_without_progress = 0, anneal_start = -1, anneal_steps = 0;
+  const auto start_anneal = [&](int step) {
+    anneal_start = step;
+    anneal_steps = std::max(1, std::min(step, max_steps - step));
+  };
+  for (int step = 0; step < max_steps; ++step) {
+    if (converge && anneal_start < 0 && step >= max_steps / 2) start_anneal(step);
+    if (anneal_start >= 0) {
+      const double progress = std::min(1.0, static_cast<double>(step - anneal_start) / anneal_steps);
+      set_lr_factor(std::pow(settings_.anneal_factor, progress));
+    }
+    const double loss = this->step(data);
+    if (!std::isfinite(loss)) diverged(fmt::format("the loss is {}", loss));
+    interval_loss += loss;
+    ++interval_steps;
+    const bool last = step + 1 == max_steps || (anneal_start >= 0 && step + 1 >= anneal_start + anneal_steps);
+    if (interval_steps < settings_.check_every && !last) continue;
+
+    const torch::Tensor w = probe_weights();
+    if (!torch::isfinite(w).all().item<bool>()) diverged("a weight is not finite");
+    report.steps = step + 1;
+    report.weight_mean = w.mean().item<double>();
+    report.weight_change = (w - previous).abs().mean().item<double>() / std::max(report.weight_mean, 1e-12);
+    report.loss = interval_loss / interval_steps;
+    report.loss_trend = std::isnan(previous_interval_loss) ? 0.0 : report.loss - previous_interval_loss;
+    previous = w;
+    previous_interval_loss = report.loss;
+    interval_loss = 0.0;
+    interval_steps = 0;
+    if (last) break;
+    if (converge && anneal_start < 0) {
+      checks_without_progress = report.weight_change < 0.8 * best_change ? 0 : checks_without_progress + 1;
+      best_change = std::min(best_change, report.weight_change);
+      if (checks_without_progress >= settings_.patience) start_anneal(step + 1);
     }
   }
-  const double tail = tail_count > 0 ? tail_sum / tail_count : 0.0;
-  if (!std::isfinite(tail))
-    fail("TOM dual: the loss diverged (is lr {} too large or are the rewards huge?)",
-         settings_.lr);
-  return tail;
+  set_lr_factor(1.0);
+  if (!scale_free && !(report.weight_mean >= 0.25 && report.weight_mean <= 4.0))
+    diverged(fmt::format("the raw weights' mean is {:.4g} (1 at the optimum)", report.weight_mean));
+  return report;
 }
 
 torch::Tensor TomDual::buffer_values(const torch::Tensor& s, const torch::Tensor& a,

@@ -27,6 +27,11 @@ struct TomDualSettings {
   std::string form = "conjugate";
   int next_actions = 1;
   int steps = 1000;
+  std::string schedule = "fixed";
+  int check_every = 250;
+  int probe_rows = 2048;
+  int patience = 2;
+  double anneal_factor = 0.02;
   int batch = 256;
   double lr = 3e-4;
   double l2 = 1e-4;
@@ -47,7 +52,18 @@ struct TomDualSettings {
       OneOf{"conjugate", "conjugate-u", "minimax"});
     v("next_actions", next_actions, "next actions a'~pi(s') sampled per transition (K)",
       Range::at_least(1));
-    v("steps", steps, "dual gradient steps per fit", Range::at_least(0));
+    v("steps", steps, "dual gradient steps per fit (the most, under the converge schedule)", Range::at_least(0));
+    v("schedule", schedule,
+      "fixed (`steps` steps at the constant rate) or converge (the constant rate until the weights stop "
+      "settling, then the rate annealed to anneal_factor over as many steps again, within `steps`)",
+      OneOf{"fixed", "converge"});
+    v("check_every", check_every, "dual steps between checks of the weights' change (diagnostics and schedule)",
+      Range::at_least(1));
+    v("probe_rows", probe_rows, "replay transitions whose weights the checks compare", Range::at_least(1));
+    v("patience", patience, "checks without a 20% smaller weight change before the converge schedule anneals",
+      Range::at_least(1));
+    v("anneal_factor", anneal_factor, "the converge schedule's final learning rate, as a fraction of lr",
+      Range{1e-6, 1.0});
     v("batch", batch, "replay transitions (and initial states) per dual step", Range::at_least(1));
     v("lr", lr, "Adam learning rate of the dual networks", Range::positive());
     v("l2", l2, "L2 penalty (Adam weight decay) on the dual networks' weights", Range::at_least(0));
@@ -116,13 +132,26 @@ torch::Tensor clip_and_normalise(const torch::Tensor& w, double clip_max, bool n
 torch::Tensor weights_from_residuals(const torch::Tensor& e, const std::string& divergence,
                                      double clip_max, bool normalise);
 
+// How a call of TomDual::train went, from checks of the averaged networks' weights on a
+// fixed probe batch of replay transitions every `check_every` steps.
+struct DualTrainReport {
+  int steps = 0;
+  double loss = 0.0;           // mean dual loss over the last check interval
+  double loss_trend = 0.0;     // that mean less the previous interval's (< 0: still descending)
+  double weight_change = 0.0;  // mean |w - w_previous check| / mean w on the probe, at the last check
+  double weight_mean = 0.0;    // mean raw (unclipped, unnormalised) probe weight: 1 at the optimum
+};
+
 class TomDual {
  public:
   TomDual(TomDualSettings settings, std::int64_t state_dim, std::int64_t action_dim,
           torch::Device device = torch::kCPU);
 
-  // Runs `steps` dual steps; returns the mean dual loss over the last 10% of them.
-  double train(const DualData& data, int steps);
+  // Runs dual steps under the settings' schedule, at most `max_steps` of them. Throws
+  // tom::Error when the dual diverged: a non-finite loss or weight, or raw weights whose
+  // mean is outside [1/4, 4] at the end (the optimum's is 1; kl conjugate weights are
+  // only checked for finiteness, their scale being free).
+  DualTrainReport train(const DualData& data, int max_steps);
 
   // One dual step (with one U step for conjugate-u, one w ascent step for minimax); returns
   // its loss (for minimax the Lagrangian's value).
@@ -159,6 +188,7 @@ class TomDual {
   torch::Tensor check_next(const NextActions& next, std::int64_t rows,
                            const char* where) const;  // returns probs [K, rows]
   void update_averages();
+  void set_lr_factor(double factor);  // every optimiser's rate = factor x its base rate
 
   TomDualSettings settings_;
   std::int64_t state_dim_, action_dim_;
@@ -168,6 +198,8 @@ class TomDual {
   DualNet w_{nullptr}, w_avg_{nullptr};  // minimax only
   std::unique_ptr<torch::optim::Adam> q_opt_, u_opt_, w_opt_;
   std::vector<torch::Tensor> online_params_, averaged_params_;
+  std::vector<double> base_lrs_;  // per optimiser and parameter group, in that order
+  std::vector<torch::optim::Adam*> optimizers() const;
   std::int64_t steps_done_ = 0;
 };
 

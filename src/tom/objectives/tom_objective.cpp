@@ -65,7 +65,7 @@ FitPlan TomObjective::plan(const FitContext& context) {
       actions.push_back(context.agent.sample_actions(states, context.gen).action.to(device_, torch::kFloat32));
     return NextActions{torch::stack(actions), {}};
   };
-  last_.dual_loss = dual_.train(data, dual_.settings().steps);
+  last_.dual = dual_.train(data, dual_.settings().steps);
   ++plans_;
   const auto buffer_weights = [&](bool clip) {
     const NextActions next = dual_.needs_next_actions() ? data.sample_next_actions(s_next, k) : NextActions{};
@@ -79,11 +79,14 @@ FitPlan TomObjective::plan(const FitContext& context) {
 }
 
 std::vector<std::string> TomObjective::metric_names() const {
-  return {"tom_discriminator_loss", "tom_discriminator_accuracy", "tom_reward_mean", "tom_dual_loss"};
+  return {"tom_discriminator_loss", "tom_discriminator_accuracy", "tom_reward_mean", "tom_dual_loss",
+          "tom_dual_loss_trend", "tom_dual_steps", "tom_dual_weight_change", "tom_dual_weight_mean"};
 }
 
 std::vector<double> TomObjective::metric_values() const {
-  return {last_.discriminator_loss, last_.discriminator_accuracy, last_.reward_mean, last_.dual_loss};
+  const DualTrainReport& d = last_.dual;
+  return {last_.discriminator_loss, last_.discriminator_accuracy, last_.reward_mean, d.loss,
+          d.loss_trend, static_cast<double>(d.steps), d.weight_change, d.weight_mean};
 }
 
 void TomObjective::save(torch::serialize::OutputArchive& archive) const {
@@ -93,9 +96,14 @@ void TomObjective::save(torch::serialize::OutputArchive& archive) const {
   archive.write("dual", dual);
   archive.write("discriminator", discriminator);
   write_int(archive, "plans", plans_);
-  archive.write("figures", torch::tensor({last_.discriminator_loss, last_.discriminator_accuracy, last_.reward_mean,
-                                          last_.dual_loss},
-                                         torch::kFloat64));
+  write_double(archive, "discriminator_loss", last_.discriminator_loss);
+  write_double(archive, "discriminator_accuracy", last_.discriminator_accuracy);
+  write_double(archive, "reward_mean", last_.reward_mean);
+  write_double(archive, "dual_loss", last_.dual.loss);
+  write_double(archive, "dual_loss_trend", last_.dual.loss_trend);
+  write_int(archive, "dual_steps", last_.dual.steps);
+  write_double(archive, "dual_weight_change", last_.dual.weight_change);
+  write_double(archive, "dual_weight_mean", last_.dual.weight_mean);
 }
 
 void TomObjective::load(torch::serialize::InputArchive& archive) {
@@ -105,9 +113,18 @@ void TomObjective::load(torch::serialize::InputArchive& archive) {
   dual_.load(dual);
   discriminator_.load(discriminator);
   plans_ = read_int(archive, "plans", "TOM");
-  const auto v = read_doubles(archive, "figures", 4, "TOM");
-  // Stored as (discriminator loss, accuracy, reward mean, dual loss): by name, not by position.
-  last_ = {.discriminator_loss = v[0], .discriminator_accuracy = v[1], .dual_loss = v[3], .reward_mean = v[2]};
+  torch::Tensor positional;
+  if (archive.try_read("figures", positional))
+    fail("TOM checkpoint stores its figures in the format before the dual's convergence checks; it cannot be "
+         "continued by this version, start the run again");
+  last_.discriminator_loss = read_double(archive, "discriminator_loss", "TOM");
+  last_.discriminator_accuracy = read_double(archive, "discriminator_accuracy", "TOM");
+  last_.reward_mean = read_double(archive, "reward_mean", "TOM");
+  last_.dual.loss = read_double(archive, "dual_loss", "TOM");
+  last_.dual.loss_trend = read_double(archive, "dual_loss_trend", "TOM");
+  last_.dual.steps = static_cast<int>(read_int(archive, "dual_steps", "TOM"));
+  last_.dual.weight_change = read_double(archive, "dual_weight_change", "TOM");
+  last_.dual.weight_mean = read_double(archive, "dual_weight_mean", "TOM");
 }
 
 }  // namespace tom::objectives

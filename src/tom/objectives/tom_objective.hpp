@@ -63,7 +63,8 @@ class TomObjective final : public ModelObjective {
   TomDual dual_;
   std::int64_t plans_ = 0;
   struct Figures {
-    double discriminator_loss = 0, discriminator_accuracy = 0, dual_loss = 0, reward_mean = 0;
+    double discriminator_loss = 0, discriminator_accuracy = 0, reward_mean = 0;
+    DualTrainReport dual;
   } last_;
 };
 
