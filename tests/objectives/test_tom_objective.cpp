@@ -165,6 +165,44 @@ TEST(TomObjective, WaitsForTheRecentPoolThenGivesClippedFitAndFreshStartWeights)
   EXPECT_FALSE(torch::equal(plan.start_weights, plan.fit_weights));
 }
 
+// The diagnostic compares the fit's weights with a longer-trained copy of the dual, from
+// its own random draws: the plan itself is the same with or without it.
+TEST(TomObjective, ReferenceGapIsMeasuredWithoutChangingThePlan) {
+  tom::set_threads(1);
+  const auto buffer = filled_buffer(4, 2);
+  torch::manual_seed(2);
+  agents::Sac agent({}, 4, 2, {-1, -1}, {1, 1});
+  const auto metric = [](const ModelObjective& objective, const std::string& name) {
+    const auto names = objective.metric_names();
+    const auto at = std::find(names.begin(), names.end(), name) - names.begin();
+    return objective.metric_values().at(at);
+  };
+  auto settings = small_tom();
+  settings.dual.check_every = 10;
+  std::vector<FitPlan> plans;
+  for (int reference_steps : {0, 200}) {
+    settings.tom.reference_steps = reference_steps;
+    torch::manual_seed(7);
+    auto tom = make_objective(settings, 4, 2, torch::kCPU);
+    auto gen = at::make_generator<at::CPUGeneratorImpl>(5);
+    plans.push_back(tom->plan({buffer, agent, 300, 0, gen}));
+    plans.push_back(tom->plan({buffer, agent, 300, 0, gen}));  // and the next plan too
+    EXPECT_EQ(metric(*tom, "tom_dual_steps"), 30.0);
+    EXPECT_GT(metric(*tom, "tom_dual_weight_change"), 0.0);
+    if (reference_steps == 0) {
+      EXPECT_EQ(metric(*tom, "tom_reference_gap"), 0.0);
+      EXPECT_EQ(metric(*tom, "tom_reference_steps"), 0.0);
+    } else {
+      EXPECT_GT(metric(*tom, "tom_reference_gap"), 0.0);
+      EXPECT_GT(metric(*tom, "tom_reference_steps"), 10.0);
+      EXPECT_LE(metric(*tom, "tom_reference_steps"), 200.0);
+    }
+  }
+  EXPECT_TRUE(torch::equal(plans[0].fit_weights, plans[2].fit_weights));
+  EXPECT_TRUE(torch::equal(plans[1].fit_weights, plans[3].fit_weights));
+  EXPECT_TRUE(torch::equal(plans[1].start_weights, plans[3].start_weights));
+}
+
 TEST(MakeObjective, MleIsUniform) {
   const auto mle = make_objective({}, 4, 2, torch::kCPU);
   EXPECT_EQ(mle->name(), "mle");

@@ -1,5 +1,7 @@
 #include "tom/objectives/tom_objective.hpp"
 
+#include <sstream>
+
 #include "tom/core/archive.hpp"
 #include "tom/core/error.hpp"
 
@@ -9,6 +11,8 @@ TomObjective::TomObjective(const TomSettings& settings, const TomDualSettings& d
                            const DiscriminatorSettings& discriminator, int obs_dim, int action_dim,
                            torch::Device device)
     : settings_(settings),
+      obs_dim_(obs_dim),
+      action_dim_(action_dim),
       device_(device),
       discriminator_(discriminator, obs_dim, action_dim, device),
       dual_(dual, obs_dim, action_dim, device) {}
@@ -49,28 +53,40 @@ FitPlan TomObjective::plan(const FitContext& context) {
   last_.reward_mean = reward.mean().item<double>();
 
   const auto k = dual_.settings().next_actions;
-  DualData data;
-  data.sample_initial_states = [&](std::int64_t count) {
-    return s0.index_select(0, torch::randint(s0.size(0), {count}, context.gen, torch::kLong).to(device_));
+  const auto dual_data = [&](torch::Generator& gen) {
+    DualData data;
+    data.sample_initial_states = [&](std::int64_t count) {
+      return s0.index_select(0, torch::randint(s0.size(0), {count}, gen, torch::kLong).to(device_));
+    };
+    data.sample_replay = [&](std::int64_t count) {
+      const auto rows = torch::randint(n, {count}, gen, torch::kLong).to(device_);
+      return ReplayBatch{s.index_select(0, rows), a.index_select(0, rows), reward.index_select(0, rows),
+                         s_next.index_select(0, rows), done.index_select(0, rows)};
+    };
+    data.sample_next_actions = [&](const torch::Tensor& states, std::int64_t count) {
+      torch::NoGradGuard no_grad;
+      std::vector<torch::Tensor> actions;
+      for (std::int64_t i = 0; i < count; ++i)
+        actions.push_back(context.agent.sample_actions(states, gen).action.to(device_, torch::kFloat32));
+      return NextActions{torch::stack(actions), {}};
+    };
+    return data;
   };
-  data.sample_replay = [&](std::int64_t count) {
-    const auto rows = torch::randint(n, {count}, context.gen, torch::kLong).to(device_);
-    return ReplayBatch{s.index_select(0, rows), a.index_select(0, rows), reward.index_select(0, rows),
-                       s_next.index_select(0, rows), done.index_select(0, rows)};
-  };
-  data.sample_next_actions = [&](const torch::Tensor& states, std::int64_t count) {
-    torch::NoGradGuard no_grad;
-    std::vector<torch::Tensor> actions;
-    for (std::int64_t i = 0; i < count; ++i)
-      actions.push_back(context.agent.sample_actions(states, context.gen).action.to(device_, torch::kFloat32));
-    return NextActions{torch::stack(actions), {}};
-  };
+  const DualData data = dual_data(context.gen);
   last_.dual = dual_.train(data, dual_.settings().steps);
   ++plans_;
-  const auto buffer_weights = [&](bool clip) {
-    const NextActions next = dual_.needs_next_actions() ? data.sample_next_actions(s_next, k) : NextActions{};
-    return dual_.weights(s, a, reward, s_next, done, next, clip).to(torch::kCPU);
+  const auto next_actions = [&](const DualData& from) {
+    return dual_.needs_next_actions() ? from.sample_next_actions(s_next, k) : NextActions{};
   };
+  const auto buffer_weights = [&](bool clip) {
+    return dual_.weights(s, a, reward, s_next, done, next_actions(data), clip).to(torch::kCPU);
+  };
+  if (settings_.reference_steps > 0) {
+    // Its own generator: the run is the same with or without the diagnostic.
+    torch::Generator reference_gen = at::detail::createCPUGenerator(static_cast<std::uint64_t>(plans_));
+    const DualData reference_data = dual_data(reference_gen);
+    measure_reference_gap(reference_data, s, a, reward, s_next, done, next_actions(reference_data));
+  }
   FitPlan plan;
   plan.fit_weights = buffer_weights(/*clip=*/true);
   plan.start_weights = settings_.start_weights == "fresh" ? buffer_weights(/*clip=*/false) : plan.fit_weights;
@@ -78,15 +94,44 @@ FitPlan TomObjective::plan(const FitContext& context) {
   return plan;
 }
 
+void TomObjective::measure_reference_gap(const DualData& data, const torch::Tensor& s, const torch::Tensor& a,
+                                         const torch::Tensor& reward, const torch::Tensor& s_next,
+                                         const torch::Tensor& done, const NextActions& next) {
+  TomDualSettings longer = dual_.settings();
+  longer.schedule = "converge";
+  // The copy's (overwritten) initialisation must not draw from the global generator.
+  auto global = at::detail::getDefaultCPUGenerator();
+  const auto global_state = global.get_state();
+  TomDual reference(longer, obs_dim_, action_dim_, device_);
+  global.set_state(global_state);
+  torch::serialize::OutputArchive out;
+  dual_.save(out);
+  std::stringstream bytes;
+  out.save_to(bytes);
+  torch::serialize::InputArchive in;
+  in.load_from(bytes);
+  reference.load(in);
+  last_.reference_steps = reference.train(data, settings_.reference_steps).steps;
+  // Both unclipped and at mean 1 over the buffer: the buffer is a sample of the replay
+  // distribution, so the mean absolute difference is the weighted L1.
+  const auto normalised = [&](const TomDual& dual) {
+    const torch::Tensor w = dual.weights(s, a, reward, s_next, done, next, /*clip=*/false);
+    return w / w.mean();
+  };
+  last_.reference_gap = (normalised(dual_) - normalised(reference)).abs().mean().item<double>();
+}
+
 std::vector<std::string> TomObjective::metric_names() const {
   return {"tom_discriminator_loss", "tom_discriminator_accuracy", "tom_reward_mean", "tom_dual_loss",
-          "tom_dual_loss_trend", "tom_dual_steps", "tom_dual_weight_change", "tom_dual_weight_mean"};
+          "tom_dual_loss_trend", "tom_dual_steps", "tom_dual_weight_change", "tom_dual_weight_mean",
+          "tom_reference_gap", "tom_reference_steps"};
 }
 
 std::vector<double> TomObjective::metric_values() const {
   const DualTrainReport& d = last_.dual;
   return {last_.discriminator_loss, last_.discriminator_accuracy, last_.reward_mean, d.loss,
-          d.loss_trend, static_cast<double>(d.steps), d.weight_change, d.weight_mean};
+          d.loss_trend, static_cast<double>(d.steps), d.weight_change, d.weight_mean,
+          last_.reference_gap, static_cast<double>(last_.reference_steps)};
 }
 
 void TomObjective::save(torch::serialize::OutputArchive& archive) const {
@@ -104,6 +149,8 @@ void TomObjective::save(torch::serialize::OutputArchive& archive) const {
   write_int(archive, "dual_steps", last_.dual.steps);
   write_double(archive, "dual_weight_change", last_.dual.weight_change);
   write_double(archive, "dual_weight_mean", last_.dual.weight_mean);
+  write_double(archive, "reference_gap", last_.reference_gap);
+  write_int(archive, "reference_steps", last_.reference_steps);
 }
 
 void TomObjective::load(torch::serialize::InputArchive& archive) {
@@ -125,6 +172,8 @@ void TomObjective::load(torch::serialize::InputArchive& archive) {
   last_.dual.steps = static_cast<int>(read_int(archive, "dual_steps", "TOM"));
   last_.dual.weight_change = read_double(archive, "dual_weight_change", "TOM");
   last_.dual.weight_mean = read_double(archive, "dual_weight_mean", "TOM");
+  last_.reference_gap = read_double(archive, "reference_gap", "TOM");
+  last_.reference_steps = static_cast<int>(read_int(archive, "reference_steps", "TOM"));
 }
 
 }  // namespace tom::objectives

@@ -30,6 +30,7 @@ struct TomSettings {
   bool wait_for_recent_pool = false;
   double holdout_ratio = 0.0;
   std::string start_weights = "fit";
+  int reference_steps = 0;
 
   template <class V>
   void visit(V& v) {
@@ -42,6 +43,10 @@ struct TomSettings {
     v("start_weights", start_weights,
       "rollout starts: fit (the fit's clipped weights) or fresh (unclipped, recomputed with fresh next actions)",
       OneOf{"fit", "fresh"});
+    v("reference_steps", reference_steps,
+      "diagnostic, 0 = off: at each fit a copy of the dual trains up to this many more steps under the "
+      "converge schedule, and metrics.csv gets the weighted L1 between its weights and the fit's",
+      Range::at_least(0));
   }
 };
 
@@ -57,7 +62,14 @@ class TomObjective final : public ModelObjective {
   void load(torch::serialize::InputArchive& archive) override;
 
  private:
+  // The weighted L1 between the fit's weights and those of a copy of the dual trained
+  // reference_steps further on fresh draws; sets last_.reference_*.
+  void measure_reference_gap(const DualData& fit_data, const torch::Tensor& s, const torch::Tensor& a,
+                             const torch::Tensor& reward, const torch::Tensor& s_next, const torch::Tensor& done,
+                             const NextActions& next);
+
   TomSettings settings_;
+  int obs_dim_, action_dim_;
   torch::Device device_;
   Discriminator discriminator_;
   TomDual dual_;
@@ -65,6 +77,8 @@ class TomObjective final : public ModelObjective {
   struct Figures {
     double discriminator_loss = 0, discriminator_accuracy = 0, reward_mean = 0;
     DualTrainReport dual;
+    double reference_gap = 0;
+    int reference_steps = 0;
   } last_;
 };
 
