@@ -15,19 +15,7 @@ namespace {
 struct VerifyOptions {
   objectives::FiniteMdpOptions mdp;
   std::uint64_t seed = 0;
-  // One-hot inputs need a narrower dual net than the learning loop's; settings measured in
-  // docs/tom_weights.md.
-  objectives::TomDualSettings dual = [] {
-    objectives::TomDualSettings s;
-    s.hidden = 64;
-    s.lr = 2e-3;
-    s.ema = 0.999;
-    s.schedule = "converge";
-    s.steps = 80000;
-    s.check_every = 1000;
-    s.probe_rows = 4096;
-    return s;
-  }();
+  objectives::TomDualSettings dual = objectives::verification_defaults();
   std::vector<std::string> forms;
   int threads = 1;
 };
@@ -85,6 +73,7 @@ void add_verify_command(CLI::App& app) {
   cmd->add_option("--lr", options->dual.lr, "dual learning rate (conjugate-u uses 0.35 of it, minimax a quarter)");
   cmd->add_option("--hidden", options->dual.hidden, "hidden units of the dual networks");
   cmd->add_option("--ema", options->dual.ema, "Polyak averaging factor");
+  cmd->add_option("--l2", options->dual.l2, "L2 penalty on the dual networks' weights");
   cmd->add_option("--divergence", options->dual.divergence, "chi2 or kl");
   cmd->add_option("--forms", options->forms,
                   "forms to run (default all: conjugate-exact, conjugate-k1, conjugate-k16, "

@@ -203,6 +203,29 @@ TEST(TomObjective, ReferenceGapIsMeasuredWithoutChangingThePlan) {
   EXPECT_TRUE(torch::equal(plans[1].start_weights, plans[3].start_weights));
 }
 
+// Without warm start every plan starts from a fresh dual: a used objective plans exactly as
+// a new one does from the same random state; with it, the carried-over dual differs.
+TEST(TomObjective, WarmStartCarriesTheDualOverAndColdStartDoesNot) {
+  tom::set_threads(1);
+  const auto buffer = filled_buffer(4, 2);
+  torch::manual_seed(2);
+  agents::Sac agent({}, 4, 2, {-1, -1}, {1, 1});
+  for (bool warm : {false, true}) {
+    auto settings = small_tom();
+    settings.tom.warm_start = warm;
+    auto used = make_objective(settings, 4, 2, torch::kCPU);
+    auto fresh = make_objective(settings, 4, 2, torch::kCPU);
+    auto gen = at::make_generator<at::CPUGeneratorImpl>(5);
+    used->plan({buffer, agent, 300, 0, gen});
+    auto gen_copy = gen.clone();
+    torch::manual_seed(11);
+    const auto after_a_plan = used->plan({buffer, agent, 300, 0, gen}).fit_weights;
+    torch::manual_seed(11);
+    const auto first_plan = fresh->plan({buffer, agent, 300, 0, gen_copy}).fit_weights;
+    EXPECT_EQ(torch::equal(after_a_plan, first_plan), !warm) << "warm_start " << warm;
+  }
+}
+
 TEST(MakeObjective, MleIsUniform) {
   const auto mle = make_objective({}, 4, 2, torch::kCPU);
   EXPECT_EQ(mle->name(), "mle");

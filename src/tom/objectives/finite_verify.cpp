@@ -97,6 +97,19 @@ torch::Tensor estimated_ratio(const TomDual& dual, const RatioProblem& problem) 
   return ratio;
 }
 
+TomDualSettings verification_defaults() {
+  TomDualSettings s;
+  s.hidden = 64;
+  s.lr = 2e-3;
+  s.l2 = 0.0;
+  s.ema = 0.999;
+  s.schedule = "converge";
+  s.steps = 80000;
+  s.check_every = 1000;
+  s.probe_rows = 4096;
+  return s;
+}
+
 TomDualSettings verification_settings(const VerificationForm& form, TomDualSettings base) {
   base.form = form.form;
   base.next_actions = form.next_actions;

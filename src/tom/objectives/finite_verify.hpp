@@ -48,6 +48,10 @@ DualData finite_dual_data(const RatioProblem& problem, bool exact_next, at::Gene
 // only up to scale).
 torch::Tensor estimated_ratio(const TomDual& dual, const RatioProblem& problem);
 
+// The base dual settings of the check (docs/tom_weights.md): a net sized for one-hot
+// inputs, no L2 penalty (it biases the rarely sampled entries), the converge schedule.
+TomDualSettings verification_defaults();
+
 // The dual settings verify_form trains `form` with: `base` changed to the form, its lr and
 // steps scaled, clipping and normalising off (so the raw dual solution is measured).
 TomDualSettings verification_settings(const VerificationForm& form, TomDualSettings base);

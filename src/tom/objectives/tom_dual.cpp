@@ -315,17 +315,18 @@ DualTrainReport TomDual::train(const DualData& data, int max_steps) {
   int interval_steps = 0;
   // converge schedule: the constant rate until `patience` checks in a row bring no 20% smaller
   // change (the weights have reached the noise floor of this rate), then an exponential anneal
-  // to anneal_factor over as many steps as the constant phase took. Half the budget at most
-  // goes to the constant phase.
+  // to anneal_factor over twice as many steps as the constant phase took: the rarely sampled
+  // entries settle last (docs/tom_weights.md). A third of the budget at most goes to the
+  // constant phase.
   const bool converge = settings_.schedule == "converge";
   double best_change = std::numeric_limits<double>::infinity();
   int checks_without_progress = 0, anneal_start = -1, anneal_steps = 0;
   const auto start_anneal = [&](int step) {
     anneal_start = step;
-    anneal_steps = std::max(1, std::min(step, max_steps - step));
+    anneal_steps = std::max(1, std::min(2 * step, max_steps - step));
   };
   for (int step = 0; step < max_steps; ++step) {
-    if (converge && anneal_start < 0 && step >= max_steps / 2) start_anneal(step);
+    if (converge && anneal_start < 0 && step >= max_steps / 3) start_anneal(step);
     if (anneal_start >= 0) {
       const double progress = std::min(1.0, static_cast<double>(step - anneal_start) / anneal_steps);
       set_lr_factor(std::pow(settings_.anneal_factor, progress));

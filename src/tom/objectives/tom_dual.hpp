@@ -30,7 +30,7 @@ struct TomDualSettings {
   std::string schedule = "fixed";
   int check_every = 250;
   int probe_rows = 2048;
-  int patience = 2;
+  int patience = 3;
   double anneal_factor = 0.02;
   int batch = 256;
   double lr = 3e-4;

@@ -73,6 +73,7 @@ FitPlan TomObjective::plan(const FitContext& context) {
     return data;
   };
   const DualData data = dual_data(context.gen);
+  if (!settings_.warm_start) dual_ = TomDual(dual_.settings(), obs_dim_, action_dim_, device_);
   last_.dual = dual_.train(data, dual_.settings().steps);
   ++plans_;
   const auto next_actions = [&](const DualData& from) {

@@ -15,7 +15,7 @@
 // With wait_for_recent_pool (the authors' code), fits before `recent_pool` transitions
 // have been collected after exploration are plain maximum likelihood.
 // The discriminator is re-created at every fit (the paper's code) unless configured
-// otherwise; the dual networks carry over from fit to fit.
+// otherwise; the dual networks carry over from fit to fit unless warm_start is off.
 #include <memory>
 #include <string>
 
@@ -30,6 +30,7 @@ struct TomSettings {
   bool wait_for_recent_pool = false;
   double holdout_ratio = 0.0;
   std::string start_weights = "fit";
+  bool warm_start = true;
   int reference_steps = 0;
 
   template <class V>
@@ -43,6 +44,9 @@ struct TomSettings {
     v("start_weights", start_weights,
       "rollout starts: fit (the fit's clipped weights) or fresh (unclipped, recomputed with fresh next actions)",
       OneOf{"fit", "fresh"});
+    v("warm_start", warm_start,
+      "the dual networks and their optimiser carry over from fit to fit (the authors' code); false: a fresh "
+      "dual at every fit");
     v("reference_steps", reference_steps,
       "diagnostic, 0 = off: at each fit a copy of the dual trains up to this many more steps under the "
       "converge schedule, and metrics.csv gets the weighted L1 between its weights and the fit's",
