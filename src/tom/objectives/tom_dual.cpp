@@ -319,7 +319,7 @@ DualTrainReport TomDual::train(const DualData& data, int max_steps) {
   // entries settle last (docs/tom_weights.md). A third of the budget at most goes to the
   // constant phase.
   const bool converge = settings_.schedule == "converge";
-  double best_change = std::numeric_limits<double>::infinity();
+  double best_change = std::numeric_limits<double>::infinity(), peak_change = 0.0;
   int checks_without_progress = 0, anneal_start = -1, anneal_steps = 0;
   const auto start_anneal = [&](int step) {
     anneal_start = step;
@@ -351,8 +351,15 @@ DualTrainReport TomDual::train(const DualData& data, int max_steps) {
     interval_steps = 0;
     if (last) break;
     if (converge && anneal_start < 0) {
-      checks_without_progress = report.weight_change < 0.8 * best_change ? 0 : checks_without_progress + 1;
-      best_change = std::min(best_change, report.weight_change);
+      // Progress is counted from the largest change so far: a fresh dual's weights first
+      // move slowly, then fast, then settle.
+      if (report.weight_change >= peak_change) {
+        peak_change = best_change = report.weight_change;
+        checks_without_progress = 0;
+      } else {
+        checks_without_progress = report.weight_change < 0.8 * best_change ? 0 : checks_without_progress + 1;
+        best_change = std::min(best_change, report.weight_change);
+      }
       if (checks_without_progress >= settings_.patience) start_anneal(step + 1);
     }
   }
