@@ -23,7 +23,7 @@ std::string read_all(const fs::path& file) {
 TEST(VerifyWeights, PrintsOneErrorLinePerForm) {
   const fs::path log = tom::test::fresh_dir("verify") += ".log";
   ASSERT_EQ(run_tom({"verify-weights", "--states", "4", "--actions", "2", "--seed", "3", "--steps", "50",
-                     "--hidden", "8", "--forms", "conjugate-exact", "minimax"},
+                     "--hidden", "8", "--schedule", "fixed", "--forms", "conjugate-exact", "minimax"},
                     log),
             0)
       << read_all(log);
@@ -36,6 +36,16 @@ TEST(VerifyWeights, PrintsOneErrorLinePerForm) {
     EXPECT_TRUE(std::regex_search(out, line)) << form << " line missing in:\n" << out;
   }
   EXPECT_NE(out.find("(lr 0.0005, 100 steps,"), std::string::npos) << "minimax's scaled lr and steps: " << out;
+  // The default converge schedule stops within the budget.
+  ASSERT_EQ(run_tom({"verify-weights", "--states", "4", "--actions", "2", "--seed", "3", "--steps", "300", "--hidden", "8",
+                     "--forms", "conjugate-exact"},
+                    log),
+            0);
+  std::smatch steps;
+  const std::string converged = read_all(log);
+  ASSERT_TRUE(std::regex_search(converged, steps, std::regex("\\(lr 0.002, ([0-9]+) steps,"))) << converged;
+  EXPECT_GT(std::stoi(steps[1]), 0);
+  EXPECT_LE(std::stoi(steps[1]), 300);
 }
 
 TEST(VerifyWeights, NamesBadInput) {
@@ -46,6 +56,13 @@ TEST(VerifyWeights, NamesBadInput) {
   EXPECT_NE(read_all(log).find("--states"), std::string::npos) << read_all(log);
   EXPECT_NE(run_tom({"verify-weights", "--lr", "nan"}, log), 0);
   EXPECT_NE(read_all(log).find("lr"), std::string::npos) << read_all(log);
+  EXPECT_NE(run_tom({"verify-weights", "--schedule", "cosine"}, log), 0);
+  EXPECT_NE(read_all(log).find("schedule"), std::string::npos) << read_all(log);
+  EXPECT_NE(run_tom({"verify-weights", "--states", "15", "--actions", "4", "--seed", "0", "--forms", "minimax",
+                     "--lr", "0.02", "--steps", "3000"},
+                    log),
+            0);
+  EXPECT_NE(read_all(log).find("minimax: TOM dual diverged"), std::string::npos) << read_all(log);
 }
 
 }  // namespace

@@ -342,6 +342,9 @@ DualTrainReport TomDual::train(const DualData& data, int max_steps) {
     if (!torch::isfinite(w).all().item<bool>()) diverged("a weight is not finite");
     report.steps = step + 1;
     report.weight_mean = w.mean().item<double>();
+    // Far beyond any transient: no need to train on to the end to know.
+    if (!scale_free && !(report.weight_mean > 1e-3 && report.weight_mean < 1e3))
+      diverged(fmt::format("the raw weights' mean is {:.4g} (1 at the optimum)", report.weight_mean));
     report.weight_change = (w - previous).abs().mean().item<double>() / std::max(report.weight_mean, 1e-12);
     report.loss = interval_loss / interval_steps;
     report.loss_trend = std::isnan(previous_interval_loss) ? 0.0 : report.loss - previous_interval_loss;
