@@ -342,7 +342,8 @@ DualTrainReport TomDual::train(const DualData& data, int max_steps) {
     if (!torch::isfinite(w).all().item<bool>()) diverged("a weight is not finite");
     report.steps = step + 1;
     report.weight_mean = w.mean().item<double>();
-    // Far beyond any transient: no need to train on to the end to know.
+    // Orders of magnitude off: a dual short of convergence is nearer (the first fit of a
+    // hopper run has a mean of 0.23 after its 1000 steps), a collapsed or exploding one further.
     if (!scale_free && !(report.weight_mean > 1e-3 && report.weight_mean < 1e3))
       diverged(fmt::format("the raw weights' mean is {:.4g} (1 at the optimum)", report.weight_mean));
     report.weight_change = (w - previous).abs().mean().item<double>() / std::max(report.weight_mean, 1e-12);
@@ -367,8 +368,6 @@ DualTrainReport TomDual::train(const DualData& data, int max_steps) {
     }
   }
   set_lr_factor(1.0);
-  if (!scale_free && !(report.weight_mean >= 0.25 && report.weight_mean <= 4.0))
-    diverged(fmt::format("the raw weights' mean is {:.4g} (1 at the optimum)", report.weight_mean));
   return report;
 }
 

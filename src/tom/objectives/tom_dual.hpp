@@ -148,9 +148,9 @@ class TomDual {
           torch::Device device = torch::kCPU);
 
   // Runs dual steps under the settings' schedule, at most `max_steps` of them. Throws
-  // tom::Error when the dual diverged: a non-finite loss or weight, raw weights whose mean
-  // is outside [1e-3, 1e3] at a check or outside [1/4, 4] at the end (the optimum's is 1;
-  // kl conjugate weights are only checked for finiteness, their scale being free).
+  // tom::Error when the dual diverged: a non-finite loss or weight, or raw weights whose
+  // mean is outside [1e-3, 1e3] at a check (the optimum's is 1; kl conjugate weights are
+  // only checked for finiteness, their scale being free).
   DualTrainReport train(const DualData& data, int max_steps);
 
   // One dual step (with one U step for conjugate-u, one w ascent step for minimax); returns
