@@ -8,6 +8,7 @@
 
 #include <gtest/gtest.h>
 
+#include "tom/core/archive.hpp"
 #include "tom/core/error.hpp"
 #include "tom/core/threads.hpp"
 #include "tom/objectives/discriminator.hpp"
@@ -186,14 +187,6 @@ TEST(TomDual, DivergenceIsAnErrorNotWeights) {
   EXPECT_NE(test::error_of([&] { minimax.train(gaussian_data(), 200); }).find("diverged"), std::string::npos);
 }
 
-// What a checkpoint file would give back: `out` written to bytes and read again.
-torch::serialize::InputArchive reread(torch::serialize::OutputArchive& out) {
-  std::stringstream bytes;
-  out.save_to(bytes);
-  torch::serialize::InputArchive in;
-  in.load_from(bytes);
-  return in;
-}
 
 // Reads network `key` of a saved dual into a fresh DualNet of the same shape.
 DualNet saved_net(const TomDual& dual, const char* key, std::int64_t input, const TomDualSettings& s) {
@@ -336,10 +329,7 @@ TEST(TomDual, SaveLoadContinuesExactlyInEveryForm) {
     trained.train(gaussian_data(), 10);
     torch::serialize::OutputArchive out;
     trained.save(out);
-    std::stringstream bytes;
-    out.save_to(bytes);
-    torch::serialize::InputArchive in;
-    in.load_from(bytes);
+    torch::serialize::InputArchive in = reread(out);
     TomDual restored(s, 3, 2);
     restored.load(in);
     EXPECT_EQ(restored.steps_done(), 10);
@@ -358,9 +348,7 @@ TEST(TomDual, SaveLoadContinuesExactlyInEveryForm) {
     TomDualSettings other = s;
     other.form = std::string(form) == "minimax" ? "conjugate-u" : "minimax";
     TomDual mismatched(other, 3, 2);
-    torch::serialize::InputArchive again;
-    bytes.seekg(0);
-    again.load_from(bytes);
+    torch::serialize::InputArchive again = reread(out);
     EXPECT_THROW(mismatched.load(again), Error) << form;
   }
 }
@@ -460,10 +448,7 @@ TEST(Discriminator, SeparatesTwoGaussians) {
 torch::Tensor discriminator_parameter(const Discriminator& disc, const std::string& layer, const std::string& name) {
   torch::serialize::OutputArchive out;
   disc.save(out);
-  std::stringstream bytes;
-  out.save_to(bytes);
-  torch::serialize::InputArchive in, net, part;
-  in.load_from(bytes);
+  torch::serialize::InputArchive in = reread(out), net, part;
   in.read("net", net);
   net.read(layer, part);
   torch::Tensor value;

@@ -1,6 +1,7 @@
 #include "tom/core/archive.hpp"
 
 #include <cstring>
+#include <sstream>
 
 #include <torch/torch.h>
 
@@ -12,6 +13,14 @@ torch::Tensor read_tensor(torch::serialize::InputArchive& archive, const std::st
   torch::Tensor tensor;
   if (!archive.try_read(key, tensor)) fail("{} checkpoint has no entry '{}'", what, key);
   return tensor;
+}
+
+torch::serialize::InputArchive reread(torch::serialize::OutputArchive& archive) {
+  std::stringstream bytes;
+  archive.save_to(bytes);
+  torch::serialize::InputArchive in;
+  in.load_from(bytes);
+  return in;
 }
 
 void write_int(torch::serialize::OutputArchive& archive, const std::string& key, std::int64_t value) {

@@ -20,6 +20,10 @@ double read_double(torch::serialize::InputArchive& archive, const std::string& k
 // A list of exactly `count` numbers (any floating type), e.g. stored counters and figures.
 std::vector<double> read_doubles(torch::serialize::InputArchive& archive, const std::string& key,
                                  std::int64_t count, const char* what);
+// What a checkpoint file would give back: `archive` written to bytes and read again
+// (also a deep copy of saved state).
+torch::serialize::InputArchive reread(torch::serialize::OutputArchive& archive);
+
 void write_string(torch::serialize::OutputArchive& archive, const std::string& key, const std::string& value);
 std::string read_string(torch::serialize::InputArchive& archive, const std::string& key, const char* what);
 

@@ -1,7 +1,5 @@
 #include "tom/objectives/tom_objective.hpp"
 
-#include <sstream>
-
 #include "tom/core/archive.hpp"
 #include "tom/core/error.hpp"
 
@@ -105,13 +103,10 @@ void TomObjective::measure_reference_gap(const DualData& data, const torch::Tens
   const auto global_state = global.get_state();
   TomDual reference(longer, obs_dim_, action_dim_, device_);
   global.set_state(global_state);
-  torch::serialize::OutputArchive out;
-  dual_.save(out);
-  std::stringstream bytes;
-  out.save_to(bytes);
-  torch::serialize::InputArchive in;
-  in.load_from(bytes);
-  reference.load(in);
+  torch::serialize::OutputArchive state;
+  dual_.save(state);
+  torch::serialize::InputArchive copy = reread(state);
+  reference.load(copy);
   last_.reference_steps = reference.train(data, settings_.reference_steps).steps;
   // Both unclipped and at mean 1 over the buffer: the buffer is a sample of the replay
   // distribution, so the mean absolute difference is the weighted L1.
