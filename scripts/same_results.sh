@@ -36,6 +36,7 @@ for name in $(printf '%s\n' "${!cases[@]}" | sort); do
     bin=${!side}
     # The old binary's runs are kept in WORK_DIR and reused when it is given again.
     [[ $side == old && -f $work/old/$name/metrics.csv ]] && continue
+    rm -rf "${work:?}/$side/$name"
     # shellcheck disable=SC2086  # the case strings are word lists on purpose
     "$bin" train ${cases[$name]} "${small[@]}" --out "$work/$side/$name" > "$work/$side/$name.log" 2>&1 ||
       { echo "$name: $side binary failed, see $work/$side/$name.log"; status=1; continue 2; }

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "tom/core/error.hpp"
+#include "tom/core/figures.hpp"
 
 namespace tom::test {
 
@@ -34,6 +35,14 @@ inline std::string error_of(const std::function<void()>& f) {
     return e.what();
   }
   return "";
+}
+
+// What `reporter.report(figures)` reports (a trainer's or objective's metrics).
+template <class Reporter>
+tom::Figures figures_of(const Reporter& reporter) {
+  tom::Figures figures;
+  reporter.report(figures);
+  return figures;
 }
 
 }  // namespace tom::test

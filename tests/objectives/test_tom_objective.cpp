@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include "../support.hpp"
+
 #include "tom/agents/sac.hpp"
 #include "tom/core/error.hpp"
 #include "tom/core/threads.hpp"
@@ -89,7 +91,7 @@ TEST(TomObjective, PlansMeanOneWeightsAndContinuesExactlyAfterSaveLoad) {
   EXPECT_FALSE(first.loss);
   EXPECT_NEAR(first.fit_weights.mean().item<double>(), 1.0, 1e-4);
   EXPECT_GE(first.fit_weights.min().item<double>(), 0.0);
-  ASSERT_EQ(tom->metric_names().size(), tom->metric_values().size());
+  ASSERT_EQ(tom::test::figures_of(*tom).names().size(), tom::test::figures_of(*tom).values().size());
 
   torch::serialize::OutputArchive out;
   tom->save(out);
@@ -101,12 +103,12 @@ TEST(TomObjective, PlansMeanOneWeightsAndContinuesExactlyAfterSaveLoad) {
   in.load_from(read_back);
   copy->load(in);
   // The figures of the last plan come back column for column (metrics.csv after a resume).
-  EXPECT_EQ(copy->metric_values(), tom->metric_values());
+  EXPECT_EQ(tom::test::figures_of(*copy).values(), tom::test::figures_of(*tom).values());
   auto gen_copy = gen.clone();
   const auto again = tom->plan({buffer, agent, 300, 0, gen}).fit_weights;
   const auto resumed = copy->plan({buffer, agent, 300, 0, gen_copy}).fit_weights;
   EXPECT_TRUE(torch::equal(again, resumed));
-  EXPECT_EQ(tom->metric_values(), copy->metric_values());
+  EXPECT_EQ(tom::test::figures_of(*tom).values(), tom::test::figures_of(*copy).values());
 
   // A checkpoint of another dual form is refused with a message.
   settings.dual.form = "conjugate-u";
@@ -126,8 +128,8 @@ TEST(TomObjective, WithoutDiscriminatorRewardMarksThePool) {
   auto tom = make_objective(settings, 4, 2, torch::kCPU);
   auto gen = at::make_generator<at::CPUGeneratorImpl>(1);
   tom->plan({buffer, agent, 300, 0, gen});
-  const auto names = tom->metric_names();
-  const auto values = tom->metric_values();
+  const auto names = tom::test::figures_of(*tom).names();
+  const auto values = tom::test::figures_of(*tom).values();
   const auto at = std::find(names.begin(), names.end(), "tom_reward_mean") - names.begin();
   EXPECT_NEAR(values[at], 50.0 / 300.0, 1e-6);
 }
@@ -173,9 +175,9 @@ TEST(TomObjective, ReferenceGapIsMeasuredWithoutChangingThePlan) {
   torch::manual_seed(2);
   agents::Sac agent({}, 4, 2, {-1, -1}, {1, 1});
   const auto metric = [](const ModelObjective& objective, const std::string& name) {
-    const auto names = objective.metric_names();
+    const auto names = tom::test::figures_of(objective).names();
     const auto at = std::find(names.begin(), names.end(), name) - names.begin();
-    return objective.metric_values().at(at);
+    return tom::test::figures_of(objective).values().at(at);
   };
   auto settings = small_tom();
   settings.dual.check_every = 10;

@@ -3,6 +3,8 @@
 // agent, and short ensemble and MDN fits.
 #include <gtest/gtest.h>
 
+#include "../support.hpp"
+
 #include "tom/agents/sac.hpp"
 #include "tom/core/error.hpp"
 #include "tom/core/threads.hpp"
@@ -269,8 +271,8 @@ TEST(Vagram, PlanMatchesTheDefinition) {
   EXPECT_FALSE(torch::allclose(definition_loss(raw, mean_all, target_all, every_row),
                                definition_loss(clipped.gradients, mean_all, target_all, every_row), 1e-5, 1e-6));
 
-  const auto values = vagram.metric_values();
-  ASSERT_EQ(values.size(), vagram.metric_names().size());
+  const auto values = tom::test::figures_of(vagram).values();
+  ASSERT_EQ(values.size(), tom::test::figures_of(vagram).names().size());
   EXPECT_NEAR(values[0], raw.to(torch::kFloat64).norm(2, {2}).mean().item<double>(), 1e-6);
   EXPECT_NEAR(values[1], clipped.thresholds.mean().item<double>(), 1e-5 * values[1]);
 

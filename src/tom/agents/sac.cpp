@@ -348,16 +348,6 @@ void Sac::save(torch::serialize::OutputArchive& archive) const {
   archive.write("generator", gen_.get_state());
 }
 
-void write_stats(torch::serialize::OutputArchive& archive, const std::string& key, const SacStats& stats) {
-  archive.write(key, torch::tensor({stats.q_loss, stats.policy_loss, stats.alpha, stats.alpha_loss, stats.entropy},
-                                   torch::kFloat64));
-}
-
-SacStats read_stats(torch::serialize::InputArchive& archive, const std::string& key, const char* what) {
-  const auto v = read_doubles(archive, key, 5, what);
-  return {v[0], v[1], v[2], v[3], v[4]};
-}
-
 void Sac::load(torch::serialize::InputArchive& archive) {
   const auto read_number = [&](const std::string& key) {
     const auto t = read_tensor(archive, key, "SAC");

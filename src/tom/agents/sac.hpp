@@ -77,12 +77,16 @@ struct SacStats {
   double alpha = 0;        // temperature used in this update
   double alpha_loss = 0;   // -log(alpha) * (mean log_prob + target entropy); 0 without learn_alpha
   double entropy = 0;      // -mean log_prob of the policy's actions (normalised units)
-};
 
-// SacStats in a checkpoint: one float64 tensor under `key`; reading throws tom::Error
-// naming `what` when it is missing or malformed.
-void write_stats(torch::serialize::OutputArchive& archive, const std::string& key, const SacStats& stats);
-SacStats read_stats(torch::serialize::InputArchive& archive, const std::string& key, const char* what);
+  template <class V>
+  void visit(V& v) {
+    v("q_loss", q_loss);
+    v("policy_loss", policy_loss);
+    v("alpha", alpha);
+    v("alpha_loss", alpha_loss);
+    v("entropy", entropy);
+  }
+};
 
 class Sac final : public PolicyValue {
  public:

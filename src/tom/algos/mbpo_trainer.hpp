@@ -22,7 +22,7 @@
 #include <string>
 
 #include "tom/agents/sac.hpp"
-#include "tom/algos/collector.hpp"
+#include "tom/algos/off_policy_core.hpp"
 #include "tom/algos/trainer.hpp"
 #include "tom/core/settings.hpp"
 #include "tom/data/replay_buffer.hpp"
@@ -105,10 +105,11 @@ class MbpoTrainer final : public Trainer {
               TerminationFn is_terminal, std::uint64_t seed, torch::Device device);
 
   void step() override;
-  std::int64_t env_steps() const override { return env_steps_; }
-  std::vector<double> act_deterministic(std::span<const double> obs) override;
-  std::vector<std::string> metric_names() const override;
-  std::vector<double> metric_values() const override;
+  std::int64_t env_steps() const override { return core_.env_steps(); }
+  std::vector<double> act_deterministic(std::span<const double> obs) override {
+    return core_.act_deterministic(obs);
+  }
+  void report(Figures& out) const override;
   void save(torch::serialize::OutputArchive& archive) const override;
   void load(torch::serialize::InputArchive& archive) override;
   int weight_bins() const override { return kWeightBins; }
@@ -118,36 +119,57 @@ class MbpoTrainer final : public Trainer {
   int rollout_length() const;
 
  private:
-  objectives::FitPlan make_plan();  // the objective's plan, its weights checked
-  void record_weights(const torch::Tensor& fit_weights);
-  void fit_model(const data::Batch& all, const objectives::FitPlan& plan);
-  void measure_fresh_error(const data::Batch& all);
-  void rollout(const objectives::FitPlan& plan);
+  bool model_fit_due() const;
+  void measure_fresh_error();
+  objectives::FitPlan make_plan();
+  void record_weights(const objectives::FitPlan& plan);
+  void fit_model(const objectives::FitPlan& plan);
+  void resize_model_buffer();
+  void roll_out(const objectives::FitPlan& plan);
   void update_agent();
   std::int64_t model_buffer_capacity() const;
 
   MbpoSettings settings_;
   torch::Device device_;
-  Collector collector_;
-  data::ReplayBuffer replay_;
+  OffPolicyCore core_;
   std::unique_ptr<data::ReplayBuffer> model_buffer_;  // re-created when the rollout length grows
-  agents::Sac agent_;
   std::unique_ptr<models::DynamicsModel> model_;
   std::unique_ptr<objectives::ModelObjective> objective_;
   TerminationFn is_terminal_;
   torch::Generator gen_;  // rollout starts, policy noise in rollouts, batch sampling
 
-  std::int64_t env_steps_ = 0;
   std::int64_t epoch_updates_ = 0;  // SAC updates in the current epoch
-  agents::SacStats last_stats_;
-  models::FitReport last_fit_;
+  // The last fit's figures, as metrics.csv reports them.
+  struct FitFigures {
+    double train_nll = 0, holdout_nll = 0, train_mse = 0, holdout_mse = 0, epochs = 0;
+    template <class V>
+    void visit(V& v) {
+      v("model_train_nll", train_nll);
+      v("model_holdout_nll", holdout_nll);
+      v("model_train_mse", train_mse);
+      v("model_holdout_mse", holdout_mse);
+      v("model_fit_epochs", epochs);
+    }
+  } last_fit_;
   double fresh_mse_ = 0.0;  // model error on the transitions collected since the previous fit
   std::int64_t fitted_through_ = 0;  // replay insertions the model has been fitted on
   objectives::WeightSummary last_weights_;
   std::vector<std::vector<double>> weight_rows_;
   struct Counters {
-    double sac_updates = 0, model_fits = 0, model_gradient_steps = 0, model_transitions = 0, nonfinite_predictions = 0;
-    double env_s = 0, sac_s = 0, model_fit_s = 0, rollout_s = 0, objective_s = 0;
+    double model_fits = 0, model_gradient_steps = 0, model_transitions = 0, nonfinite_predictions = 0;
+    double env_s = 0, sac_s = 0, model_fit_s = 0, rollout_s = 0, objective_s = 0;  // seconds per phase
+    template <class V>
+    void visit(V& v) {
+      v("model_fits", model_fits);
+      v("model_gradient_steps", model_gradient_steps);
+      v("model_transitions", model_transitions);
+      v("nonfinite_predictions", nonfinite_predictions);
+      v("time_env_s", env_s);
+      v("time_sac_s", sac_s);
+      v("time_model_fit_s", model_fit_s);
+      v("time_rollout_s", rollout_s);
+      v("time_objective_s", objective_s);
+    }
   } counters_;
 };
 

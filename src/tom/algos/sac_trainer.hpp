@@ -5,10 +5,9 @@
 #include <memory>
 
 #include "tom/agents/sac.hpp"
-#include "tom/algos/collector.hpp"
+#include "tom/algos/off_policy_core.hpp"
 #include "tom/algos/trainer.hpp"
 #include "tom/core/settings.hpp"
-#include "tom/data/replay_buffer.hpp"
 
 namespace tom::algos {
 
@@ -33,24 +32,18 @@ class SacTrainer final : public Trainer {
              std::uint64_t seed, torch::Device device);
 
   void step() override;
-  std::int64_t env_steps() const override { return env_steps_; }
-  std::vector<double> act_deterministic(std::span<const double> obs) override;
-  std::vector<std::string> metric_names() const override;
-  std::vector<double> metric_values() const override;
+  std::int64_t env_steps() const override { return core_.env_steps(); }
+  std::vector<double> act_deterministic(std::span<const double> obs) override {
+    return core_.act_deterministic(obs);
+  }
+  void report(Figures& out) const override;
   void save(torch::serialize::OutputArchive& archive) const override;
   void load(torch::serialize::InputArchive& archive) override;
 
-  agents::Sac& agent() { return agent_; }
-
  private:
   SacLoopSettings loop_;
-  Collector collector_;
-  data::ReplayBuffer replay_;
-  agents::Sac agent_;
+  OffPolicyCore core_;
   torch::Generator sample_gen_;  // replay sampling
-  std::int64_t env_steps_ = 0;
-  std::int64_t updates_ = 0;
-  agents::SacStats last_stats_;
 };
 
 }  // namespace tom::algos

@@ -8,6 +8,8 @@
 
 #include <torch/serialize/archive.h>
 
+#include "tom/core/figures.hpp"
+
 namespace tom::algos {
 
 class Trainer {
@@ -18,10 +20,9 @@ class Trainer {
   virtual std::int64_t env_steps() const = 0;
   // The deterministic policy, for evaluation: one observation in, one action out.
   virtual std::vector<double> act_deterministic(std::span<const double> obs) = 0;
-  // Column names of the trainer's metrics (fixed for a run) and their current values:
+  // The trainer's metrics, named (the same names, in the same order, at every call):
   // latest losses, temperature, model errors, work counters, seconds per phase...
-  virtual std::vector<std::string> metric_names() const = 0;
-  virtual std::vector<double> metric_values() const = 0;
+  virtual void report(Figures& out) const = 0;
   // Model-learning weight diagnostics for weights.csv: the number of age bins (0 for
   // backbones without a learned model), and the rows (step, then one mean weight per bin,
   // oldest first) of the model fits since the last call.

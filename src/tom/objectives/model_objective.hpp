@@ -17,6 +17,7 @@
 #include <torch/torch.h>
 
 #include "tom/agents/policy_value.hpp"
+#include "tom/core/figures.hpp"
 #include "tom/data/replay_buffer.hpp"
 #include "tom/models/dynamics_model.hpp"
 
@@ -61,8 +62,7 @@ class ModelObjective {
   }
   // Objective-specific figures of the last plan() (e.g. discriminator accuracy), as
   // extra metrics.csv columns; the same names on every call.
-  virtual std::vector<std::string> metric_names() const { return {}; }
-  virtual std::vector<double> metric_values() const { return {}; }
+  virtual void report(Figures& out) const { (void)out; }
   // State that must survive a resume (networks, optimisers, policy snapshots...).
   virtual void save(torch::serialize::OutputArchive& archive) const { (void)archive; }
   virtual void load(torch::serialize::InputArchive& archive) { (void)archive; }
@@ -76,6 +76,14 @@ struct WeightSummary {
   double effective_sample_size = 0.0;  // (sum w)^2 / sum w^2, in transitions
   double max = 1.0;
   std::vector<double> age_bins;  // 100 bins from oldest to newest: mean weight in each
+
+  template <class V>
+  void visit(V& v) {  // the single figures (not the bins)
+    v("weight_newest_mean", newest_mean);
+    v("weight_oldest_mean", oldest_mean);
+    v("weight_ess", effective_sample_size);
+    v("weight_max", max);
+  }
 };
 
 // weights: [N] (undefined = uniform); insertion_index: [N] int64, larger = newer.

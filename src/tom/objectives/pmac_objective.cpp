@@ -210,18 +210,13 @@ FitPlan PmacObjective::plan(const FitContext& context) {
   return plan;
 }
 
-std::vector<std::string> PmacObjective::metric_names() const {
-  if (settings_.form == "tv") return {"pmac_blocks", "pmac_newest_share", "pmac_tv_newest", "pmac_tv_oldest"};
-  return {"pmac_blocks", "pmac_newest_share"};
-}
-
-std::vector<double> PmacObjective::metric_values() const {
-  std::vector<double> values{static_cast<double>(blocks_.size()), newest_share_};
+void PmacObjective::report(Figures& out) const {
+  out("pmac_blocks", static_cast<double>(blocks_.size()));
+  out("pmac_newest_share", newest_share_);
   if (settings_.form == "tv") {
-    values.push_back(blocks_.empty() ? 0.0 : blocks_.back().tv);
-    values.push_back(blocks_.empty() ? 0.0 : blocks_.front().tv);
+    out("pmac_tv_newest", blocks_.empty() ? 0.0 : blocks_.back().tv);
+    out("pmac_tv_oldest", blocks_.empty() ? 0.0 : blocks_.front().tv);
   }
-  return values;
 }
 
 std::vector<PmacObjective::BlockView> PmacObjective::blocks() const {
@@ -266,7 +261,11 @@ void PmacObjective::load(torch::serialize::InputArchive& archive) {
   const auto ends = read_tensor(archive, "ends", kWhat).to(torch::kInt64);
   const double newest_share = read_double(archive, "newest_share", kWhat);
   const std::int64_t k = begins.numel();
-  if (begins.dim() != 1 || ends.dim() != 1 || ends.numel() != k || dropped < 0 || (planned != (k > 0)))
+  // A plan always leaves blocks; without a plan, only policy_updated() (policy_change =
+  // update) makes them.
+  const bool blocks_without_plan = !planned && k > 0 && settings_.policy_change != "update";
+  if (begins.dim() != 1 || ends.dim() != 1 || ends.numel() != k || dropped < 0 || (planned && k == 0) ||
+      blocks_without_plan)
     fail("pmac checkpoint is inconsistent ({} block starts, {} block ends, planned {})", begins.numel(),
          ends.numel(), planned);
   std::vector<Block> blocks;

@@ -93,8 +93,7 @@ class PmacObjective final : public ModelObjective {
   // geometric: pmac_blocks, pmac_newest_share (fraction of the total weight on the newest
   // block); tv: also pmac_tv_newest (the TV of the newest block's policy, before the
   // clamp) and pmac_tv_oldest.
-  std::vector<std::string> metric_names() const override;
-  std::vector<double> metric_values() const override;
+  void report(Figures& out) const override;
   // Block boundaries, snapshots and counters: a loaded objective continues exactly.
   // load() throws tom::Error when the checkpoint is of another form or inconsistent.
   void save(torch::serialize::OutputArchive& archive) const override;

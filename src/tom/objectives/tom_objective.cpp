@@ -117,19 +117,6 @@ void TomObjective::measure_reference_gap(const DualData& data, const torch::Tens
   last_.reference_gap = (normalised(dual_) - normalised(reference)).abs().mean().item<double>();
 }
 
-std::vector<std::string> TomObjective::metric_names() const {
-  return {"tom_discriminator_loss", "tom_discriminator_accuracy", "tom_reward_mean", "tom_dual_loss",
-          "tom_dual_loss_trend", "tom_dual_steps", "tom_dual_weight_change", "tom_dual_weight_mean",
-          "tom_reference_gap", "tom_reference_steps"};
-}
-
-std::vector<double> TomObjective::metric_values() const {
-  const DualTrainReport& d = last_.dual;
-  return {last_.discriminator_loss, last_.discriminator_accuracy, last_.reward_mean, d.loss,
-          d.loss_trend, static_cast<double>(d.steps), d.weight_change, d.weight_mean,
-          last_.reference_gap, static_cast<double>(last_.reference_steps)};
-}
-
 void TomObjective::save(torch::serialize::OutputArchive& archive) const {
   torch::serialize::OutputArchive dual, discriminator;
   dual_.save(dual);
@@ -137,16 +124,7 @@ void TomObjective::save(torch::serialize::OutputArchive& archive) const {
   archive.write("dual", dual);
   archive.write("discriminator", discriminator);
   write_int(archive, "plans", plans_);
-  write_double(archive, "discriminator_loss", last_.discriminator_loss);
-  write_double(archive, "discriminator_accuracy", last_.discriminator_accuracy);
-  write_double(archive, "reward_mean", last_.reward_mean);
-  write_double(archive, "dual_loss", last_.dual.loss);
-  write_double(archive, "dual_loss_trend", last_.dual.loss_trend);
-  write_int(archive, "dual_steps", last_.dual.steps);
-  write_double(archive, "dual_weight_change", last_.dual.weight_change);
-  write_double(archive, "dual_weight_mean", last_.dual.weight_mean);
-  write_double(archive, "reference_gap", last_.reference_gap);
-  write_int(archive, "reference_steps", last_.reference_steps);
+  save_fields(archive, "last_plan", last_);
 }
 
 void TomObjective::load(torch::serialize::InputArchive& archive) {
@@ -156,20 +134,7 @@ void TomObjective::load(torch::serialize::InputArchive& archive) {
   dual_.load(dual);
   discriminator_.load(discriminator);
   plans_ = read_int(archive, "plans", "TOM");
-  torch::Tensor positional;
-  if (archive.try_read("figures", positional))
-    fail("TOM checkpoint stores its figures in the format before the dual's convergence checks; it cannot be "
-         "continued by this version, start the run again");
-  last_.discriminator_loss = read_double(archive, "discriminator_loss", "TOM");
-  last_.discriminator_accuracy = read_double(archive, "discriminator_accuracy", "TOM");
-  last_.reward_mean = read_double(archive, "reward_mean", "TOM");
-  last_.dual.loss = read_double(archive, "dual_loss", "TOM");
-  last_.dual.loss_trend = read_double(archive, "dual_loss_trend", "TOM");
-  last_.dual.steps = static_cast<int>(read_int(archive, "dual_steps", "TOM"));
-  last_.dual.weight_change = read_double(archive, "dual_weight_change", "TOM");
-  last_.dual.weight_mean = read_double(archive, "dual_weight_mean", "TOM");
-  last_.reference_gap = read_double(archive, "reference_gap", "TOM");
-  last_.reference_steps = static_cast<int>(read_int(archive, "reference_steps", "TOM"));
+  load_fields(archive, "last_plan", last_, "TOM");
 }
 
 }  // namespace tom::objectives

@@ -60,8 +60,7 @@ class TomObjective final : public ModelObjective {
                int obs_dim, int action_dim, torch::Device device = torch::kCPU);
   std::string name() const override { return "tom"; }
   FitPlan plan(const FitContext& context) override;
-  std::vector<std::string> metric_names() const override;
-  std::vector<double> metric_values() const override;
+  void report(Figures& out) const override { out.add(last_); }
   void save(torch::serialize::OutputArchive& archive) const override;
   void load(torch::serialize::InputArchive& archive) override;
 
@@ -78,11 +77,25 @@ class TomObjective final : public ModelObjective {
   Discriminator discriminator_;
   TomDual dual_;
   std::int64_t plans_ = 0;
-  struct Figures {
+  // The last plan's figures: metrics.csv columns and checkpoint entries alike.
+  struct PlanFigures {
     double discriminator_loss = 0, discriminator_accuracy = 0, reward_mean = 0;
     DualTrainReport dual;
     double reference_gap = 0;
     int reference_steps = 0;
+    template <class V>
+    void visit(V& v) {
+      v("tom_discriminator_loss", discriminator_loss);
+      v("tom_discriminator_accuracy", discriminator_accuracy);
+      v("tom_reward_mean", reward_mean);
+      v("tom_dual_loss", dual.loss);
+      v("tom_dual_loss_trend", dual.loss_trend);
+      v("tom_dual_steps", dual.steps);
+      v("tom_dual_weight_change", dual.weight_change);
+      v("tom_dual_weight_mean", dual.weight_mean);
+      v("tom_reference_gap", reference_gap);
+      v("tom_reference_steps", reference_steps);
+    }
   } last_;
 };
 

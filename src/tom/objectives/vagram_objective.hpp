@@ -111,8 +111,10 @@ class VagramObjective final : public ModelObjective {
   FitPlan plan(const FitContext& context) override;
   // vagram_grad_norm: mean norm of the unclipped gradients over critics and transitions;
   // vagram_clip_threshold: mean clip threshold over the four critics.
-  std::vector<std::string> metric_names() const override { return {"vagram_grad_norm", "vagram_clip_threshold"}; }
-  std::vector<double> metric_values() const override { return {mean_norm_, mean_threshold_}; }
+  void report(Figures& out) const override {
+    out("vagram_grad_norm", mean_norm_);
+    out("vagram_clip_threshold", mean_threshold_);
+  }
   double model_data_probability(std::int64_t epoch) const override;
   // No state beyond the settings: everything is recomputed at each plan().
 

@@ -14,7 +14,6 @@
 #include "tom/core/error.hpp"
 #include "tom/envs/mujoco_env.hpp"
 #include "tom/envs/registry.hpp"
-#include "tom/runs/checkpoint.hpp"
 #include "tom/runs/config.hpp"
 #include "tom/runs/files.hpp"
 #include "tom/runs/run.hpp"
@@ -81,9 +80,7 @@ RenderResult render_run(const fs::path& dir, const RenderOptions& o) {
   if (o.out.empty()) fail("no output file given");
   if (!fs::exists(dir / "config.toml")) fail("{} is not a run directory: it has no config.toml", dir.string());
   const Config config = load_run_config(read_file(dir / "config.toml"), (dir / "config.toml").string());
-  const Checkpoint checkpoint = read_checkpoint(o.checkpoint.value_or(dir / "checkpoint.pt"));
-  auto trainer = make_trainer(config);
-  checkpoint.load([&](torch::serialize::InputArchive& archive) { trainer->load(archive); });
+  const auto agent = load_agent(dir, o.checkpoint);
 
   auto env = envs::make_env(config.run.env);
   auto* mujoco_env = dynamic_cast<envs::MujocoEnv*>(env.get());
@@ -150,7 +147,7 @@ RenderResult render_run(const fs::path& dir, const RenderOptions& o) {
   std::vector<double> obs = env->reset(o.seed);
   frame();
   while (result.steps < o.max_steps && !write_failed) {
-    const auto action = trainer->act_deterministic(obs);
+    const auto action = agent->act(obs, /*deterministic=*/true);
     const envs::Step step = env->step(action);
     result.episode_return += step.reward;
     ++result.steps;

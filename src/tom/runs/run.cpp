@@ -63,12 +63,18 @@ torch::Device device_of(const Config& config) {
   }
 }
 
-std::vector<std::string> metric_header(const algos::Trainer& trainer) {
-  std::vector<std::string> names = {"step",           "wall_s",          "steps_per_s",
-                                    "eval_return_mean", "eval_return_std", "eval_length_mean"};
-  const auto extra = trainer.metric_names();
-  names.insert(names.end(), extra.begin(), extra.end());
-  return names;
+// One row of metrics.csv: the step, wall-clock figures, the evaluation, then the trainer's.
+Figures metrics_row(std::int64_t step, double wall_s, double steps_per_s, const EvalResult& eval,
+                    const algos::Trainer& trainer) {
+  Figures row;
+  row("step", static_cast<double>(step));
+  row("wall_s", wall_s);
+  row("steps_per_s", steps_per_s);
+  row("eval_return_mean", eval.return_mean);
+  row("eval_return_std", eval.return_std);
+  row("eval_length_mean", eval.length_mean);
+  trainer.report(row);
+  return row;
 }
 
 // metrics.csv and weights.csv: appended line by line (each line one write, so readers
@@ -120,15 +126,21 @@ class CsvLog {
   std::optional<LineAppender> out_;
 };
 
+// The checkpoint's layout: raised when a trainer's saved state changes shape, so that an
+// older checkpoint is refused with a message rather than half read. 2: named counters
+// and figures, one off-policy core.
+constexpr int kCheckpointLayout = 2;
+
 nlohmann::json checkpoint_header(const Config& config, std::int64_t step, double wall_s) {
-  return {{"format", "tom-rl run checkpoint"}, {"algo", config.run.algo}, {"env", config.run.env},
-          {"step", step}, {"wall_s", wall_s}};
+  return {{"format", "tom-rl run checkpoint"}, {"layout", kCheckpointLayout}, {"algo", config.run.algo},
+          {"env", config.run.env}, {"step", step}, {"wall_s", wall_s}};
 }
 
 RunOutcome train_loop(Config& config, const fs::path& dir, algos::Trainer& trainer, double wall_before) {
   const auto start = std::chrono::steady_clock::now();
   const auto wall = [&] { return wall_before + std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
-  CsvLog metrics(dir / kMetricsFile, metric_header(trainer), trainer.env_steps());
+  const std::vector<std::string> metric_names = metrics_row(0, 0, 0, {}, trainer).names();
+  CsvLog metrics(dir / kMetricsFile, metric_names, trainer.env_steps());
   // A model fit labelled with step L runs during the env step that ends at L + 1.
   std::optional<CsvLog> weights;
   if (const int bins = trainer.weight_bins(); bins > 0) {
@@ -168,17 +180,18 @@ RunOutcome train_loop(Config& config, const fs::path& dir, algos::Trainer& train
       for (const auto& row : trainer.take_weight_rows()) weights->append(row);
     const std::int64_t step = trainer.env_steps();
     if (step % config.run.eval_every == 0 || step == config.run.steps) {
-      const EvalResult eval = evaluate_policy(trainer, config.run.env, config.run.eval_episodes,
-                                              static_cast<std::uint64_t>(config.run.seed) * 1000003ULL + step);
+      const EvalResult eval =
+          evaluate_policy([&](std::span<const double> obs) { return trainer.act_deterministic(obs); },
+                          config.run.env, config.run.eval_episodes,
+                          static_cast<std::uint64_t>(config.run.seed) * 1000003ULL + step);
       const double now = wall();
       const double rate = static_cast<double>(step - rate_step) / std::max(now - rate_wall, 1e-9);
       rate_step = step;
       rate_wall = now;
-      std::vector<double> row = {static_cast<double>(step), now, rate, eval.return_mean, eval.return_std,
-                                 eval.length_mean};
-      const auto extra = trainer.metric_values();
-      row.insert(row.end(), extra.begin(), extra.end());
-      metrics.append(row);
+      const Figures row = metrics_row(step, now, rate, eval, trainer);
+      if (row.names() != metric_names)
+        fail("the trainer reported other metrics at step {} than at the start of the run", step);
+      metrics.append(row.values());
       progress.message(fmt::format("step {:>8}  eval return {:9.2f} ± {:7.2f}  length {:6.1f}  {:.0f} steps/s", step,
                                    eval.return_mean, eval.return_std, eval.length_mean, rate));
     }
@@ -215,7 +228,7 @@ std::unique_ptr<algos::Trainer> make_trainer(const Config& config) {
   return std::make_unique<algos::SacTrainer>(config.sac_loop, config.sac, std::move(env), seed, device);
 }
 
-EvalResult evaluate_policy(algos::Trainer& trainer, const std::string& env_name, int episodes,
+EvalResult evaluate_policy(const Policy& policy, const std::string& env_name, int episodes,
                            std::uint64_t seed_base) {
   auto env = envs::make_env(env_name);
   std::vector<double> returns, lengths;
@@ -224,7 +237,7 @@ EvalResult evaluate_policy(algos::Trainer& trainer, const std::string& env_name,
     double total = 0.0;
     int length = 0;
     while (true) {
-      const envs::Step step = env->step(trainer.act_deterministic(obs));
+      const envs::Step step = env->step(policy(obs));
       total += step.reward;
       ++length;
       if (step.terminated || step.truncated) break;
@@ -295,6 +308,10 @@ Checkpoint read_matching_checkpoint(const fs::path& file, const Config& config) 
   const auto& header = checkpoint.header;
   if (header.value("format", "") != "tom-rl run checkpoint" || !header.contains("step"))
     fail("{} is not a tom-rl run checkpoint", file.string());
+  if (const int layout = header.value("layout", 1); layout != kCheckpointLayout)
+    fail("{} was written by {} version of tom (checkpoint layout {}, this one reads {}); continue or evaluate it "
+         "with the tom binary that wrote it, or start the run again",
+         file.string(), layout < kCheckpointLayout ? "an older" : "a newer", layout, kCheckpointLayout);
   if (header.value("env", "") != config.run.env || header.value("algo", "") != config.run.algo)
     fail("{} is a checkpoint of {} on {}, but the run is {} on {}", file.string(), header.value("algo", "?"),
          header.value("env", "?"), config.run.algo, config.run.env);
@@ -335,13 +352,29 @@ RunOutcome resume_run(const fs::path& dir, std::optional<std::int64_t> steps) {
   return train_loop(config, dir, *trainer, wall_before);
 }
 
-EvalResult evaluate_run(const fs::path& dir, int episodes, const std::optional<fs::path>& checkpoint_file) {
-  if (episodes < 1) fail("--episodes must be at least 1 (got {})", episodes);
+std::unique_ptr<agents::Sac> load_agent(const fs::path& dir, const std::optional<fs::path>& checkpoint_file) {
   const Config config = read_run_config(dir);
   const Checkpoint checkpoint = read_matching_checkpoint(checkpoint_file.value_or(dir / kCheckpointFile), config);
-  auto trainer = make_trainer(config);
-  checkpoint.load([&](torch::serialize::InputArchive& archive) { trainer->load(archive); });
-  return evaluate_policy(*trainer, config.run.env, episodes, 0xE7A1ULL);
+  set_threads(config.run.threads);
+  const auto spec = envs::make_env(config.run.env)->spec();
+  auto agent = std::make_unique<agents::Sac>(config.sac, spec.obs_dim, spec.action_dim, spec.action_low,
+                                             spec.action_high, device_of(config),
+                                             static_cast<std::uint64_t>(config.run.seed));
+  // Only the agent's part of the checkpoint is read: no replay or model buffers are built.
+  checkpoint.load([&](torch::serialize::InputArchive& archive) {
+    torch::serialize::InputArchive part;
+    if (!archive.try_read("agent", part)) fail("{} holds no agent", checkpoint.path.string());
+    agent->load(part);
+  });
+  return agent;
+}
+
+EvalResult evaluate_run(const fs::path& dir, int episodes, const std::optional<fs::path>& checkpoint) {
+  if (episodes < 1) fail("--episodes must be at least 1 (got {})", episodes);
+  const auto agent = load_agent(dir, checkpoint);
+  const Config config = read_run_config(dir);
+  return evaluate_policy([&](std::span<const double> obs) { return agent->act(obs, /*deterministic=*/true); },
+                         config.run.env, episodes, 0xE7A1ULL);
 }
 
 }  // namespace tom::runs

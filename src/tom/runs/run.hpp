@@ -7,9 +7,13 @@
 // resumes from its last checkpoint, and a state holding NaN/inf is never checkpointed.
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
+#include <span>
+#include <vector>
 
+#include "tom/agents/sac.hpp"
 #include "tom/algos/trainer.hpp"
 #include "tom/runs/config.hpp"
 
@@ -21,9 +25,11 @@ std::unique_ptr<algos::Trainer> make_trainer(const Config& config);
 struct EvalResult {
   double return_mean = 0, return_std = 0, length_mean = 0;
 };
-// Runs `episodes` episodes of the deterministic policy on a fresh env of the task; the
-// episodes start from seeds derived from `seed_base`.
-EvalResult evaluate_policy(algos::Trainer& trainer, const std::string& env, int episodes, std::uint64_t seed_base);
+// A deterministic policy: one observation in, one action out.
+using Policy = std::function<std::vector<double>(std::span<const double>)>;
+// Runs `episodes` episodes of `policy` on a fresh env of the task; the episodes start from
+// seeds derived from `seed_base`.
+EvalResult evaluate_policy(const Policy& policy, const std::string& env, int episodes, std::uint64_t seed_base);
 
 enum class RunOutcome { kCompleted, kInterrupted };
 
@@ -33,6 +39,11 @@ RunOutcome start_run(Config config, const std::filesystem::path& dir);
 // Continues the run in `dir` from its checkpoint (from step 0 if it was stopped before
 // writing one); `steps`, if given, extends the budget.
 RunOutcome resume_run(const std::filesystem::path& dir, std::optional<std::int64_t> steps = std::nullopt);
+
+// The agent of a run's latest checkpoint (or of `checkpoint`), read without building the
+// trainer (its buffers) around it.
+std::unique_ptr<agents::Sac> load_agent(const std::filesystem::path& dir,
+                                        const std::optional<std::filesystem::path>& checkpoint = std::nullopt);
 
 // Evaluates a run's latest checkpoint (or `checkpoint`) with the deterministic policy.
 EvalResult evaluate_run(const std::filesystem::path& dir, int episodes,
