@@ -3,8 +3,9 @@
 #include <cmath>
 #include <limits>
 #include <map>
-#include <tuple>
 #include <sstream>
+#include <tuple>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -12,47 +13,77 @@
 #include "tom/core/error.hpp"
 #include "tom/core/threads.hpp"
 #include "tom/objectives/discriminator.hpp"
+#include "tom/objectives/divergence.hpp"
 #include "tom/objectives/tom_dual.hpp"
 #include "../support.hpp"
 
 namespace tom::objectives {
 namespace {
 
+// f*(x) of each element: the conjugate term of a batch of one residual.
+torch::Tensor elementwise_conjugate(const Divergence& divergence, const torch::Tensor& x) {
+  std::vector<torch::Tensor> terms;
+  for (std::int64_t i = 0; i < x.size(0); ++i) terms.push_back(divergence.conjugate_term(x.narrow(0, i, 1)));
+  return torch::stack(terms);
+}
+
 TEST(TomDual, Chi2ConjugateFormulas) {
+  const auto chi2 = make_divergence("chi2");
   const auto x = torch::tensor({-3.0, -1.0, 0.0, 0.5, 2.0});
-  EXPECT_TRUE(torch::allclose(chi2_conjugate(x), torch::tensor({1.5, -0.5, 0.0, 0.625, 4.0})));
-  EXPECT_TRUE(torch::allclose(chi2_conjugate_derivative(x), torch::tensor({0.0, 0.0, 1.0, 1.5, 3.0})));
-  // f*' is the derivative of f* wherever the weight is positive.
+  EXPECT_TRUE(torch::allclose(elementwise_conjugate(*chi2, x), torch::tensor({1.5, -0.5, 0.0, 0.625, 4.0})));
+  EXPECT_TRUE(torch::allclose(chi2->ratio(x), torch::tensor({0.0, 0.0, 1.0, 1.5, 3.0})));
+  // f*' is the derivative of f* wherever the weight is positive (the term is a mean over 3).
   auto y = torch::tensor({-0.5, 0.3, 1.7}).requires_grad_(true);
-  chi2_conjugate(y).sum().backward();
-  EXPECT_TRUE(torch::allclose(y.grad(), chi2_conjugate_derivative(y.detach())));
+  (3.0 * chi2->conjugate_term(y)).backward();
+  EXPECT_TRUE(torch::allclose(y.grad(), chi2->ratio(y.detach())));
+}
+
+// log E[exp(e)]'s gradient is softmax(e), the kl ratio over the batch size.
+TEST(TomDual, KlConjugateTermIsDifferentiatedByItsRatio) {
+  const auto kl = make_divergence("kl");
+  auto y = torch::tensor({-0.5, 0.3, 1.7, 0.0}).requires_grad_(true);
+  (4.0 * kl->conjugate_term(y)).backward();
+  EXPECT_TRUE(torch::allclose(y.grad(), kl->ratio(y.detach())));
+  EXPECT_NEAR(kl->conjugate_term(torch::full({4}, 0.7)).item<double>(), 0.7, 1e-6);
+}
+
+// conjugate-u's weights: chi2's stay linear in e below -1 (unclipped); kl's are its ratio.
+TEST(TomDual, LinearWeightsOfTheDivergences) {
+  const auto e = torch::tensor({-3.0, -0.5, 0.0, 1.2});
+  EXPECT_TRUE(torch::allclose(make_divergence("chi2")->linear_weights(e), torch::tensor({-2.0, 0.5, 1.0, 2.2})));
+  const auto kl = make_divergence("kl");
+  EXPECT_TRUE(torch::allclose(kl->linear_weights(e), kl->ratio(e)));
 }
 
 TEST(TomDual, Chi2WeightsClipAndNormalise) {
+  const auto chi2 = make_divergence("chi2");
   const auto e = torch::tensor({-2.0, 0.0, 1.0, 30.0});
-  EXPECT_TRUE(torch::allclose(weights_from_residuals(e, "chi2", 5.0, false),
-                              torch::tensor({0.0, 1.0, 2.0, 5.0})));
-  const auto w = weights_from_residuals(e, "chi2", 5.0, true);
+  EXPECT_TRUE(torch::allclose(chi2->weights_from_residuals(e, 5.0, false), torch::tensor({0.0, 1.0, 2.0, 5.0})));
+  const auto w = chi2->weights_from_residuals(e, 5.0, true);
   EXPECT_NEAR(w.mean().item<double>(), 1.0, 1e-6);
   EXPECT_TRUE(torch::allclose(w, torch::tensor({0.0, 1.0, 2.0, 5.0}) / 2.0));
 }
 
 TEST(TomDual, KlWeightsAreProportionalToExpResidualWithMeanOne) {
+  const auto kl = make_divergence("kl");
   const auto e = torch::tensor({100.0, 101.0, 99.0, 100.5});  // exp overflows float without the shift
-  const auto w = weights_from_residuals(e, "kl", 1e6, false);
+  const auto w = kl->weights_from_residuals(e, 1e6, false);
   EXPECT_NEAR(w.mean().item<double>(), 1.0, 1e-5);
   EXPECT_NEAR(w[1].item<double>() / w[0].item<double>(), std::exp(1.0), 1e-4);
-  const auto clipped = weights_from_residuals(e, "kl", 1.5, false);
+  const auto clipped = kl->weights_from_residuals(e, 1.5, false);
   EXPECT_LE(clipped.max().item<double>(), 1.5);
-  EXPECT_NEAR(weights_from_residuals(e, "kl", 1.5, true).mean().item<double>(), 1.0, 1e-5);
+  EXPECT_NEAR(kl->weights_from_residuals(e, 1.5, true).mean().item<double>(), 1.0, 1e-5);
 }
 
 TEST(TomDual, WeightPostProcessingRejectsBadInput) {
-  EXPECT_THROW(weights_from_residuals(torch::zeros({0}), "chi2", 5.0, true), Error);
-  EXPECT_THROW(weights_from_residuals(torch::zeros({2, 2}), "chi2", 5.0, true), Error);
-  EXPECT_THROW(weights_from_residuals(torch::zeros({3}), "tv", 5.0, true), Error);
-  EXPECT_THROW(weights_from_residuals(torch::full({3}, -4.0), "chi2", 5.0, true), Error);
-  EXPECT_THROW(weights_from_residuals(torch::zeros({3}), "chi2", 0.0, true), Error);
+  const auto chi2 = make_divergence("chi2");
+  EXPECT_THROW(chi2->weights_from_residuals(torch::zeros({0}), 5.0, true), Error);
+  EXPECT_THROW(chi2->weights_from_residuals(torch::zeros({2, 2}), 5.0, true), Error);
+  const std::string unknown = test::error_of([] { make_divergence("tv"); });
+  EXPECT_NE(unknown.find("'tv'"), std::string::npos) << unknown;
+  EXPECT_NE(unknown.find("chi2, kl"), std::string::npos) << unknown;
+  EXPECT_THROW(chi2->weights_from_residuals(torch::full({3}, -4.0), 5.0, true), Error);
+  EXPECT_THROW(chi2->weights_from_residuals(torch::zeros({3}), 0.0, true), Error);
 }
 
 TEST(TomDual, RejectsBadSettings) {
@@ -308,13 +339,13 @@ TEST(TomDual, MinimaxGeneratorsAreTheConjugatesOfFStar) {
   // f*(x) = sup_{w >= 0} [w x - f(w)], attained at w = f*'(x); checked on a grid of w.
   const auto w = torch::linspace(0.0, 20.0, 200001, torch::kFloat64);
   for (double x : {-2.0, -0.5, 0.0, 0.7, 2.0}) {
-    const auto chi2 = (w * x - divergence_generator(w, "chi2")).max().item<double>();
+    const auto chi2 = (w * x - make_divergence("chi2")->generator(w)).max().item<double>();
     const auto expected_chi2 = x > -1.0 ? 0.5 * x * x + x : -0.5;  // w >= 0 binds below -1
     EXPECT_NEAR(chi2, expected_chi2, 1e-6) << x;
-    const auto kl = (w * x - divergence_generator(w, "kl")).max().item<double>();
+    const auto kl = (w * x - make_divergence("kl")->generator(w)).max().item<double>();
     EXPECT_NEAR(kl, std::exp(x) - 1.0, 1e-6) << x;
   }
-  EXPECT_THROW(divergence_generator(w, "tv"), Error);
+  EXPECT_THROW(make_divergence("tv"), Error);
 }
 
 TEST(TomDual, SaveLoadContinuesExactlyInEveryForm) {

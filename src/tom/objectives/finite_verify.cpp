@@ -93,7 +93,7 @@ torch::Tensor estimated_ratio(const TomDual& dual, const RatioProblem& problem) 
           .to(torch::kFloat64);
   torch::Tensor ratio = torch::zeros({n * m}, torch::kFloat64).index_add_(0, pair, w * p.index_select(0, index));
   ratio = ratio.view({n, m});
-  if (dual.settings().divergence == "kl") ratio = ratio / (problem.replay * ratio).sum();
+  if (dual.divergence().scale_free()) ratio = ratio / (problem.replay * ratio).sum();
   return ratio;
 }
 

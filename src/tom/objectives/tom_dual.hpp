@@ -19,6 +19,7 @@
 #include <torch/torch.h>
 
 #include "tom/core/settings.hpp"
+#include "tom/objectives/divergence.hpp"
 
 namespace tom::objectives {
 
@@ -115,23 +116,6 @@ class DualNetImpl : public torch::nn::Module {
 };
 TORCH_MODULE(DualNet);
 
-// f*(x) and f*'(x) of the divergences (elementwise). chi2: f*(x) = x^2/2 + x,
-// f*'(x) = max(x + 1, 0); kl is handled as log E[exp(e)] (see TomDual).
-torch::Tensor chi2_conjugate(const torch::Tensor& x);
-torch::Tensor chi2_conjugate_derivative(const torch::Tensor& x);
-
-// f(w) of the divergences, the convex function whose conjugate is f* (minimax form):
-// chi2 (w-1)^2/2, kl w log w - w + 1 (whose f*(x) = exp(x) - 1).
-torch::Tensor divergence_generator(const torch::Tensor& w, const std::string& divergence);
-
-// Clips non-negative weights to [0, clip_max] and, if `normalise`, rescales them to mean 1.
-torch::Tensor clip_and_normalise(const torch::Tensor& w, double clip_max, bool normalise);
-
-// Per-transition weights from dual residuals e: chi2 -> max(e+1, 0); kl -> exp(e) scaled
-// to mean 1. Then clip_and_normalise.
-torch::Tensor weights_from_residuals(const torch::Tensor& e, const std::string& divergence,
-                                     double clip_max, bool normalise);
-
 // How a call of TomDual::train went, from checks of the averaged networks' weights on a
 // fixed probe batch of replay transitions every `check_every` steps.
 struct DualTrainReport {
@@ -142,10 +126,15 @@ struct DualTrainReport {
   double weight_mean = 0.0;    // mean raw (unclipped, unnormalised) probe weight: 1 at the optimum
 };
 
+class DualForm;
+
 class TomDual {
  public:
   TomDual(TomDualSettings settings, std::int64_t state_dim, std::int64_t action_dim,
           torch::Device device = torch::kCPU);
+  TomDual(TomDual&&) noexcept;
+  TomDual& operator=(TomDual&&) noexcept;
+  ~TomDual();
 
   // Runs dual steps under the settings' schedule, at most `max_steps` of them. Throws
   // tom::Error when the dual diverged: a non-finite loss or weight, or raw weights whose
@@ -167,9 +156,10 @@ class TomDual {
                         const NextActions& next, bool clip = true) const;
 
   // Only the conjugate form evaluates Q at next actions to weigh a buffer.
-  bool needs_next_actions() const { return settings_.form == "conjugate"; }
+  bool needs_next_actions() const;
 
   const TomDualSettings& settings() const { return settings_; }
+  const Divergence& divergence() const;  // settings().divergence as an object
   std::int64_t steps_done() const { return steps_done_; }
 
   // Networks (online and averaged), optimiser states and the step count; load throws
@@ -179,27 +169,18 @@ class TomDual {
 
  private:
   void check_batch(const ReplayBatch& batch, std::int64_t count) const;
-  // Dual residuals e (conjugate forms) or raw ratios w(s,a) (minimax) of a checked buffer.
+  // The form's values (dual residuals or raw ratios) of a checked buffer, chunk by chunk.
   torch::Tensor buffer_values(const torch::Tensor& s, const torch::Tensor& a,
                               const torch::Tensor& r, const torch::Tensor& s_next,
                               const torch::Tensor& done, const torch::Tensor& next_actions,
                               const torch::Tensor& probs) const;
-  torch::Tensor ratio(const DualNet& w_net, const torch::Tensor& sa) const;  // softplus: w >= 0
   torch::Tensor check_next(const NextActions& next, std::int64_t rows,
                            const char* where) const;  // returns probs [K, rows]
-  void update_averages();
   void set_lr_factor(double factor);  // every optimiser's rate = factor x its base rate
 
   TomDualSettings settings_;
   std::int64_t state_dim_, action_dim_;
-  torch::Device device_;
-  DualNet q_, q_avg_;
-  DualNet u_{nullptr}, u_avg_{nullptr};  // conjugate-u only: U(s,a) less Q's output bias
-  DualNet w_{nullptr}, w_avg_{nullptr};  // minimax only
-  std::unique_ptr<torch::optim::Adam> q_opt_, u_opt_, w_opt_;
-  std::vector<torch::Tensor> online_params_, averaged_params_;
-  std::vector<double> base_lrs_;  // per optimiser and parameter group, in that order
-  std::vector<torch::optim::Adam*> optimizers() const;
+  std::unique_ptr<DualForm> form_;  // its networks, steps and weights
   std::int64_t steps_done_ = 0;
 };
 
