@@ -6,10 +6,12 @@
 #include "tom/core/error.hpp"
 #include "tom/core/threads.hpp"
 #include "tom/data/replay_buffer.hpp"
+#include "../support.hpp"
 
 namespace {
 
 using tom::data::ReplayBuffer;
+using tom::data::Weights;
 
 // Transition i has obs filled with i, action with -i, reward i, next_obs i + 0.5.
 void add_numbered(ReplayBuffer& buffer, int i, bool episode_start = false) {
@@ -113,7 +115,7 @@ TEST(ReplayBuffer, WeightedSamplingFollowsWeights) {
   ReplayBuffer buffer(10, 2, 1);
   for (int i = 0; i < 4; ++i) add_numbered(buffer, i);
   auto gen = at::make_generator<at::CPUGeneratorImpl>(3);
-  const auto weights = torch::tensor({1.0f, 0.0f, 3.0f, 6.0f});
+  const auto weights = Weights::checked(torch::tensor({1.0f, 0.0f, 3.0f, 6.0f}), 4, "test");
   const auto batch = buffer.sample_weighted(10000, weights, gen);
   const auto counts = torch::bincount(batch.obs.select(1, 0).to(torch::kInt64), {}, 4);
   EXPECT_EQ(counts[1].item<std::int64_t>(), 0);  // weight 0: never drawn
@@ -122,19 +124,38 @@ TEST(ReplayBuffer, WeightedSamplingFollowsWeights) {
   EXPECT_NEAR(counts[3].item<double>(), 6000, 250);
 }
 
-TEST(ReplayBuffer, RejectsBadWeights) {
+// Weights are checked once, where they are made: shape, finiteness, sign, not all zero;
+// then they average 1 and name their source in every refusal.
+TEST(Weights, CheckedOnceAndRescaledToMeanOne) {
+  const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
+  EXPECT_TRUE(torch::allclose(Weights::checked(torch::tensor({1.0, 3.0}), 2, "x").values(), torch::tensor({0.5f, 1.5f})));
+  EXPECT_THROW(Weights::checked(torch::ones({4}), 3, "x"), tom::Error);
+  EXPECT_THROW(Weights::checked(torch::ones({3, 1}), 3, "x"), tom::Error);
+  EXPECT_THROW(Weights::checked(torch::Tensor(), 3, "x"), tom::Error);
+  EXPECT_THROW(Weights::checked(torch::tensor({1.0f, nan, 1.0f}), 3, "x"), tom::Error);
+  EXPECT_THROW(Weights::checked(torch::tensor({1.0f, inf, 1.0f}), 3, "x"), tom::Error);
+  EXPECT_THROW(Weights::checked(torch::tensor({1.0f, -1.0f, 1.0f}), 3, "x"), tom::Error);
+  EXPECT_THROW(Weights::checked(torch::ones({3}, torch::kInt64), 3, "x"), tom::Error);
+  EXPECT_NE(tom::test::error_of([] { Weights::checked(torch::zeros({3}), 3, "objective 'pmac'"); })
+                .find("objective 'pmac' gave all-zero weights"),
+            std::string::npos);
+  // A resample keeps each slot's weight, unscaled; uniform weights stay uniform.
+  const auto w = Weights::checked(torch::tensor({1.0, 3.0}), 2, "x");
+  EXPECT_TRUE(torch::equal(w.resampled(torch::tensor({1, 1, 0})).values(), torch::tensor({1.5f, 1.5f, 0.5f})));
+  EXPECT_TRUE(Weights().resampled(torch::tensor({1, 0})).uniform());
+  EXPECT_TRUE(torch::equal(Weights().values_or_ones(3), torch::ones({3})));
+}
+
+TEST(ReplayBuffer, WeightedSamplingRefusesStaleWeightsAndDrawsUniformly) {
   ReplayBuffer buffer(10, 2, 1);
   for (int i = 0; i < 3; ++i) add_numbered(buffer, i);
   auto gen = at::make_generator<at::CPUGeneratorImpl>(4);
-  const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
-  EXPECT_THROW(buffer.sample_weighted(4, torch::ones({4}), gen), tom::Error);
-  EXPECT_THROW(buffer.sample_weighted(4, torch::ones({3, 1}), gen), tom::Error);
-  EXPECT_THROW(buffer.sample_weighted(4, torch::tensor({1.0f, nan, 1.0f}), gen), tom::Error);
-  EXPECT_THROW(buffer.sample_weighted(4, torch::tensor({1.0f, inf, 1.0f}), gen), tom::Error);
-  EXPECT_THROW(buffer.sample_weighted(4, torch::tensor({1.0f, -1.0f, 1.0f}), gen), tom::Error);
-  EXPECT_THROW(buffer.sample_weighted(4, torch::zeros({3}), gen), tom::Error);
-  EXPECT_THROW(buffer.sample_weighted(4, torch::ones({3}, torch::kInt64), gen), tom::Error);
-  EXPECT_THROW(buffer.sample_weighted(0, torch::ones({3}), gen), tom::Error);
+  const auto for_two = Weights::checked(torch::ones({2}), 2, "x");
+  EXPECT_THROW(buffer.sample_weighted(4, for_two, gen), tom::Error);  // made before the buffer grew
+  EXPECT_THROW(buffer.sample_weighted(0, Weights::checked(torch::ones({3}), 3, "x"), gen), tom::Error);
+  // Uniform weights draw exactly as sample() does.
+  auto gen_a = at::make_generator<at::CPUGeneratorImpl>(5), gen_b = at::make_generator<at::CPUGeneratorImpl>(5);
+  EXPECT_TRUE(torch::equal(buffer.sample_weighted(6, Weights(), gen_a).obs, buffer.sample(6, gen_b).obs));
 }
 
 std::string saved(const ReplayBuffer& buffer) {

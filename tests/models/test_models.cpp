@@ -124,7 +124,7 @@ void expect_zero_weight_ignores_system(Settings settings, const std::string& wei
   Model model(kObs, kAct, settings, 5);
   const auto data = concat(linear_system(1500, 6, 1.0), linear_system(1500, 7, -1.0));
   auto weights = torch::cat({torch::ones({1500}), torch::zeros({1500})});
-  model.fit(data, weights);
+  model.fit(data, data::Weights::checked(weights, 3000, "test"));
   const auto test = linear_system(300, 8);
   const auto predicted = model.mean(test.obs, test.action).next_obs;
   EXPECT_LT(rms(predicted - true_mean(test.obs, test.action, 1.0).next_obs), 0.05) << weighting;
@@ -148,7 +148,7 @@ void expect_equal_weights_are_plain_likelihood(Settings settings, const std::str
   const auto data = linear_system(1000, 9);
   Model plain(kObs, kAct, settings, 11), weighted(kObs, kAct, settings, 11);
   const auto plain_report = plain.fit(data);
-  const auto weighted_report = weighted.fit(data, torch::full({1000}, 2.5));
+  const auto weighted_report = weighted.fit(data, data::Weights::checked(torch::full({1000}, 2.5), 1000, "test"));
   EXPECT_TRUE(torch::equal(plain.parameters(), weighted.parameters())) << weighting;
   EXPECT_EQ(plain_report.holdout_nll, weighted_report.holdout_nll) << weighting;
   EXPECT_EQ(plain.elites(), weighted.elites());
@@ -170,7 +170,7 @@ TEST_F(ModelsTest, UnequalWeightsChangeTheFit) {
   const auto data = linear_system(1000, 9);
   ProbabilisticEnsemble plain(kObs, kAct, settings, 11), weighted(kObs, kAct, settings, 11);
   plain.fit(data);
-  weighted.fit(data, torch::rand({1000}) + 0.5);
+  weighted.fit(data, data::Weights::checked(torch::rand({1000}) + 0.5, 1000, "test"));
   EXPECT_FALSE(torch::equal(plain.parameters(), weighted.parameters()));
 }
 
@@ -389,10 +389,13 @@ TEST_F(ModelsTest, BadInputIsReported) {
                           "action");
   expect_error_mentioning([&] { model.fit(with([](Transitions& d) { d.reward = d.reward.clone().index_put_({3}, NAN); })); },
                           "NaN");
-  expect_error_mentioning([&] { model.fit(good, torch::ones({100}).index_put_({7}, INFINITY)); }, "NaN or infinite");
-  expect_error_mentioning([&] { model.fit(good, torch::ones({100}).index_put_({7}, -1.0)); }, "non-negative");
-  expect_error_mentioning([&] { model.fit(good, torch::zeros({100})); }, "all zero");
-  expect_error_mentioning([&] { model.fit(good, torch::ones({99})); }, "weights");
+  // Weights are checked where they are made (data::Weights); a fit still refuses weights of
+  // another length and a resample that drew only zero-weight rows.
+  const auto half_zero = data::Weights::checked(torch::tensor({0.0, 1.0}), 2, "test");
+  expect_error_mentioning([&] { model.fit(good, half_zero.resampled(torch::zeros({100}, torch::kInt64))); },
+                          "all zero");
+  expect_error_mentioning([&] { model.fit(good, data::Weights::checked(torch::ones({99}), 99, "test")); },
+                          "99 weights for 100 transitions");
   expect_error_mentioning([&] { model.sample(good.obs, torch::zeros({100, 3})); }, "action");
   expect_error_mentioning([&] { model.mean(good.obs.narrow(1, 0, 1), good.action); }, "obs");
 

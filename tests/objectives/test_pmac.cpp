@@ -99,9 +99,9 @@ TEST(Pmac, GeometricBlockMassesAreExact) {
 
   add(replay, 20);
   auto plan = pmac.plan(context);
-  ASSERT_TRUE(plan.fit_weights.defined());
+  ASSERT_TRUE(plan.fit_weights.values().defined());
   EXPECT_FALSE(plan.loss);
-  EXPECT_TRUE(torch::allclose(plan.fit_weights, torch::ones({20})));  // one plan only: uniform
+  EXPECT_TRUE(torch::allclose(plan.fit_weights.values(), torch::ones({20})));  // one plan only: uniform
 
   const std::vector<std::int64_t> sizes{20, 10, 30, 5, 15};
   for (std::size_t b = 1; b < sizes.size(); ++b) {
@@ -110,8 +110,8 @@ TEST(Pmac, GeometricBlockMassesAreExact) {
   }
   const std::int64_t n = replay.size();
   ASSERT_EQ(n, 80);
-  EXPECT_NEAR(plan.fit_weights.mean().item<double>(), 1.0, 1e-6);
-  const auto w = by_insertion(replay, plan.fit_weights, 0, n);
+  EXPECT_NEAR(plan.fit_weights.values().mean().item<double>(), 1.0, 1e-6);
+  const auto w = by_insertion(replay, plan.fit_weights.values(), 0, n);
   const double total = block_sum(w, 0, n);
   // Newest first: 0.1, 0.09, 0.081, 0.0729; the first block keeps 0.9^4 = 0.6561.
   const std::vector<double> expected{0.6561, 0.0729, 0.081, 0.09, 0.1};
@@ -141,19 +141,19 @@ TEST(Pmac, GeometricEvictionFromRingBuffer) {
   add(replay, 6);  // block B = [6, 12); A loses 0 and 1
   auto plan = pmac.plan(context);
   // Per transition: A 0.9 / 6, B 0.1 / 6 (weights do not depend on evicted block-mates).
-  auto w = by_insertion(replay, plan.fit_weights, 2, 12);
+  auto w = by_insertion(replay, plan.fit_weights.values(), 2, 12);
   for (int i = 0; i < 4; ++i) EXPECT_NEAR(w[i] / w[9], 9.0, 1e-4);
-  EXPECT_NEAR(plan.fit_weights.mean().item<double>(), 1.0, 1e-6);
+  EXPECT_NEAR(plan.fit_weights.values().mean().item<double>(), 1.0, 1e-6);
 
   add(replay, 8);  // block C = [12, 20); A gone, B keeps 10 and 11
   plan = pmac.plan(context);
   ASSERT_EQ(pmac.blocks().size(), 2u);  // A dropped
   EXPECT_EQ(pmac.blocks()[0].begin, 6);
   // Masses A 0.81 (evicted), B 0.09 / 6 = 0.015 each, C 0.1 / 8 = 0.0125 each.
-  w = by_insertion(replay, plan.fit_weights, 10, 20);
+  w = by_insertion(replay, plan.fit_weights.values(), 10, 20);
   for (int i = 0; i < 2; ++i) EXPECT_NEAR(w[i] / w[9], 0.015 / 0.0125, 1e-4);
   for (int i = 2; i < 10; ++i) EXPECT_NEAR(w[i], w[9], 1e-6);
-  EXPECT_NEAR(plan.fit_weights.mean().item<double>(), 1.0, 1e-6);
+  EXPECT_NEAR(plan.fit_weights.values().mean().item<double>(), 1.0, 1e-6);
 }
 
 TEST(Pmac, GeometricSaveLoadContinuesIdentically) {
@@ -171,13 +171,13 @@ TEST(Pmac, GeometricSaveLoadContinuesIdentically) {
   load_bytes(b, save_bytes(a));
   for (int k = 0; k < 3; ++k) {
     add(replay, 7 + k);
-    const auto wa = a.plan(context).fit_weights, wb = b.plan(context).fit_weights;
+    const auto wa = a.plan(context).fit_weights.values(), wb = b.plan(context).fit_weights.values();
     EXPECT_TRUE(torch::equal(wa, wb));
     EXPECT_EQ(tom::test::figures_of(a).values(), tom::test::figures_of(b).values());
   }
   // A fresh objective on the same buffer does not give the same weights (the test can fail).
   PmacObjective fresh({});
-  EXPECT_FALSE(torch::allclose(fresh.plan(context).fit_weights, a.plan(context).fit_weights));
+  EXPECT_FALSE(torch::allclose(fresh.plan(context).fit_weights.values(), a.plan(context).fit_weights.values()));
 
   PmacObjective tv(tv_settings());
   EXPECT_THROW(load_bytes(tv, save_bytes(a)), Error);  // another form
@@ -251,7 +251,7 @@ TEST(Pmac, TvBlockWeights) {
   set_mean(0.0);
   add(replay, 20);
   auto plan = pmac.plan(context);  // one block, its policy is the current one
-  EXPECT_TRUE(torch::allclose(plan.fit_weights, torch::ones({20})));
+  EXPECT_TRUE(torch::allclose(plan.fit_weights.values(), torch::ones({20})));
   ASSERT_EQ(pmac.blocks().size(), 1u);
   EXPECT_DOUBLE_EQ(pmac.blocks()[0].weight, 1.0 / 0.01);
 
@@ -272,8 +272,8 @@ TEST(Pmac, TvBlockWeights) {
   EXPECT_EQ(blocks[3].tv, 0.0);
   EXPECT_DOUBLE_EQ(blocks[3].weight, 100.0);  // identical snapshot -> 1 / min_tv
   EXPECT_LT(blocks[0].weight, blocks[2].weight);  // older, more different -> smaller
-  EXPECT_NEAR(plan.fit_weights.mean().item<double>(), 1.0, 1e-6);
-  const auto w = by_insertion(replay, plan.fit_weights, 0, 50);
+  EXPECT_NEAR(plan.fit_weights.values().mean().item<double>(), 1.0, 1e-6);
+  const auto w = by_insertion(replay, plan.fit_weights.values(), 0, 50);
   EXPECT_NEAR(w[45] / w[0], 100.0 * blocks[0].tv, 1e-3);
   EXPECT_NEAR(w[35] / w[25], blocks[1].tv / blocks[2].tv, 1e-4);
   const auto values = tom::test::figures_of(pmac).values();
@@ -328,8 +328,8 @@ TEST(Pmac, TvSaveLoadContinuesIdentically) {
     agent.params = torch::tensor({0.4f * static_cast<float>(k), -0.1f * static_cast<float>(k)});
     add(replay, 12);
     auto gen_a = at::make_generator<at::CPUGeneratorImpl>(100 + k), gen_b = at::make_generator<at::CPUGeneratorImpl>(100 + k);
-    const auto wa = a.plan({replay, agent, 0, 0, gen_a}).fit_weights;
-    const auto wb = b.plan({replay, agent, 0, 0, gen_b}).fit_weights;
+    const auto wa = a.plan({replay, agent, 0, 0, gen_a}).fit_weights.values();
+    const auto wb = b.plan({replay, agent, 0, 0, gen_b}).fit_weights.values();
     EXPECT_TRUE(torch::equal(wa, wb));
   }
   // A snapshot of another size (another agent) is reported, not crashed on.
@@ -356,7 +356,7 @@ TEST(Pmac, PerUpdateDecayMatchesTheAuthorsCodeByHand) {
   PmacObjective pmac(settings);
   const FitContext context{replay, agent, 0, 0, gen};
   add(replay, 5000);
-  EXPECT_TRUE(torch::allclose(pmac.plan(context).fit_weights, torch::ones({5000})));  // before any update
+  EXPECT_TRUE(torch::allclose(pmac.plan(context).fit_weights.values(), torch::ones({5000})));  // before any update
   add(replay, 1);
   pmac.policy_updated(replay.total_added());
   for (int burst = 0; burst < 2; ++burst) {
@@ -365,9 +365,9 @@ TEST(Pmac, PerUpdateDecayMatchesTheAuthorsCodeByHand) {
   }
   add(replay, 1);
   const auto plan = pmac.plan(context);
-  ASSERT_TRUE(plan.start_weights.defined());
-  EXPECT_TRUE(torch::equal(plan.fit_weights, plan.start_weights));
-  const auto w = by_insertion(replay, plan.fit_weights, 0, 5010);
+  ASSERT_TRUE(plan.start_weights.values().defined());
+  EXPECT_TRUE(torch::equal(plan.fit_weights.values(), plan.start_weights.values()));
+  const auto w = by_insertion(replay, plan.fit_weights.values(), 0, 5010);
   const double n = 5010.0;  // weights are per-transition mass * n (the masses sum to 1)
   EXPECT_NEAR(w[0], 0.729 / 5001 * n, 1e-4);
   EXPECT_NEAR(w[5000], 0.729 / 5001 * n, 1e-4);
@@ -387,7 +387,7 @@ TEST(Pmac, PerUpdateDecayMatchesTheAuthorsCodeByHand) {
   add(replay, 3);
   pmac.policy_updated(replay.total_added());
   copy.policy_updated(replay.total_added());
-  EXPECT_TRUE(torch::equal(pmac.plan(context).fit_weights, copy.plan(context).fit_weights));
+  EXPECT_TRUE(torch::equal(pmac.plan(context).fit_weights.values(), copy.plan(context).fit_weights.values()));
   // The per-update form is geometric only.
   settings.form = "tv";
   EXPECT_THROW(PmacObjective bad(settings), Error);

@@ -19,7 +19,7 @@ TEST(WeightSummary, BinsByAgeEffectiveSampleSizeAndWindows) {
   const auto age = torch::arange(399, -1, -1, torch::kInt64);
   auto w = torch::ones({400});
   w.narrow(0, 0, 100).fill_(3.0);  // the newest 100 (slots 0..99) weigh 3, the rest 1
-  const auto s = summarise_weights(w, age, 100, 4);
+  const auto s = summarise_weights(data::Weights::checked(w, 400, "test"), age, 100, 4);
   const double mean = (300.0 + 300.0) / 400.0;
   ASSERT_EQ(s.age_bins.size(), 4u);
   EXPECT_NEAR(s.age_bins[0], 1.0 / mean, 1e-6);  // oldest quarter
@@ -29,22 +29,9 @@ TEST(WeightSummary, BinsByAgeEffectiveSampleSizeAndWindows) {
   EXPECT_NEAR(s.max, 3.0 / mean, 1e-6);
   EXPECT_NEAR(s.effective_sample_size, 600.0 * 600.0 / (100 * 9.0 + 300.0), 1e-3);
   // Uniform weights: every bin 1 and the full sample size; fewer rows than bins still fill all bins.
-  const auto u = summarise_weights({}, torch::arange(7, torch::kInt64), 1000, 10);
+  const auto u = summarise_weights(data::Weights(), torch::arange(7, torch::kInt64), 1000, 10);
   for (double b : u.age_bins) EXPECT_DOUBLE_EQ(b, 1.0);
   EXPECT_NEAR(u.effective_sample_size, 7.0, 1e-9);
-}
-
-TEST(CheckedWeights, RejectsBadWeightsByName) {
-  EXPECT_TRUE(torch::allclose(checked_weights(torch::tensor({1.0, 3.0}), 2, "x"), torch::tensor({0.5f, 1.5f})));
-  EXPECT_THROW(checked_weights(torch::ones({3}), 2, "x"), tom::Error);
-  EXPECT_THROW(checked_weights(torch::tensor({1.0, std::nan("")}), 2, "x"), tom::Error);
-  EXPECT_THROW(checked_weights(torch::tensor({1.0, -1.0}), 2, "x"), tom::Error);
-  EXPECT_THROW(checked_weights(torch::zeros({2}), 2, "x"), tom::Error);
-  try {
-    checked_weights(torch::zeros({2}), 2, "pmac");
-  } catch (const tom::Error& e) {
-    EXPECT_NE(std::string(e.what()).find("pmac"), std::string::npos);
-  }
 }
 
 // A replay buffer of 3 episodes of 100 random transitions each.
@@ -87,10 +74,10 @@ TEST(TomObjective, PlansMeanOneWeightsAndContinuesExactlyAfterSaveLoad) {
   EXPECT_EQ(tom->name(), "tom");
   auto gen = at::make_generator<at::CPUGeneratorImpl>(9);
   const FitPlan first = tom->plan({buffer, agent, 300, 0, gen});
-  ASSERT_EQ(first.fit_weights.sizes(), torch::IntArrayRef({300}));
+  ASSERT_EQ(first.fit_weights.values().sizes(), torch::IntArrayRef({300}));
   EXPECT_FALSE(first.loss);
-  EXPECT_NEAR(first.fit_weights.mean().item<double>(), 1.0, 1e-4);
-  EXPECT_GE(first.fit_weights.min().item<double>(), 0.0);
+  EXPECT_NEAR(first.fit_weights.values().mean().item<double>(), 1.0, 1e-4);
+  EXPECT_GE(first.fit_weights.values().min().item<double>(), 0.0);
   ASSERT_EQ(tom::test::figures_of(*tom).names().size(), tom::test::figures_of(*tom).values().size());
 
   torch::serialize::OutputArchive out;
@@ -105,8 +92,8 @@ TEST(TomObjective, PlansMeanOneWeightsAndContinuesExactlyAfterSaveLoad) {
   // The figures of the last plan come back column for column (metrics.csv after a resume).
   EXPECT_EQ(tom::test::figures_of(*copy).values(), tom::test::figures_of(*tom).values());
   auto gen_copy = gen.clone();
-  const auto again = tom->plan({buffer, agent, 300, 0, gen}).fit_weights;
-  const auto resumed = copy->plan({buffer, agent, 300, 0, gen_copy}).fit_weights;
+  const auto again = tom->plan({buffer, agent, 300, 0, gen}).fit_weights.values();
+  const auto resumed = copy->plan({buffer, agent, 300, 0, gen_copy}).fit_weights.values();
   EXPECT_TRUE(torch::equal(again, resumed));
   EXPECT_EQ(tom::test::figures_of(*tom).values(), tom::test::figures_of(*copy).values());
 
@@ -151,20 +138,20 @@ TEST(TomObjective, WaitsForTheRecentPoolThenGivesClippedFitAndFreshStartWeights)
   auto gen = at::make_generator<at::CPUGeneratorImpl>(1);
   // 250 exploration steps, 40 since: the pool of 50 is not yet the current policy's.
   const FitPlan waiting = tom->plan({buffer, agent, 290, 250, gen});
-  EXPECT_FALSE(waiting.fit_weights.defined());
-  EXPECT_FALSE(waiting.start_weights.defined());
+  EXPECT_FALSE(waiting.fit_weights.values().defined());
+  EXPECT_FALSE(waiting.start_weights.values().defined());
   EXPECT_EQ(waiting.holdout_ratio, 0.0);
   const FitPlan plan = tom->plan({buffer, agent, 300, 250, gen});
-  ASSERT_TRUE(plan.fit_weights.defined());
-  ASSERT_TRUE(plan.start_weights.defined());
+  ASSERT_TRUE(plan.fit_weights.values().defined());
+  ASSERT_TRUE(plan.start_weights.values().defined());
   EXPECT_EQ(plan.holdout_ratio, 0.1);
   // Clipping leaves a plateau of weights at the clip.
-  const auto at_top = (plan.fit_weights >= plan.fit_weights.max() - 1e-6).sum().item<std::int64_t>();
+  const auto at_top = (plan.fit_weights.values() >= plan.fit_weights.values().max() - 1e-6).sum().item<std::int64_t>();
   EXPECT_GE(at_top, 2);
   // Unclipped: the starts' weights spread further than the clipped fit weights.
   const auto spread = [](const torch::Tensor& w) { return (w.max() / w.mean()).item<double>(); };
-  EXPECT_GT(spread(plan.start_weights), spread(plan.fit_weights));
-  EXPECT_FALSE(torch::equal(plan.start_weights, plan.fit_weights));
+  EXPECT_GT(spread(plan.start_weights.values()), spread(plan.fit_weights.values()));
+  EXPECT_FALSE(torch::equal(plan.start_weights.values(), plan.fit_weights.values()));
 }
 
 // The diagnostic compares the fit's weights with a longer-trained copy of the dual, from
@@ -200,9 +187,9 @@ TEST(TomObjective, ReferenceGapIsMeasuredWithoutChangingThePlan) {
       EXPECT_LE(metric(*tom, "tom_reference_steps"), 200.0);
     }
   }
-  EXPECT_TRUE(torch::equal(plans[0].fit_weights, plans[2].fit_weights));
-  EXPECT_TRUE(torch::equal(plans[1].fit_weights, plans[3].fit_weights));
-  EXPECT_TRUE(torch::equal(plans[1].start_weights, plans[3].start_weights));
+  EXPECT_TRUE(torch::equal(plans[0].fit_weights.values(), plans[2].fit_weights.values()));
+  EXPECT_TRUE(torch::equal(plans[1].fit_weights.values(), plans[3].fit_weights.values()));
+  EXPECT_TRUE(torch::equal(plans[1].start_weights.values(), plans[3].start_weights.values()));
 }
 
 // Without warm start every plan starts from a fresh dual: a used objective plans exactly as
@@ -221,9 +208,9 @@ TEST(TomObjective, WarmStartCarriesTheDualOverAndColdStartDoesNot) {
     used->plan({buffer, agent, 300, 0, gen});
     auto gen_copy = gen.clone();
     torch::manual_seed(11);
-    const auto after_a_plan = used->plan({buffer, agent, 300, 0, gen}).fit_weights;
+    const auto after_a_plan = used->plan({buffer, agent, 300, 0, gen}).fit_weights.values();
     torch::manual_seed(11);
-    const auto first_plan = fresh->plan({buffer, agent, 300, 0, gen_copy}).fit_weights;
+    const auto first_plan = fresh->plan({buffer, agent, 300, 0, gen_copy}).fit_weights.values();
     EXPECT_EQ(torch::equal(after_a_plan, first_plan), !warm) << "warm_start " << warm;
   }
 }
@@ -235,7 +222,7 @@ TEST(MakeObjective, MleIsUniform) {
   agents::Sac agent({}, 4, 2, {-1, -1}, {1, 1});
   auto gen = at::make_generator<at::CPUGeneratorImpl>(1);
   const FitPlan plan = mle->plan({buffer, agent, 300, 0, gen});
-  EXPECT_FALSE(plan.fit_weights.defined());
+  EXPECT_FALSE(plan.fit_weights.values().defined());
   EXPECT_FALSE(plan.loss);
 }
 

@@ -231,7 +231,7 @@ TEST(Vagram, PlanMatchesTheDefinition) {
   auto gen = at::make_generator<at::CPUGeneratorImpl>(9);
   // After the warm-up (env steps 2000 >= 0 + 1000): no squared-error term.
   const auto plan = vagram.plan({f.replay, f.sac, 2000, 0, gen});
-  EXPECT_FALSE(plan.fit_weights.defined());  // uniform
+  EXPECT_FALSE(plan.fit_weights.values().defined());  // uniform
   EXPECT_FALSE(plan.trains_distribution);   // the loss shapes the mean only: rollouts use the mean
   ASSERT_TRUE(plan.loss);
   // Mean actions, gradients clipped at the 0.95 quantile.

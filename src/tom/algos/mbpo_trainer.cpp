@@ -111,14 +111,7 @@ void MbpoTrainer::measure_fresh_error() {
 
 objectives::FitPlan MbpoTrainer::make_plan() {
   PhaseTimer timer(counters_.objective_s);
-  const data::ReplayBuffer& replay = core_.replay();
-  objectives::FitPlan plan =
-      objective_->plan({replay, core_.agent(), env_steps(), settings_.random_steps, gen_});
-  const auto n = replay.size();
-  const auto& name = objective_->name();
-  if (plan.fit_weights.defined()) plan.fit_weights = objectives::checked_weights(plan.fit_weights, n, name);
-  if (plan.start_weights.defined()) plan.start_weights = objectives::checked_weights(plan.start_weights, n, name);
-  return plan;
+  return objective_->plan({core_.replay(), core_.agent(), env_steps(), settings_.random_steps, gen_});
 }
 
 void MbpoTrainer::record_weights(const objectives::FitPlan& plan) {
@@ -131,24 +124,24 @@ void MbpoTrainer::record_weights(const objectives::FitPlan& plan) {
 
 void MbpoTrainer::fit_model(const objectives::FitPlan& plan) {
   PhaseTimer timer(counters_.model_fit_s);
-  const data::ReplayBuffer& replay = core_.replay();
-  const data::Batch all = replay.all();
-  models::Transitions data{all.obs, all.action, all.reward, all.next_obs, {}};
-  torch::Tensor weights = plan.fit_weights;
+  models::Transitions data = plan.data;
+  data::Weights weights = plan.fit_weights;
   if (settings_.fit_data == "bootstrap") {
-    // A resample of the buffer with replacement, as the authors' code fits on; each row
-    // keeps its weight and its replay slot (for a custom loss's lookups).
-    const auto rows = torch::randint(replay.size(), {replay.size()}, gen_, torch::kInt64);
-    const auto on_data = rows.to(all.obs.device());
-    data = {all.obs.index_select(0, on_data), all.action.index_select(0, on_data),
-            all.reward.index_select(0, on_data), all.next_obs.index_select(0, on_data), rows};
-    if (weights.defined()) weights = weights.index_select(0, rows);
+    // A resample of the plan's rows with replacement, as the authors' code fits on; each
+    // row keeps its weight and its slot (for a custom loss's lookups).
+    const std::int64_t n = plan.data.obs.size(0);
+    const auto rows = torch::randint(n, {n}, gen_, torch::kInt64);
+    const auto on_data = rows.to(plan.data.obs.device());
+    data = {plan.data.obs.index_select(0, on_data), plan.data.action.index_select(0, on_data),
+            plan.data.reward.index_select(0, on_data), plan.data.next_obs.index_select(0, on_data),
+            plan.data.origin.defined() ? plan.data.origin.index_select(0, rows) : rows};
+    weights = weights.resampled(rows);
   }
   const models::FitReport fit = model_->fit(data, weights, plan.loss, plan.holdout_ratio);
   last_fit_ = {fit.train_nll, fit.holdout_nll, fit.train_mse, fit.holdout_mse, static_cast<double>(fit.epochs)};
   counters_.model_fits += 1;
   counters_.model_gradient_steps += static_cast<double>(fit.gradient_steps);
-  fitted_through_ = replay.total_added();
+  fitted_through_ = core_.replay().total_added();
 }
 
 std::vector<std::vector<double>> MbpoTrainer::take_weight_rows() { return std::exchange(weight_rows_, {}); }
@@ -174,10 +167,7 @@ void MbpoTrainer::resize_model_buffer() {
 void MbpoTrainer::roll_out(const objectives::FitPlan& plan) {
   PhaseTimer timer(counters_.rollout_s);
   torch::NoGradGuard no_grad;
-  const data::ReplayBuffer& replay = core_.replay();
-  torch::Tensor obs = plan.start_weights.defined()
-                          ? replay.sample_weighted(settings_.rollout_batch_size, plan.start_weights, gen_).obs
-                          : replay.sample(settings_.rollout_batch_size, gen_).obs;
+  torch::Tensor obs = core_.replay().sample_weighted(settings_.rollout_batch_size, plan.start_weights, gen_).obs;
   for (int t = 0; t < rollout_length() && obs.size(0) > 0; ++t) {
     const torch::Tensor action = core_.agent().sample_actions(obs, gen_).action;
     // A model whose loss shaped only its mean is stepped with the mean: its variances

@@ -142,20 +142,15 @@ Batch ReplayBuffer::sample(std::int64_t batch, torch::Generator& gen) const {
   return gather(torch::randint(size_, {batch}, gen, torch::kInt64));
 }
 
-Batch ReplayBuffer::sample_weighted(std::int64_t batch, const torch::Tensor& weights, torch::Generator& gen) const {
+Batch ReplayBuffer::sample_weighted(std::int64_t batch, const Weights& weights, torch::Generator& gen) const {
+  if (weights.uniform()) return sample(batch, gen);
   if (size_ == 0) fail("cannot sample from an empty replay buffer");
   if (batch < 1) fail("replay buffer: sample size must be positive (got {})", batch);
-  if (!weights.defined() || weights.dim() != 1 || weights.size(0) != size_)
-    fail("replay buffer: sampling weights must have shape [{}] (one per stored transition), got {}", size_,
-         shape_of(weights));
-  if (!weights.is_floating_point()) fail("replay buffer: sampling weights must be floating point");
+  // Weights are checked where they are made; the buffer may have grown since.
+  if (weights.values().size(0) != size_)
+    fail("replay buffer: {} sampling weights for {} stored transitions", weights.values().size(0), size_);
   torch::NoGradGuard no_grad;
-  const auto w = weights.to(torch::kCPU, torch::kFloat64);
-  const double total = w.sum().item<double>();  // NaN or inf entries make the sum non-finite
-  if (!std::isfinite(total)) fail("replay buffer: sampling weights contain NaN or inf");
-  if (w.min().item<double>() < 0) fail("replay buffer: sampling weights must be >= 0");
-  if (!(total > 0)) fail("replay buffer: sampling weights are all zero");
-  return gather(torch::multinomial(w, batch, /*replacement=*/true, gen));
+  return gather(torch::multinomial(weights.values().to(torch::kFloat64), batch, /*replacement=*/true, gen));
 }
 
 Batch ReplayBuffer::all() const {

@@ -12,6 +12,8 @@
 
 #include <torch/torch.h>
 
+#include "tom/data/weights.hpp"
+
 namespace tom::data {
 
 // A set of transitions: obs [B, O], action [B, A], reward [B], next_obs [B, O],
@@ -47,9 +49,9 @@ class ReplayBuffer {
 
   // `batch` transitions drawn uniformly with replacement (only those rows are copied).
   Batch sample(std::int64_t batch, torch::Generator& gen) const;
-  // Drawn with replacement, with probability proportional to weights[slot]: weights has
-  // shape [size()] in slot order, finite, >= 0 and not all zero (else tom::Error).
-  Batch sample_weighted(std::int64_t batch, const torch::Tensor& weights, torch::Generator& gen) const;
+  // Drawn with replacement, with probability proportional to the weight of each slot
+  // (one weight per stored transition, else tom::Error); uniform weights draw as sample().
+  Batch sample_weighted(std::int64_t batch, const Weights& weights, torch::Generator& gen) const;
 
   // The stored transitions in slot order, as views (no copy; invalidated by later adds).
   Batch all() const;

@@ -120,7 +120,7 @@ struct DynamicsModel::Prepared {
   Normaliser old_input_norm, old_target_norm;
 };
 
-DynamicsModel::Prepared DynamicsModel::prepare(const Transitions& data, const torch::Tensor& weights,
+DynamicsModel::Prepared DynamicsModel::prepare(const Transitions& data, const data::Weights& weights,
                                                double holdout_ratio) {
   check_tensor(data.obs, "obs", {-1, obs_dim_});
   const auto n = data.obs.size(0);
@@ -133,12 +133,12 @@ DynamicsModel::Prepared DynamicsModel::prepare(const Transitions& data, const to
   if (holdout_ratio < 0.0 || holdout_ratio > 0.5) fail("holdout ratio must lie in [0, 0.5] (got {})", holdout_ratio);
   const auto options = torch::TensorOptions().dtype(torch::kFloat32).device(device_);
 
-  // Weights normalised to mean 1 (in double, so equal weights become exactly 1).
+  // The rows' weights rescaled to mean 1, in double so that equal weights become exactly
+  // 1 (a resample's weights average 1 only in expectation, and may all be zero).
   auto w = torch::ones({n}, options);
-  if (weights.defined()) {
-    check_tensor(weights, "weights", {n});
-    if ((weights < 0).any().item<bool>()) fail("weights must be non-negative");
-    const auto w64 = weights.to(torch::kFloat64);
+  if (!weights.uniform()) {
+    if (weights.values().size(0) != n) fail("{} weights for {} transitions", weights.values().size(0), n);
+    const auto w64 = weights.values().to(torch::kFloat64);
     if (w64.sum().item<double>() <= 0.0) fail("weights are all zero: nothing to fit");
     w = (w64 / w64.mean()).to(options);
   }
@@ -198,7 +198,7 @@ double DynamicsModel::train_epoch(const Split& train, const torch::Tensor& epoch
   return epoch_loss.item<double>();
 }
 
-FitReport DynamicsModel::fit(const Transitions& data, const torch::Tensor& weights, const BatchLoss& loss,
+FitReport DynamicsModel::fit(const Transitions& data, const data::Weights& weights, const BatchLoss& loss,
                              double holdout_ratio) {
   Prepared prepared = prepare(data, weights, holdout_ratio);
   const Split& train = prepared.train;

@@ -32,6 +32,7 @@
 
 #include "tom/core/settings.hpp"
 #include "tom/core/termination_fn.hpp"
+#include "tom/data/weights.hpp"
 #include "tom/models/flat_parameters.hpp"
 #include "tom/models/normaliser.hpp"
 
@@ -135,11 +136,12 @@ class DynamicsModel {
   DynamicsModel(const DynamicsModel&) = delete;
   DynamicsModel& operator=(const DynamicsModel&) = delete;
 
-  // Fits to `data` with optional non-negative per-transition weights [N] (not all zero).
-  // holdout_ratio > 0 overrides the setting for this fit. Throws tom::Error on bad
-  // shapes, NaN/inf, bad weights, or when training produces a non-finite loss; in that
-  // last case the model is restored to its state before fit().
-  FitReport fit(const Transitions& data, const torch::Tensor& weights = {}, const BatchLoss& loss = nullptr,
+  // Fits to `data` with one weight per transition (uniform: plain likelihood), rescaled
+  // to mean 1 over the rows. holdout_ratio > 0 overrides the setting for this fit. Throws
+  // tom::Error on bad shapes, NaN/inf data, weights that are all zero or of another
+  // length, or when training produces a non-finite loss; in that last case the model is
+  // restored to its state before fit().
+  FitReport fit(const Transitions& data, const data::Weights& weights = {}, const BatchLoss& loss = nullptr,
                 double holdout_ratio = 0.0);
 
   // One sampled transition per row of obs [B, O] and action [B, A].
@@ -206,7 +208,7 @@ class DynamicsModel {
   struct HoldoutScores;
   struct Split;
   struct Prepared;
-  Prepared prepare(const Transitions& data, const torch::Tensor& weights, double holdout_ratio);
+  Prepared prepare(const Transitions& data, const data::Weights& weights, double holdout_ratio);
   double train_epoch(const Split& train, const torch::Tensor& epoch_rows, std::int64_t steps, const BatchLoss& loss);
   HoldoutScores evaluate(const torch::Tensor& inputs, const torch::Tensor& targets, const torch::Tensor& raw_targets,
                          const torch::Tensor& rows, const torch::Tensor& weights, const BatchLoss& loss);

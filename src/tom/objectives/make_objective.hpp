@@ -35,7 +35,7 @@ struct ObjectiveSettings {
 class MleObjective final : public ModelObjective {
  public:
   std::string name() const override { return "mle"; }
-  FitPlan plan(const FitContext&) override { return {}; }
+  FitPlan plan(const FitContext& context) override { return {replay_transitions(context.replay)}; }
 };
 
 std::unique_ptr<ModelObjective> make_objective(const ObjectiveSettings& settings, int obs_dim, int action_dim,

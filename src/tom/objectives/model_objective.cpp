@@ -6,25 +6,21 @@
 
 namespace tom::objectives {
 
-torch::Tensor checked_weights(const torch::Tensor& weights, std::int64_t rows, const std::string& objective) {
-  if (!weights.defined()) return torch::ones({rows}, torch::kFloat32);
-  if (weights.dim() != 1 || weights.size(0) != rows)
-    fail("objective '{}' gave weights of shape {}, expected [{}]", objective, c10::str(weights.sizes()), rows);
-  const auto w = weights.detach().to(torch::kCPU, torch::kFloat32).contiguous();
-  if (!torch::isfinite(w).all().item<bool>()) fail("objective '{}' gave NaN/inf weights", objective);
-  if ((w < 0).any().item<bool>()) fail("objective '{}' gave negative weights", objective);
-  const double mean = w.mean().item<double>();
-  if (!(mean > 0)) fail("objective '{}' gave all-zero weights", objective);
-  return w / mean;
+models::Transitions replay_transitions(const data::ReplayBuffer& replay) {
+  const data::Batch all = replay.all();
+  return {all.obs, all.action, all.reward, all.next_obs, {}};
 }
 
-WeightSummary summarise_weights(const torch::Tensor& weights, const torch::Tensor& insertion_index,
+WeightSummary summarise_weights(const data::Weights& weights, const torch::Tensor& insertion_index,
                                 std::int64_t window, int bins) {
   const std::int64_t n = insertion_index.size(0);
   WeightSummary s;
   if (n == 0) return s;
+  if (!weights.uniform() && weights.values().size(0) != n)
+    fail("weight summary: {} weights for {} transitions", weights.values().size(0), n);
   torch::NoGradGuard no_grad;
-  const auto w = checked_weights(weights, n, "summary");
+  const auto raw = weights.values_or_ones(n);
+  const auto w = weights.uniform() ? raw : raw / raw.mean().item<double>();
   const auto by_age = w.index_select(0, torch::argsort(insertion_index.to(torch::kCPU)));  // oldest first
   const std::int64_t k = std::min(window, n);
   s.oldest_mean = by_age.narrow(0, 0, k).mean().item<double>();

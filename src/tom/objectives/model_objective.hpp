@@ -1,9 +1,9 @@
 #pragma once
 // The pluggable model-learning objective: before each model fit, the backbone asks it
-// what weight each replay transition gets and (for value-aware losses) how the model
-// loss is shaped. Its weights drive both the weighted fit and the choice of rollout
-// start states (sampled with probability proportional to the weight); the plan names
-// each set, so an objective may clip the fit's weights and not the starts'.
+// for a plan: the transitions to fit, the weight each gets and (for value-aware losses)
+// how the model loss is shaped. Its weights drive both the weighted fit and the choice
+// of rollout start states (sampled with probability proportional to the weight); the
+// plan names each set, so an objective may clip the fit's weights and not the starts'.
 //
 //   mle     uniform weights: plain MBPO
 //   tom     Transition Occupancy Matching (tom_objective.hpp)
@@ -24,7 +24,7 @@
 namespace tom::objectives {
 
 // What an objective sees before a fit. The replay buffer's rows are in slot order
-// (ReplayBuffer::all()); weights and batch-loss indices refer to that order.
+// (ReplayBuffer::all()); weights refer to that order.
 struct FitContext {
   const data::ReplayBuffer& replay;
   const agents::PolicyValue& agent;  // the current policy and its critics
@@ -33,10 +33,16 @@ struct FitContext {
   torch::Generator& gen;             // the backbone's generator (checkpointed with it)
 };
 
+// The replay buffer's transitions in slot order, as a fit's data.
+models::Transitions replay_transitions(const data::ReplayBuffer& replay);
+
 struct FitPlan {
-  // Both [replay.size()] float, >= 0, not all zero, on the CPU; undefined = uniform.
-  torch::Tensor fit_weights;    // how much each transition counts in the model fit
-  torch::Tensor start_weights;  // how likely each transition's state starts a rollout
+  // The transitions to fit: every replay transition once, in slot order. A batch loss's
+  // indices are these rows' slots (also when the backbone fits a resample of them).
+  models::Transitions data;
+  // One per row of `data`, checked where the objective made them (data::Weights::checked).
+  data::Weights fit_weights;    // how much each transition counts in the model fit
+  data::Weights start_weights;  // how likely each transition's state starts a rollout
   models::BatchLoss loss;       // null: the model's likelihood
   double holdout_ratio = 0.0;   // > 0: the held-out fraction of this fit (else the model's setting)
   // False when the loss shapes only the predicted mean (the variances and, for the MDN,
@@ -68,8 +74,8 @@ class ModelObjective {
   virtual void load(torch::serialize::InputArchive& archive) { (void)archive; }
 };
 
-// The weight diagnostics every objective gets after each plan: weights normalised to
-// mean 1 over the buffer, ages from insertion order.
+// The weight diagnostics every objective gets after each plan: weights relative to their
+// mean over the buffer (1 up to rounding), ages from insertion order.
 struct WeightSummary {
   double newest_mean = 1.0;  // mean weight of the newest 1000 transitions (or all, if fewer)
   double oldest_mean = 1.0;  // mean weight of the oldest 1000
@@ -86,12 +92,8 @@ struct WeightSummary {
   }
 };
 
-// weights: [N] (undefined = uniform); insertion_index: [N] int64, larger = newer.
-WeightSummary summarise_weights(const torch::Tensor& weights, const torch::Tensor& insertion_index,
+// weights: one per row of insertion_index ([N] int64, larger = newer).
+WeightSummary summarise_weights(const data::Weights& weights, const torch::Tensor& insertion_index,
                                 std::int64_t window = 1000, int bins = 100);
-
-// Checks a plan's weights against the buffer size: finite, non-negative, not all zero;
-// returns them rescaled to mean 1 (float, CPU). Throws tom::Error naming the objective.
-torch::Tensor checked_weights(const torch::Tensor& weights, std::int64_t rows, const std::string& objective);
 
 }  // namespace tom::objectives

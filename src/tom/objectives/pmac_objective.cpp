@@ -204,8 +204,8 @@ FitPlan PmacObjective::plan(const FitContext& context) {
   newest_share_ = w.masked_select(inserted >= newest.begin).sum().item<double>() / sum;
   w = w * (static_cast<double>(n) / sum);
   if (open_block) blocks_.pop_back();
-  FitPlan plan;
-  plan.fit_weights = checked_weights(w.to(torch::kFloat32), n, "pmac");
+  FitPlan plan{replay_transitions(replay)};
+  plan.fit_weights = data::Weights::checked(w.to(torch::kFloat32), n, "objective 'pmac'");
   plan.start_weights = plan.fit_weights;
   return plan;
 }

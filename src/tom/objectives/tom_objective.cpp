@@ -20,7 +20,7 @@ FitPlan TomObjective::plan(const FitContext& context) {
   const std::int64_t n = all.obs.size(0);
   if (n == 0) fail("TOM: the replay buffer is empty");
   if (settings_.wait_for_recent_pool && context.env_steps - context.exploration_steps < settings_.recent_pool)
-    return {};  // plain maximum likelihood until the pool holds the current policy's data
+    return {replay_transitions(context.replay)};  // plain likelihood until the pool holds the current policy's data
   const torch::Tensor starts = context.replay.episode_start_obs();
   if (starts.size(0) == 0) fail("TOM: the replay buffer holds no episode start states");
   const auto on_device = [&](const torch::Tensor& t) { return t.to(device_, torch::kFloat32); };
@@ -86,9 +86,11 @@ FitPlan TomObjective::plan(const FitContext& context) {
     const DualData reference_data = dual_data(reference_gen);
     measure_reference_gap(reference_data, s, a, reward, s_next, done, next_actions(reference_data));
   }
-  FitPlan plan;
-  plan.fit_weights = buffer_weights(/*clip=*/true);
-  plan.start_weights = settings_.start_weights == "fresh" ? buffer_weights(/*clip=*/false) : plan.fit_weights;
+  FitPlan plan{replay_transitions(context.replay)};
+  plan.fit_weights = data::Weights::checked(buffer_weights(/*clip=*/true), n, "objective 'tom'");
+  plan.start_weights = settings_.start_weights == "fresh"
+                           ? data::Weights::checked(buffer_weights(/*clip=*/false), n, "objective 'tom'")
+                           : plan.fit_weights;
   plan.holdout_ratio = settings_.holdout_ratio;
   return plan;
 }

@@ -170,7 +170,7 @@ FitPlan VagramObjective::plan(const FitContext& context) {
   thresholds_.clear();
   for (std::int64_t v = 0; v < clipped.thresholds.size(0); ++v) thresholds_.push_back(clipped.thresholds[v].item<double>());
   mean_threshold_ = clipped.thresholds.mean().item<double>();
-  FitPlan plan;
+  FitPlan plan{replay_transitions(replay)};
   if (settings_.form == "published") {
     const bool warming_up = context.env_steps < context.exploration_steps + settings_.mse_warmup_steps;
     plan.loss = vagram_batch_loss(clipped.gradients.square().mean(0), warming_up);
