@@ -29,14 +29,6 @@ bool update_burst_due(std::int64_t epoch_updates, std::int64_t epoch_step, doubl
          static_cast<double>(epoch_updates) <= max_updates_per_step * static_cast<double>(epoch_step);
 }
 
-std::unique_ptr<models::DynamicsModel> make_model(const MbpoSettings& mbpo, const models::EnsembleSettings& ensemble,
-                                                  const models::MdnSettings& mdn, int obs_dim, int action_dim,
-                                                  std::uint64_t seed, torch::Device device) {
-  if (mbpo.model == "mdn")
-    return std::make_unique<models::MixtureDensityNetwork>(obs_dim, action_dim, mdn, seed, device);
-  return std::make_unique<models::ProbabilisticEnsemble>(obs_dim, action_dim, ensemble, seed, device);
-}
-
 MbpoTrainer::MbpoTrainer(const MbpoSettings& mbpo, const agents::SacSettings& sac,
                          std::unique_ptr<models::DynamicsModel> model,
                          std::unique_ptr<objectives::ModelObjective> objective, std::unique_ptr<envs::Env> env,

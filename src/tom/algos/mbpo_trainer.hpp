@@ -28,8 +28,7 @@
 #include "tom/data/replay_buffer.hpp"
 #include "tom/envs/env.hpp"
 #include "tom/models/dynamics_model.hpp"
-#include "tom/models/ensemble.hpp"
-#include "tom/models/mdn.hpp"
+#include "tom/models/make_model.hpp"
 #include "tom/objectives/model_objective.hpp"
 
 namespace tom::algos {
@@ -91,11 +90,6 @@ struct MbpoSettings {
 // (0-based within the epoch) after `epoch_updates` updates so far this epoch; a cap of 0
 // means every step.
 bool update_burst_due(std::int64_t epoch_updates, std::int64_t epoch_step, double max_updates_per_step);
-
-// The model the settings name, for the task's dimensions.
-std::unique_ptr<models::DynamicsModel> make_model(const MbpoSettings& mbpo, const models::EnsembleSettings& ensemble,
-                                                  const models::MdnSettings& mdn, int obs_dim, int action_dim,
-                                                  std::uint64_t seed, torch::Device device);
 
 class MbpoTrainer final : public Trainer {
  public:

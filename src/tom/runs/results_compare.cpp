@@ -67,6 +67,112 @@ std::vector<std::int64_t> default_steps(const std::vector<RunRecord>& runs, int 
   return {chosen.begin(), chosen.end()};
 }
 
+namespace {
+
+// The steps to report, sorted: the chosen ones, or evenly spread ones; a chosen step no
+// run evaluated is an error (there is nothing to report there).
+std::vector<std::int64_t> report_steps(const std::vector<RunRecord>& runs, const CompareOptions& options) {
+  std::vector<std::int64_t> steps = options.steps.empty() ? default_steps(runs, options.points) : options.steps;
+  std::sort(steps.begin(), steps.end());
+  steps.erase(std::unique(steps.begin(), steps.end()), steps.end());
+  std::set<std::int64_t> all;
+  for (const auto& run : runs)
+    for (auto s : run.steps()) all.insert(s);
+  for (auto s : steps)
+    if (!all.contains(s))
+      fail("no run has an evaluation at step {} (evaluated steps: {})", s,
+           steps_text(std::vector<std::int64_t>(all.begin(), all.end())));
+  return steps;
+}
+
+// One arm's metric per run, its values at each reported step, and the AUC per run.
+struct ArmData {
+  std::vector<std::map<std::int64_t, double>> series;
+  std::map<std::int64_t, std::vector<double>> at_step;
+  std::vector<std::int64_t> auc_steps;
+  std::vector<double> auc;
+};
+
+ArmData collect_arm(const Arm& arm, const std::string& metric, const std::vector<std::int64_t>& steps,
+                    std::vector<std::string>& notes) {
+  ArmData d;
+  for (const auto* run : arm.runs) d.series.push_back(series_of(*run, metric));
+  for (auto step : steps) {
+    for (std::size_t r = 0; r < arm.runs.size(); ++r) {
+      const auto it = d.series[r].find(step);
+      if (it != d.series[r].end()) {
+        d.at_step[step].push_back(it->second);
+        continue;
+      }
+      std::vector<std::int64_t> have;
+      for (const auto& [s, v] : d.series[r]) have.push_back(s);
+      notes.push_back(fmt::format("arm '{}': run {} has no evaluation at step {} (it has {}); that step's statistics "
+                                  "use the other {} run(s)",
+                                  arm.label, arm.runs[r]->dir.string(), step, steps_text(have), arm.runs.size() - 1));
+    }
+  }
+  // The AUC covers the steps every run of the arm evaluated, up to the last reported step.
+  std::set<std::int64_t> common;
+  for (const auto& [s, v] : d.series[0])
+    if (s <= steps.back()) common.insert(s);
+  bool unequal = false;
+  for (std::size_t r = 1; r < d.series.size(); ++r) {
+    std::set<std::int64_t> next, own;
+    for (auto s : common)
+      if (d.series[r].contains(s)) next.insert(s);
+    for (const auto& [s, v] : d.series[r])
+      if (s <= steps.back()) own.insert(s);
+    if (own != common) unequal = true;
+    common = next;
+  }
+  d.auc_steps.assign(common.begin(), common.end());
+  if (unequal)
+    notes.push_back(fmt::format("arm '{}': its runs evaluated different steps; the AUC uses the {} steps all of them "
+                                "have ({})",
+                                arm.label, d.auc_steps.size(), steps_text(d.auc_steps)));
+  if (d.auc_steps.empty()) {
+    notes.push_back(fmt::format("arm '{}': its runs share no evaluated step; no AUC", arm.label));
+    return d;
+  }
+  const std::vector<double> x(d.auc_steps.begin(), d.auc_steps.end());
+  for (const auto& series : d.series) {
+    std::vector<double> y;
+    for (auto s : d.auc_steps) y.push_back(series.at(s));
+    d.auc.push_back(normalized_auc(x, y));
+  }
+  return d;
+}
+
+// One row: the IQM of `values` with its interval and, given the baseline's values, the
+// difference of IQMs with its interval. `cell` numbers the arm's rows (bootstrap seeds).
+CompareRow make_row(const std::string& arm, const std::string& quantity, std::int64_t step,
+                    const std::vector<double>& values, const Arm* base, const std::vector<double>* base_values,
+                    const CompareOptions& options, std::size_t arm_index, std::size_t cell) {
+  CompareRow row;
+  row.arm = arm;
+  row.quantity = quantity;
+  row.step = step;
+  row.n = static_cast<int>(values.size());
+  if (!values.empty()) {
+    row.mean = mean_of(values);
+    row.iqm = interquartile_mean(values);
+    row.ci = stratified_bootstrap_ci({values}, iqm_of_first, options.reps, options.confidence,
+                                     cell_seed(options.seed, arm_index, cell));
+  } else {
+    row.mean = row.iqm = std::nan("");
+    row.ci = {std::nan(""), std::nan("")};
+  }
+  if (base) row.baseline = base->label;
+  if (base_values && !values.empty() && !base_values->empty()) {
+    row.diff = interquartile_mean(values) - interquartile_mean(*base_values);
+    row.diff_ci = stratified_bootstrap_ci({values, *base_values}, iqm_difference, options.reps, options.confidence,
+                                          cell_seed(options.seed, arm_index, cell + 1000003));
+  }
+  return row;
+}
+
+}  // namespace
+
 CompareResult compare_runs(const std::vector<RunRecord>& runs, const CompareOptions& options) {
   if (runs.empty()) fail("no runs to compare");
   CompareResult result;
@@ -77,142 +183,54 @@ CompareResult compare_runs(const std::vector<RunRecord>& runs, const CompareOpti
       fail("{} has no column '{}' (its columns: {})", run.metrics.file.string(), options.metric,
            join(run.metrics.header));
   const auto arms = group_into_arms(runs);
-  result.steps = options.steps.empty() ? default_steps(runs, options.points) : options.steps;
-  std::sort(result.steps.begin(), result.steps.end());
-  result.steps.erase(std::unique(result.steps.begin(), result.steps.end()), result.steps.end());
-  {  // A requested step no run evaluated is an error: there is nothing to report there.
-    std::set<std::int64_t> all;
-    for (const auto& run : runs)
-      for (auto s : run.steps()) all.insert(s);
-    for (auto s : result.steps)
-      if (!all.contains(s))
-        fail("no run has an evaluation at step {} (evaluated steps: {})", s,
-             steps_text(std::vector<std::int64_t>(all.begin(), all.end())));
-  }
-
+  result.steps = report_steps(runs, options);
   std::map<std::string, std::string> selector;
   if (!options.baseline.empty()) selector = parse_selector(options.baseline, arms);
 
-  // Per arm: the metric per run, values per chosen step, and the AUC per run.
-  struct ArmData {
-    std::vector<std::map<std::int64_t, double>> series;
-    std::map<std::int64_t, std::vector<double>> at_step;
-    std::vector<std::int64_t> auc_steps;
-    std::vector<double> auc;
-  };
-  std::vector<ArmData> data(arms.size());
-  for (std::size_t a = 0; a < arms.size(); ++a) {
-    const Arm& arm = arms[a];
+  std::vector<ArmData> data;
+  for (const Arm& arm : arms) {
     result.arms.push_back(arm.label);
     std::vector<std::string> dirs;
     for (const auto* run : arm.runs) dirs.push_back(run->dir.string());
     result.arm_runs.push_back(dirs);
-    auto& d = data[a];
-    for (const auto* run : arm.runs) d.series.push_back(series_of(*run, options.metric));
-    for (auto step : result.steps) {
-      for (std::size_t r = 0; r < arm.runs.size(); ++r) {
-        const auto it = d.series[r].find(step);
-        if (it != d.series[r].end()) {
-          d.at_step[step].push_back(it->second);
-        } else {
-          std::vector<std::int64_t> have;
-          for (const auto& [s, v] : d.series[r]) have.push_back(s);
-          result.notes.push_back(fmt::format("arm '{}': run {} has no evaluation at step {} (it has {}); "
-                                             "that step's statistics use the other {} run(s)",
-                                             arm.label, arm.runs[r]->dir.string(), step, steps_text(have),
-                                             arm.runs.size() - 1));
-        }
-      }
-    }
-    // The AUC covers the steps every run of the arm evaluated, up to the last chosen step.
-    std::set<std::int64_t> common;
-    for (const auto& [s, v] : d.series[0])
-      if (s <= result.steps.back()) common.insert(s);
-    bool unequal = false;
-    for (std::size_t r = 1; r < d.series.size(); ++r) {
-      std::set<std::int64_t> next;
-      for (auto s : common)
-        if (d.series[r].contains(s)) next.insert(s);
-      std::set<std::int64_t> own;
-      for (const auto& [s, v] : d.series[r])
-        if (s <= result.steps.back()) own.insert(s);
-      if (own != common) unequal = true;
-      common = next;
-    }
-    d.auc_steps.assign(common.begin(), common.end());
-    if (unequal)
-      result.notes.push_back(fmt::format("arm '{}': its runs evaluated different steps; the AUC uses the {} steps "
-                                         "all of them have ({})",
-                                         arm.label, d.auc_steps.size(), steps_text(d.auc_steps)));
-    if (!d.auc_steps.empty()) {
-      std::vector<double> x(d.auc_steps.begin(), d.auc_steps.end());
-      for (const auto& series : d.series) {
-        std::vector<double> y;
-        for (auto s : d.auc_steps) y.push_back(series.at(s));
-        d.auc.push_back(normalized_auc(x, y));
-      }
-    } else {
-      result.notes.push_back(fmt::format("arm '{}': its runs share no evaluated step; no AUC", arm.label));
-    }
+    data.push_back(collect_arm(arm, options.metric, result.steps, result.notes));
   }
 
   for (std::size_t a = 0; a < arms.size(); ++a) {
     const Arm* base = selector.empty() ? nullptr : counterpart(arms[a], selector, arms);
     const std::size_t b = base ? static_cast<std::size_t>(base - arms.data()) : 0;
+    const bool other_base = base && b != a;  // an arm is not compared with itself
     if (!selector.empty() && !base)
       result.notes.push_back(fmt::format("arm '{}': no baseline arm with {} and its other settings", arms[a].label,
                                          options.baseline));
     std::size_t cell = 0;
-    const auto add_row = [&](const std::string& quantity, std::int64_t step, const std::vector<double>& values,
-                             const std::vector<double>* base_values) {
-      CompareRow row;
-      row.arm = arms[a].label;
-      row.quantity = quantity;
-      row.step = step;
-      row.n = static_cast<int>(values.size());
-      ++cell;
-      if (!values.empty()) {
-        row.mean = mean_of(values);
-        row.iqm = interquartile_mean(values);
-        row.ci = stratified_bootstrap_ci({values}, iqm_of_first, options.reps, options.confidence,
-                                         cell_seed(options.seed, a, cell));
-      } else {
-        row.mean = row.iqm = std::nan("");
-        row.ci = {std::nan(""), std::nan("")};
-      }
-      if (base) row.baseline = base->label;
-      if (base && base_values && !values.empty() && !base_values->empty() && b != a) {
-        row.diff = interquartile_mean(values) - interquartile_mean(*base_values);
-        row.diff_ci = stratified_bootstrap_ci({values, *base_values}, iqm_difference, options.reps,
-                                              options.confidence, cell_seed(options.seed, a, cell + 1000003));
-      }
-      result.rows.push_back(row);
-    };
     for (auto step : result.steps) {
       const auto it = data[a].at_step.find(step);
       const std::vector<double> values = it == data[a].at_step.end() ? std::vector<double>{} : it->second;
-      const std::vector<double>* bv = nullptr;
-      if (base) {
-        const auto bit = data[b].at_step.find(step);
-        if (bit != data[b].at_step.end()) bv = &bit->second;
-        else if (b != a)
+      const std::vector<double>* base_values = nullptr;
+      if (other_base) {
+        const auto found = data[b].at_step.find(step);
+        if (found != data[b].at_step.end())
+          base_values = &found->second;
+        else
           result.notes.push_back(fmt::format("step {}: baseline arm '{}' has no evaluation there; no difference for '{}'",
                                              step, base->label, arms[a].label));
       }
-      add_row("return", step, values, bv);
+      result.rows.push_back(make_row(arms[a].label, "return", step, values, base, base_values, options, a, ++cell));
     }
-    if (!data[a].auc.empty()) {
-      const std::vector<double>* bv = nullptr;
-      if (base && b != a) {
-        if (data[b].auc_steps == data[a].auc_steps) bv = &data[b].auc;
-        else
-          result.notes.push_back(fmt::format("arm '{}' and its baseline '{}' cover different steps for the AUC ({} "
-                                             "vs {}); no AUC difference given",
-                                             arms[a].label, base->label, steps_text(data[a].auc_steps),
-                                             steps_text(data[b].auc_steps)));
-      }
-      add_row("auc", data[a].auc_steps.back(), data[a].auc, bv);
+    if (data[a].auc.empty()) continue;
+    const std::vector<double>* base_auc = nullptr;
+    if (other_base) {
+      if (data[b].auc_steps == data[a].auc_steps)
+        base_auc = &data[b].auc;
+      else
+        result.notes.push_back(fmt::format("arm '{}' and its baseline '{}' cover different steps for the AUC ({} vs "
+                                           "{}); no AUC difference given",
+                                           arms[a].label, base->label, steps_text(data[a].auc_steps),
+                                           steps_text(data[b].auc_steps)));
     }
+    result.rows.push_back(
+        make_row(arms[a].label, "auc", data[a].auc_steps.back(), data[a].auc, base, base_auc, options, a, ++cell));
   }
   return result;
 }

@@ -220,7 +220,7 @@ std::unique_ptr<algos::Trainer> make_trainer(const Config& config) {
   auto env = envs::make_env(config.run.env);
   if (config.run.algo == "mbpo") {
     const auto& spec = env->spec();
-    auto model = algos::make_model(config.mbpo, config.ensemble, config.mdn, spec.obs_dim, spec.action_dim, seed, device);
+    auto model = models::make_model(config.mbpo.model, config.ensemble, config.mdn, spec.obs_dim, spec.action_dim, seed, device);
     auto objective = objectives::make_objective(config.objective, spec.obs_dim, spec.action_dim, device);
     return std::make_unique<algos::MbpoTrainer>(config.mbpo, config.sac, std::move(model), std::move(objective),
                                                 std::move(env), envs::termination_fn(config.run.env), seed, device);

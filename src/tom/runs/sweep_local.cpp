@@ -313,6 +313,80 @@ void write_sweep_record(const std::vector<SweepCell>& cells, const fs::path& out
   write_file_atomic(record_file, record.dump(2) + "\n");
 }
 
+namespace {
+
+// A cell to run, and the `tom` arguments that start or resume it.
+struct Job {
+  std::size_t cell;
+  std::vector<std::string> args;
+};
+
+// The cells still to run: resumed from their checkpoint, or started anew (a directory
+// that died before its first checkpoint holds nothing to keep). Counts finished ones.
+std::deque<Job> pending_jobs(const std::vector<SweepCell>& cells, const SweepOptions& o, int threads,
+                             int& finished_before) {
+  std::deque<Job> pending;
+  finished_before = 0;
+  for (std::size_t i = 0; i < cells.size(); ++i) {
+    const fs::path dir = o.out / cells[i].name;
+    const RunProgress p = progress_of(dir);
+    if (p.has_metrics && p.budget > 0 && p.last_step >= p.budget) {
+      ++finished_before;
+    } else if (p.has_checkpoint) {
+      pending.push_back({i, {"train", "--resume", dir.string()}});
+    } else {
+      if (p.exists) fs::remove_all(dir);
+      std::vector<std::string> args = cells[i].train_args;
+      args.insert(args.end(), {"--threads", std::to_string(threads), "--out", dir.string()});
+      pending.push_back({i, args});
+    }
+  }
+  return pending;
+}
+
+// Forks `program args`, its output appended to `log`, with default signal handling.
+pid_t start_worker(const fs::path& program, std::vector<std::string> args, const fs::path& log) {
+  const pid_t pid = fork();
+  if (pid == 0) {
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (fd >= 0) dup2(fd, 1), dup2(fd, 2);
+    std::string prog = program.string();
+    std::vector<char*> argv{prog.data()};
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    execv(prog.c_str(), argv.data());
+    _exit(127);
+  }
+  if (pid < 0) fail("cannot start a worker: {}", std::strerror(errno));
+  return pid;
+}
+
+// SIGINT/SIGTERM set g_sweep_stop_signal while a sweep runs; the old handlers come back after.
+class SweepSignals {
+ public:
+  SweepSignals() {
+    g_sweep_stop_signal = 0;
+    struct sigaction sa {};
+    sa.sa_handler = on_sweep_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &old_int_);
+    sigaction(SIGTERM, &sa, &old_term_);
+  }
+  ~SweepSignals() {
+    sigaction(SIGINT, &old_int_, nullptr);
+    sigaction(SIGTERM, &old_term_, nullptr);
+  }
+  SweepSignals(const SweepSignals&) = delete;
+  SweepSignals& operator=(const SweepSignals&) = delete;
+
+ private:
+  struct sigaction old_int_ {}, old_term_ {};
+};
+
+}  // namespace
+
 int run_sweep_local(const std::vector<SweepCell>& cells, const SweepOptions& o, bool& interrupted) {
   interrupted = false;
   if (cells.empty()) fail("the sweep has no cells");
@@ -324,42 +398,16 @@ int run_sweep_local(const std::vector<SweepCell>& cells, const SweepOptions& o, 
   check_cells(cells, program);
   write_sweep_record(cells, o.out, program, threads, {{"backend", "local"}, {"jobs", o.jobs}});
   fs::create_directories(o.out / "logs");
-
-  // What each cell needs.
-  struct Job {
-    std::size_t cell;
-    std::vector<std::string> args;
-  };
-  std::deque<Job> pending;
   int finished_before = 0;
-  for (std::size_t i = 0; i < cells.size(); ++i) {
-    const fs::path dir = o.out / cells[i].name;
-    const RunProgress p = progress_of(dir);
-    if (p.has_metrics && p.budget > 0 && p.last_step >= p.budget) {
-      ++finished_before;
-      continue;
-    }
-    if (p.has_checkpoint) {
-      pending.push_back({i, {"train", "--resume", dir.string()}});
-    } else {
-      if (p.exists) fs::remove_all(dir);  // died before its first checkpoint: nothing to keep
-      std::vector<std::string> args = cells[i].train_args;
-      args.insert(args.end(), {"--threads", std::to_string(threads), "--out", dir.string()});
-      pending.push_back({i, args});
-    }
-  }
+  std::deque<Job> pending = pending_jobs(cells, o, threads, finished_before);
   fmt::print("sweep {}: {} cells, {} already finished, {} to run on {} worker(s) x {} thread(s)\n", o.out.string(),
              cells.size(), finished_before, pending.size(), o.jobs, threads);
   std::fflush(stdout);
 
-  g_sweep_stop_signal = 0;
-  struct sigaction sa {};
-  sa.sa_handler = on_sweep_stop_signal;
-  sigemptyset(&sa.sa_mask);
-  struct sigaction old_int {}, old_term {};
-  sigaction(SIGINT, &sa, &old_int);
-  sigaction(SIGTERM, &sa, &old_term);
-
+  const SweepSignals signals;
+  const auto log_of = [&](std::size_t cell, const char* ending) {
+    return o.out / "logs" / (file_key(cells[cell].name) + ending);
+  };
   std::map<pid_t, std::size_t> running;
   int failed = 0, stopped = 0;
   bool forwarded = false;
@@ -367,41 +415,21 @@ int run_sweep_local(const std::vector<SweepCell>& cells, const SweepOptions& o, 
     while (!g_sweep_stop_signal && !pending.empty() && static_cast<int>(running.size()) < o.jobs) {
       const Job job = pending.front();
       pending.pop_front();
-      const std::string key = file_key(cells[job.cell].name);
-      const fs::path log = o.out / "logs" / (key + ".log");
-      const pid_t pid = fork();
-      if (pid == 0) {
-        // The worker: default signal handling, output appended to its log.
-        signal(SIGINT, SIG_DFL);
-        signal(SIGTERM, SIG_DFL);
-        const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-        if (fd >= 0) dup2(fd, 1), dup2(fd, 2);
-        std::vector<char*> argv;
-        std::string prog = program.string();
-        argv.push_back(prog.data());
-        std::vector<std::string> args = job.args;
-        for (auto& a : args) argv.push_back(a.data());
-        argv.push_back(nullptr);
-        execv(prog.c_str(), argv.data());
-        _exit(127);
-      }
-      if (pid < 0) fail("cannot start a worker: {}", std::strerror(errno));
+      const pid_t pid = start_worker(program, job.args, log_of(job.cell, ".log"));
       running[pid] = job.cell;
-      std::ofstream(o.out / "logs" / (key + ".pid")) << pid << "\n";
-      fs::remove(o.out / "logs" / (key + ".exit"));
+      std::ofstream(log_of(job.cell, ".pid")) << pid << "\n";
+      fs::remove(log_of(job.cell, ".exit"));
       fmt::print("started  {} ({})\n", cells[job.cell].name, job.args[1] == "--resume" ? "resuming" : "new");
       std::fflush(stdout);
     }
     if (running.empty()) break;
-    const auto forward = [&] {
-      if (!g_sweep_stop_signal || forwarded) return;
+    if (g_sweep_stop_signal && !forwarded) {
       // Every worker stops with a checkpoint (tom train handles SIGTERM like Ctrl-C).
       for (const auto& [child, cell] : running) ::kill(child, SIGTERM);
       forwarded = true;
       fmt::print("stopping: {} worker(s) are writing their checkpoints\n", running.size());
       std::fflush(stdout);
-    };
-    forward();
+    }
     int status = 0;
     const pid_t pid = waitpid(-1, &status, WNOHANG);  // polled, so a signal is never missed
     if (pid <= 0) {
@@ -413,9 +441,8 @@ int run_sweep_local(const std::vector<SweepCell>& cells, const SweepOptions& o, 
     const std::size_t cell = it->second;
     running.erase(it);
     const int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    const std::string key = file_key(cells[cell].name);
-    fs::remove(o.out / "logs" / (key + ".pid"));
-    std::ofstream(o.out / "logs" / (key + ".exit")) << code << "\n";
+    fs::remove(log_of(cell, ".pid"));
+    std::ofstream(log_of(cell, ".exit")) << code << "\n";
     if (code == 0) {
       fmt::print("finished {}\n", cells[cell].name);
     } else if (code == 130) {
@@ -423,13 +450,10 @@ int run_sweep_local(const std::vector<SweepCell>& cells, const SweepOptions& o, 
       fmt::print("stopped  {} (checkpoint written; run the sweep again to continue)\n", cells[cell].name);
     } else {
       ++failed;
-      fmt::print("FAILED   {} (exit {}; see {})\n", cells[cell].name, code,
-                 (o.out / "logs" / (key + ".log")).string());
+      fmt::print("FAILED   {} (exit {}; see {})\n", cells[cell].name, code, log_of(cell, ".log").string());
     }
     std::fflush(stdout);
   }
-  sigaction(SIGINT, &old_int, nullptr);
-  sigaction(SIGTERM, &old_term, nullptr);
   interrupted = g_sweep_stop_signal != 0;
   return failed + stopped + static_cast<int>(pending.size());
 }
