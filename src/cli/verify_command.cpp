@@ -74,6 +74,8 @@ void add_verify_command(CLI::App& app) {
   cmd->add_option("--hidden", options->dual.hidden, "hidden units of the dual networks");
   cmd->add_option("--ema", options->dual.ema, "Polyak averaging factor");
   cmd->add_option("--l2", options->dual.l2, "L2 penalty on the dual networks' weights");
+  cmd->add_option("--bias-rate", options->dual.bias_rate,
+                  "conjugate form's Q output-bias rate: shared (lr) or scaled (lr / (1 - gamma))");
   cmd->add_option("--divergence", options->dual.divergence, "chi2 or kl");
   cmd->add_option("--forms", options->forms,
                   "forms to run (default all: conjugate-exact, conjugate-k1, conjugate-k16, "

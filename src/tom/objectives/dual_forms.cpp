@@ -43,7 +43,8 @@ class ConjugateForm final : public ResidualForm {
  public:
   ConjugateForm(const TomDualSettings& settings, std::int64_t input_dim, torch::Device device,
                 std::unique_ptr<const Divergence> divergence)
-      : ResidualForm(settings, input_dim, device, std::move(divergence), settings.lr) {}
+      : ResidualForm(settings, input_dim, device, std::move(divergence),
+                     settings.bias_rate == "scaled" ? settings.lr / (1.0 - settings.gamma) : settings.lr) {}
 
   bool needs_next_actions() const override { return true; }
 

@@ -35,6 +35,7 @@ struct TomDualSettings {
   double anneal_factor = 0.02;
   int batch = 256;
   double lr = 3e-4;
+  std::string bias_rate = "shared";
   double l2 = 1e-4;
   double gamma = 0.99;
   double ema = 0.995;
@@ -67,6 +68,11 @@ struct TomDualSettings {
       Range{1e-6, 1.0});
     v("batch", batch, "replay transitions (and initial states) per dual step", Range::at_least(1));
     v("lr", lr, "Adam learning rate of the dual networks", Range::positive());
+    v("bias_rate", bias_rate,
+      "learning rate of the conjugate form's Q output bias: shared (lr, the authors' code) or scaled (lr / (1 - "
+      "gamma): a constant shift of Q moves every residual by only 1 - gamma times as much, so at the shared "
+      "rate the weights' mean is slow to settle); conjugate-u always scales it",
+      OneOf{"shared", "scaled"});
     v("l2", l2, "L2 penalty (Adam weight decay) on the dual networks' weights", Range::at_least(0));
     v("gamma", gamma, "discount of the occupancies", Range::between(0.0, 0.9999));
     v("ema", ema, "Polyak averaging factor of the copy used for weights (0 = no averaging)",
