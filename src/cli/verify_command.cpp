@@ -69,7 +69,7 @@ void add_verify_command(CLI::App& app) {
                   "most dual steps per form (conjugate-u may run three times as many, minimax twice)");
   cmd->add_option("--schedule", options->dual.schedule,
                   "converge (anneal once the weights settle, stop when annealed) or fixed (--steps at one rate)");
-  cmd->add_option("--batch", options->dual.batch, "dual batch size");
+  cmd->add_option("--batch", options->dual.batch, "dual batch size (conjugate-u uses 4 times it)");
   cmd->add_option("--lr", options->dual.lr, "dual learning rate (conjugate-u uses 0.35 of it, minimax a quarter)");
   cmd->add_option("--hidden", options->dual.hidden, "hidden units of the dual networks");
   cmd->add_option("--ema", options->dual.ema, "Polyak averaging factor");

@@ -82,3 +82,27 @@ TEST(Config, ModelObjectiveSettings) {
   EXPECT_NE(error_of([] { resolve({"run.algo=sac", "objective.name=tom"}); }).find("model-based backbone"),
             std::string::npos);
 }
+
+namespace tom::runs {
+namespace {
+
+// The preset documented in docs/tom_weights.md changes only the dual's budget and
+// schedule of the family it is laid over.
+TEST(ConfigPresets, TomDualConvergeKeepsTheFamilyButTheDualsBudget) {
+  ConfigSources sources;
+  sources.env = "hopper";
+  sources.family = "tom-paper";
+  const Config family = resolve_config(sources);
+  sources.user_file = std::string(TOM_SOURCE_DIR) + "/configs/presets/tom_dual_converge.toml";
+  const Config preset = resolve_config(sources);
+  EXPECT_EQ(preset.objective.dual.schedule, "converge");
+  EXPECT_EQ(preset.objective.dual.steps, 5000);
+  EXPECT_EQ(preset.objective.dual.check_every, 1000);
+  EXPECT_EQ(preset.objective.dual.lr, family.objective.dual.lr);
+  EXPECT_EQ(preset.objective.dual.ema, family.objective.dual.ema);
+  EXPECT_EQ(preset.objective.dual.clip_max, family.objective.dual.clip_max);
+  EXPECT_EQ(preset.objective.tom.warm_start, true);
+}
+
+}  // namespace
+}  // namespace tom::runs

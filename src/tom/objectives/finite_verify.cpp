@@ -19,7 +19,7 @@ std::vector<VerificationForm> verification_forms() {
   return {{"conjugate-exact", "conjugate", 1, true},
           {"conjugate-k1", "conjugate", 1, false},
           {"conjugate-k16", "conjugate", 16, false},
-          {"conjugate-u", "conjugate-u", 1, false, 0.35, 3.0},
+          {"conjugate-u", "conjugate-u", 1, false, 0.35, 3.0, 4},
           {"minimax", "minimax", 1, false, 0.25, 2.0}};
 }
 
@@ -115,6 +115,7 @@ TomDualSettings verification_settings(const VerificationForm& form, TomDualSetti
   base.next_actions = form.next_actions;
   base.lr *= form.lr_scale;
   base.steps = static_cast<int>(std::lround(base.steps * form.steps_scale));
+  base.batch *= form.batch_scale;
   base.normalise = false;
   base.clip_max = std::numeric_limits<float>::max();
   return base;

@@ -18,12 +18,14 @@ struct VerificationForm {
   std::string form;       // TomDualSettings::form
   int next_actions = 1;   // K sampled next actions (ignored when exact_next)
   bool exact_next = false;  // every action with its pi probability: the exact expectation
-  // Multipliers of the base learning rate and step count (docs/tom_weights.md): minimax's
-  // descent-ascent diverges at the exact conjugate form's rate and converges about half as
-  // fast at a quarter of it; conjugate-u's sampled regression target is noisy, and at the
-  // full rate the noise, not the bias, sets its error.
+  // Multipliers of the base learning rate, step count and batch (docs/tom_weights.md):
+  // minimax's descent-ascent diverges at the exact conjugate form's rate and converges
+  // about half as fast at a quarter of it; conjugate-u's sampled regression target is
+  // noisy, and at the full rate or a batch of 256 the noise, not the bias, sets its error
+  // (50x5 deterministic: 7.2 % mean relative error at 256, 4.8 % at 512, 3.9 % at 1024).
   double lr_scale = 1.0;
   double steps_scale = 1.0;
+  int batch_scale = 1;
 };
 
 // conjugate-exact, conjugate-k1, conjugate-k16, conjugate-u, minimax.

@@ -172,7 +172,8 @@ DualTrainReport TomDual::train(const DualData& data, int max_steps) {
     // Orders of magnitude off: a dual short of convergence is nearer (the first fit of a
     // hopper run has a mean of 0.23 after its 1000 steps), a collapsed or exploding one further.
     if (!scale_free && !(report.weight_mean > 1e-3 && report.weight_mean < 1e3))
-      diverged(fmt::format("the raw weights' mean is {:.4g} (1 at the optimum)", report.weight_mean));
+      diverged(fmt::format("the raw weights' mean is {:.4g} (at the optimum 1, or E[1 - gamma^T] < 1 with terminations at T)",
+                           report.weight_mean));
     report.weight_change = (w - previous).abs().mean().item<double>() / std::max(report.weight_mean, 1e-12);
     report.loss = interval_loss / interval_steps;
     report.loss_trend = std::isnan(previous_interval_loss) ? 0.0 : report.loss - previous_interval_loss;

@@ -129,7 +129,10 @@ struct DualTrainReport {
   double loss = 0.0;           // mean dual loss over the last check interval
   double loss_trend = 0.0;     // that mean less the previous interval's (< 0: still descending)
   double weight_change = 0.0;  // mean |w - w_previous check| / mean w on the probe, at the last check
-  double weight_mean = 0.0;    // mean raw (unclipped, unnormalised) probe weight: 1 at the optimum
+  // Mean raw (unclipped, unnormalised) probe weight. At the optimum it is the current
+  // policy's total discounted occupancy, E[1 - gamma^T]: 1 without terminations, below 1
+  // with them (about 0.3-0.45 early in a hopper run).
+  double weight_mean = 0.0;
 };
 
 class DualForm;
@@ -144,7 +147,7 @@ class TomDual {
 
   // Runs dual steps under the settings' schedule, at most `max_steps` of them. Throws
   // tom::Error when the dual diverged: a non-finite loss or weight, or raw weights whose
-  // mean is outside [1e-3, 1e3] at a check (the optimum's is 1; kl conjugate weights are
+  // mean is outside [1e-3, 1e3] at a check (the optimum's is at most 1; kl conjugate weights are
   // only checked for finiteness, their scale being free).
   DualTrainReport train(const DualData& data, int max_steps);
 
