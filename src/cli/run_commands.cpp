@@ -28,7 +28,7 @@ struct ConfigFlags {
     cmd.add_option("--env", env, "task (see tom envs)")->capture_default_str();
     cmd.add_option("--steps", steps, "environment steps");
     cmd.add_option("--seed", seed, "random seed");
-    cmd.add_option("--threads", threads, "CPU threads; 1 is fully deterministic");
+    cmd.add_option("--threads", threads, "CPU threads (default: every core this process may use); 1 is the deterministic reference mode");
     cmd.add_option("--device", device, "cpu, cuda or cuda:N");
     cmd.add_option("--eval-every", eval_every, "env steps between evaluations");
     cmd.add_option("--eval-episodes", eval_episodes, "episodes per evaluation");

@@ -47,7 +47,7 @@ void add_sweep_command(CLI::App& app) {
   cmd->add_option("--out", args->out, "sweep directory");
   cmd->add_option("--jobs", args->jobs, "worker processes; each gets --threads max(1, cores / jobs)")
       ->capture_default_str()->check(CLI::Range(1, 256));
-  cmd->add_option("--cores", args->cores, "cores to share between the workers (default: all of the machine's)")
+  cmd->add_option("--cores", args->cores, "cores to share between the workers (default: all this process may use)")
       ->check(CLI::Range(1, 4096));
   cmd->add_option("--backend", args->backend, "local (worker processes here) or slurm (one job array, sbatch)")
       ->capture_default_str()->check(CLI::IsMember({"local", "slurm"}));

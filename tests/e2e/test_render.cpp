@@ -33,7 +33,7 @@ TEST(Render, VideoHasOneFramePerStepTheRightSizeAndIsNotBlank) {
   if (std::system("ffmpeg -version > /dev/null 2>&1") != 0 || std::system("ffprobe -version > /dev/null 2>&1") != 0)
     GTEST_SKIP() << "ffmpeg/ffprobe are not installed (apt-get install ffmpeg)";
   const fs::path dir = tom::test::fresh_dir("render");
-  ASSERT_EQ(run_tom({"train", "--algo", "sac", "--env", "inverted_pendulum", "--steps", "300", "--eval-every", "300",
+  ASSERT_EQ(run_tom({"train", "--algo", "sac", "--env", "inverted_pendulum", "--steps", "300", "--eval-every", "300", "--threads", "1",
                      "--eval-episodes", "1", "--set", "sac.hidden_size=32", "--set", "sac_loop.random_steps=200",
                      "--set", "sac_loop.update_after=200", "--out", dir.string()},
                     dir.string() + ".train.log"),

@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include "tom/core/error.hpp"
+#include "tom/core/threads.hpp"
 #include "tom/runs/config.hpp"
 #include "tom/runs/settings_io.hpp"
 #include "../support.hpp"
@@ -30,6 +31,19 @@ TEST(Config, TaskDefaultsAndOverridesApply) {
   EXPECT_EQ(config.run.steps, 42);
   EXPECT_FALSE(config.sac.learn_alpha);
   EXPECT_EQ(config.run.env, "hopper");
+}
+
+// A run uses every core it may by default, and records the number it resolved to, so
+// that its config.toml resumes with the same count.
+TEST(Config, ThreadsDefaultToTheAvailableCoresAndAreRecorded) {
+  Config config = resolve({});
+  EXPECT_EQ(config.run.threads, tom::available_cores());
+  EXPECT_GE(config.run.threads, 1);
+  EXPECT_NE(tom::runs::config_to_toml(config).find(fmt::format("threads = {}", tom::available_cores())),
+            std::string::npos);
+  EXPECT_EQ(resolve({"run.threads=1"}).run.threads, 1);
+  EXPECT_EQ(resolve({"run.threads=0"}).run.threads, tom::available_cores());
+  EXPECT_NE(error_of([] { resolve({"run.threads=-1"}); }).find("out of range"), std::string::npos);
 }
 
 TEST(Config, BadInputNamesTheProblem) {

@@ -2,6 +2,10 @@
 
 #include <dlfcn.h>
 #include <malloc.h>
+#include <sched.h>
+
+#include <algorithm>
+#include <thread>
 
 #include <torch/torch.h>
 
@@ -27,6 +31,13 @@ void set_threads(int threads) {
     torch::set_num_interop_threads(1);
     interop_set = true;
   }
+}
+
+int available_cores() {
+  cpu_set_t allowed;
+  CPU_ZERO(&allowed);
+  if (sched_getaffinity(0, sizeof(allowed), &allowed) == 0) return std::max(1, CPU_COUNT(&allowed));
+  return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
 }
 
 }  // namespace tom

@@ -11,4 +11,8 @@ namespace tom {
 // for reuse instead of returning it to the OS after every step (see threads.cpp).
 void set_threads(int threads);
 
+// The cores this process may run on (its CPU affinity), at least 1: the default thread
+// count of a run and the cores a local sweep shares out.
+int available_cores();
+
 }  // namespace tom

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "tom/core/threads.hpp"
 #include "tom/envs/registry.hpp"
 #include "tom/runs/files.hpp"
 #include "tom/runs/settings_io.hpp"
@@ -15,6 +16,12 @@ namespace {
 std::string base_task(const std::string& env) {
   const auto dash = env.find("-v");
   return dash == std::string::npos ? env : env.substr(0, dash);
+}
+
+// A run records the thread count it ran with, so that a resume on the same machine
+// continues exactly.
+void resolve_thread_count(Config& config) {
+  if (config.run.threads == 0) config.run.threads = available_cores();
 }
 
 }  // namespace
@@ -68,6 +75,7 @@ Config resolve_sources(const ConfigSources& sources) {
   if (!sources.user_file.empty()) apply_toml(fields, read_file(sources.user_file), sources.user_file);
   apply_overrides(fields, sources.overrides);
   config.check();
+  resolve_thread_count(config);
   return config;
 }
 
@@ -107,6 +115,7 @@ Config load_run_config(const std::string& toml_text, const std::string& source,
   apply_toml(fields, toml_text, source);
   apply_overrides(fields, overrides);
   config.check();
+  resolve_thread_count(config);
   return config;
 }
 

@@ -20,7 +20,7 @@ struct RunSettings {
   std::string env = "hopper";
   std::int64_t steps = 100000;
   std::int64_t seed = 0;
-  int threads = 1;
+  int threads = 0;  // resolved to available_cores() when a run is created
   std::string device = "cpu";
   std::int64_t eval_every = 5000;
   int eval_episodes = 10;
@@ -34,7 +34,10 @@ struct RunSettings {
     v("env", env, "task name (tom envs lists them)");
     v("steps", steps, "environment steps to train for", Range::at_least(1));
     v("seed", seed, "random seed", Range::at_least(0));
-    v("threads", threads, "CPU threads (1 = fully deterministic)", Range::between(1, 256));
+    v("threads", threads,
+      "CPU threads; 0 = every core this process may use, resolved and recorded when the run is created; 1 = "
+      "bit-identical to any other 1-thread run of the same seed",
+      Range::between(0, 256));
     v("device", device, "LibTorch device: cpu, cuda or cuda:N");
     v("eval_every", eval_every, "env steps between evaluations", Range::at_least(1));
     v("eval_episodes", eval_episodes, "deterministic episodes per evaluation", Range::at_least(1));

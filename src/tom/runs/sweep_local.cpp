@@ -22,6 +22,7 @@
 #include <toml++/toml.h>
 
 #include "tom/core/error.hpp"
+#include "tom/core/threads.hpp"
 #include "tom/runs/files.hpp"
 #include "tom/runs/results_runs.hpp"
 #include "tom/runs/sweep_slurm.hpp"
@@ -391,7 +392,7 @@ int run_sweep_local(const std::vector<SweepCell>& cells, const SweepOptions& o, 
   interrupted = false;
   if (cells.empty()) fail("the sweep has no cells");
   if (o.jobs < 1) fail("--jobs must be at least 1 (got {})", o.jobs);
-  const int cores = o.cores > 0 ? o.cores : std::max(1u, std::thread::hardware_concurrency());
+  const int cores = o.cores > 0 ? o.cores : available_cores();
   const int threads = std::max(1, cores / o.jobs);
   const fs::path program = o.tom_program.empty() ? fs::read_symlink("/proc/self/exe") : o.tom_program;
 

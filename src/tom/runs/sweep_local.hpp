@@ -51,7 +51,7 @@ void write_sweep_record(const std::vector<SweepCell>& cells, const std::filesyst
 struct SweepOptions {
   std::filesystem::path out;
   int jobs = 1;
-  int cores = 0;  // 0: the machine's; each worker gets --threads max(1, cores / jobs)
+  int cores = 0;  // 0: available_cores(); each worker gets --threads max(1, cores / jobs)
   std::filesystem::path tom_program;  // the `tom` binary the workers run
 };
 
