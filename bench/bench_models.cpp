@@ -27,15 +27,17 @@ tom::models::FitSettings one_epoch(int steps) {
   return fit;
 }
 
+// Argument: the thread count (2: each gradient step's two halves at once).
 template <class Model, class Settings>
 void train_steps(benchmark::State& state, Settings settings) {
-  tom::set_threads(1);
+  tom::set_threads(static_cast<int>(state.range(0)));
   constexpr int kSteps = 50;
   settings.fit = one_epoch(kSteps);
   Model model(kObs, kAct, settings, /*seed=*/1);
   const auto data = random_transitions(256 * kSteps + 512);
   std::int64_t steps = 0;
   for (auto _ : state) steps += model.fit(data).gradient_steps;
+  tom::set_threads(1);
   state.counters["ms_per_step"] =
       benchmark::Counter(static_cast<double>(steps) / 1e3, benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
 }
@@ -43,12 +45,12 @@ void train_steps(benchmark::State& state, Settings settings) {
 void BM_EnsembleTrainStep(benchmark::State& state) {
   train_steps<tom::models::ProbabilisticEnsemble>(state, tom::models::EnsembleSettings{});
 }
-BENCHMARK(BM_EnsembleTrainStep)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_EnsembleTrainStep)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 void BM_MdnTrainStep(benchmark::State& state) {
   train_steps<tom::models::MixtureDensityNetwork>(state, tom::models::MdnSettings{});
 }
-BENCHMARK(BM_MdnTrainStep)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_MdnTrainStep)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 // The peer's policy: a 256-unit ReLU body, Gaussian heads, tanh squashing.
 struct PolicyStandIn {

@@ -6,6 +6,8 @@
 int main(int argc, char** argv) {
   tom::select_blas_kernel(argv);
   benchmark::AddCustomContext("openblas_kernel", tom::blas_kernel_name());
+  if (const std::string advice = tom::blas_kernel_advice(); !advice.empty())
+    benchmark::AddCustomContext("openblas_note", advice);
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::RunSpecifiedBenchmarks();

@@ -90,6 +90,7 @@ void add_run_commands(CLI::App& app) {
     fmt::print("training {} on {} for {} steps (seed {}, {} thread{}{}) into {}\n", config.run.algo, config.run.env,
                config.run.steps, config.run.seed, config.run.threads, config.run.threads == 1 ? "" : "s",
                kernel.empty() ? "" : ", OpenBLAS " + kernel + " kernels", dir);
+    if (const std::string advice = blas_kernel_advice(); !advice.empty()) fmt::print("note: {}\n", advice);
     for (const auto& warning : runs::budget_warnings(config)) fmt::print("warning: {}\n", warning);
     if (runs::start_run(config, dir) == runs::RunOutcome::kInterrupted) std::exit(130);
   });

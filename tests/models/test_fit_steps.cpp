@@ -5,7 +5,11 @@
 
 #include <ATen/CPUGeneratorImpl.h>
 
+#include <sstream>
+#include <tuple>
+
 #include "tom/core/threads.hpp"
+#include "tom/models/ensemble.hpp"
 #include "tom/models/mdn.hpp"
 
 namespace tom::models {
@@ -122,6 +126,46 @@ TEST(ModelStep, ExpectedStepIsTheModelMean) {
   EXPECT_TRUE(torch::equal(expected.reward, mean.reward));
   const auto sampled = sample_step(model, obs, action, never);
   EXPECT_FALSE(torch::equal(sampled.next_obs, mean.next_obs));
+}
+
+// A gradient step's two halves run on two threads with 2+ threads; the fitted models
+// (parameters, optimiser state, elites, figures) are bit-identical to 1 thread, with the
+// likelihood loss and with a custom batch loss (called from both threads at once).
+template <class Model, class Settings>
+void expect_fit_independent_of_threads(Settings settings, bool custom_loss) {
+  settings.fit.max_epochs = 3;
+  settings.fit.max_batches_per_epoch = 6;
+  torch::manual_seed(5);
+  const std::int64_t n = 2000;
+  const auto obs = torch::randn({n, 11}), action = torch::rand({n, 3}) * 2 - 1;
+  const Transitions data{obs, action, torch::randn({n}), obs + 0.1 * torch::randn({n, 11})};
+  const auto weights = data::Weights::checked(torch::rand({n}) + 0.5, n, "test weights");
+  const BatchLoss loss = [](const BatchLossInput& in) { return (in.mean - in.target).square().mean(2); };
+  const auto fit = [&](int threads) {
+    set_threads(threads);
+    Model model(11, 3, settings, /*seed=*/7);
+    const FitReport report = model.fit(data, weights, custom_loss ? loss : nullptr);
+    set_threads(1);
+    torch::serialize::OutputArchive archive;
+    model.save(archive);
+    std::ostringstream bytes;
+    archive.save_to(bytes);
+    return std::tuple{report.train_nll, report.holdout_mse, report.member_holdout_loss, model.elites(), bytes.str()};
+  };
+  EXPECT_TRUE(fit(1) == fit(2));
+}
+
+TEST(FitThreads, EnsembleFitIsBitIdenticalOnOneAndTwoThreads) {
+  EnsembleSettings settings;
+  settings.members = 3;
+  settings.elites = 2;
+  expect_fit_independent_of_threads<ProbabilisticEnsemble>(settings, false);
+  expect_fit_independent_of_threads<ProbabilisticEnsemble>(settings, true);
+}
+
+TEST(FitThreads, MdnFitIsBitIdenticalOnOneAndTwoThreads) {
+  expect_fit_independent_of_threads<MixtureDensityNetwork>(MdnSettings{}, false);
+  expect_fit_independent_of_threads<MixtureDensityNetwork>(MdnSettings{}, true);
 }
 
 }  // namespace

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <optional>
 
 #include <fmt/ranges.h>
 
@@ -212,24 +211,9 @@ SacStats Sac::update(const data::Batch& batch) {
   torch::NoGradGuard no_grad;
   if (!workspace_ || workspace_->batch != n) workspace_ = std::make_unique<Workspace>(*this, n);
   Workspace& ws = *workspace_;
-  // `both` runs two independent computations: with 2+ LibTorch threads (tom::set_threads)
-  // at the same time, the second on the worker thread, with all ops single-threaded (the
-  // 2 threads are the parallelism: no nested thread teams, and the same results as with
-  // 1 thread). The decision follows the caller's thread count at each update.
-  const bool parallel = device_.is_cpu() && at::get_num_threads() >= 2;
-  std::optional<SingleThreadedOps> single_threaded_ops;
-  if (parallel) {
-    single_threaded_ops.emplace();
-    if (!worker_) worker_ = std::make_unique<WorkerThread>();
-  }
-  const auto both = [&](auto&& first, auto&& second) {
-    if (parallel) {
-      worker_->run(first, second);
-    } else {
-      first();
-      second();
-    }
-  };
+  // `both` runs two independent computations, at the same time with 2+ threads
+  // (tom::PairedWork), with the same results as with 1 thread.
+  PairedWork both(worker_, device_.is_cpu());
   const auto as_input = [&](const torch::Tensor& t) { return t.to(device_, torch::kFloat32); };
   const auto obs = as_input(batch.obs), next_obs = as_input(batch.next_obs);
   const auto reward = as_input(batch.reward), terminated = as_input(batch.terminated);

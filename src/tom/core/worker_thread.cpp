@@ -102,4 +102,11 @@ SingleThreadedOps::SingleThreadedOps() : previous_(at::get_num_threads()) { set_
 
 SingleThreadedOps::~SingleThreadedOps() { set_this_thread_ops_threads(previous_); }
 
+PairedWork::PairedWork(std::unique_ptr<WorkerThread>& worker, bool on_cpu) {
+  if (!on_cpu || at::get_num_threads() < 2) return;
+  single_threaded_ops_.emplace();
+  if (!worker) worker = std::make_unique<WorkerThread>();
+  worker_ = worker.get();
+}
+
 }  // namespace tom

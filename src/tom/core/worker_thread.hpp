@@ -18,6 +18,8 @@
 #include <atomic>
 #include <cstdint>
 #include <exception>
+#include <memory>
+#include <optional>
 #include <thread>
 
 namespace at {
@@ -82,6 +84,30 @@ class SingleThreadedOps {
 
  private:
   int previous_;
+};
+
+// Fork-join over pairs of independent computations, for one piece of work (a SAC update,
+// a model's gradient step): with 2+ LibTorch threads on the CPU, both of a pair run at
+// the same time, the second on `worker` (started on first use), and every op, on either
+// side, single-threaded while this object lives (the 2 threads are the parallelism: no
+// nested thread teams); otherwise one after the other. Either way each computation runs
+// single-threaded or alone, so the results do not depend on the thread count.
+class PairedWork {
+ public:
+  PairedWork(std::unique_ptr<WorkerThread>& worker, bool on_cpu);
+  template <class F, class G>
+  void operator()(F&& first, G&& second) {
+    if (worker_ != nullptr) {
+      worker_->run(first, second);
+    } else {
+      first();
+      second();
+    }
+  }
+
+ private:
+  WorkerThread* worker_ = nullptr;  // null: one after the other
+  std::optional<SingleThreadedOps> single_threaded_ops_;
 };
 
 }  // namespace tom

@@ -8,6 +8,7 @@
 #include <numeric>
 
 #include "tom/core/error.hpp"
+#include "tom/core/worker_thread.hpp"
 #include "tom/models/checks.hpp"
 
 namespace tom::models {
@@ -28,6 +29,8 @@ bool all_finite(const std::vector<double>& values) {
 }
 
 }  // namespace
+
+DynamicsModel::~DynamicsModel() = default;
 
 struct DynamicsModel::HoldoutScores {
   std::vector<double> criterion, nll, mse;  // per trained member
@@ -179,21 +182,38 @@ double DynamicsModel::train_epoch(const Split& train, const torch::Tensor& epoch
   const std::int64_t batch = fit_settings_.batch_size;
   const auto available = epoch_rows.size(1);
   auto epoch_loss = torch::zeros({}, train.inputs.options());
+  // For the whole epoch: with 2+ threads every op between the halves (sampling, Adam)
+  // runs single-threaded too, so no idle thread team spins against the halves' threads.
+  PairedWork both(worker_, device_.is_cpu());
   for (std::int64_t step = 0; step < steps; ++step) {
     const auto length = std::min(batch, available - step * batch);
-    const auto flat = epoch_rows.narrow(1, step * batch, length).reshape({-1});
-    auto gather = [&](const torch::Tensor& t) { return t.index_select(0, flat).view({members, length, -1}); };
-    const auto out = forward_rows(gather(train.inputs), gather(train.targets), /*with_moments=*/static_cast<bool>(loss));
-    const auto per_row =
-        loss ? row_losses(out, gather(train.raw_targets), train.origins.index_select(0, flat).view({members, length}),
-                          loss)
-             : out.objective;
-    auto total = (per_row * train.loss_weights.index_select(0, flat).view({members, length})).mean(1).sum();
-    if (auto extra = regulariser(); extra.defined()) total = total + extra;
+    const auto rows = epoch_rows.narrow(1, step * batch, length);
+    // The loss of the rows [begin, end) of this minibatch, as their share of its mean,
+    // backpropagated; the first half also carries the regulariser. Autograd adds the two
+    // halves' gradients into the parameters' (zeroed) gradient buffer: 0 + a + b, the
+    // same sum in either order.
+    auto half = [&](std::int64_t begin, std::int64_t end, bool with_regulariser, torch::Tensor& total) {
+      if (end == begin && !with_regulariser) return;
+      const auto flat = rows.narrow(1, begin, end - begin).reshape({-1});
+      auto gather = [&](const torch::Tensor& t) { return t.index_select(0, flat).view({members, end - begin, -1}); };
+      const auto out = forward_rows(gather(train.inputs), gather(train.targets), /*with_moments=*/static_cast<bool>(loss));
+      const auto per_row =
+          loss ? row_losses(out, gather(train.raw_targets),
+                            train.origins.index_select(0, flat).view({members, end - begin}), loss)
+               : out.objective;
+      total = (per_row * train.loss_weights.index_select(0, flat).view({members, end - begin})).sum(1).sum() /
+              static_cast<double>(length);
+      if (with_regulariser)
+        if (auto extra = regulariser(); extra.defined()) total = total + extra;
+      total.backward();
+      total = total.detach();
+    };
+    torch::Tensor first, second;
     params_.zero_grad();
-    total.backward();
+    both([&] { half(0, length / 2, true, first); }, [&] { half(length / 2, length, false, second); });
     params_.adam_step(fit_settings_.learning_rate);
-    epoch_loss += total.detach();
+    epoch_loss += first;
+    if (second.defined()) epoch_loss += second;
   }
   return epoch_loss.item<double>();
 }

@@ -19,12 +19,17 @@
 // weighted by the same weights. With all weights equal both are plain maximum
 // likelihood. Clipping is the weights' producer's business (the objective's plan).
 //
+// A gradient step computes its minibatch's loss and gradient in two halves of the rows,
+// summed into one Adam step; with 2+ threads the halves run at the same time on two
+// cores, and the results are the same as with 1 thread.
+//
 // Minibatches (`epoch`): "pass" shuffles the training rows (each ensemble member its own
 // bootstrap sample) and takes min(ceil(n / batch), max_batches_per_epoch) batches;
 // "draw" takes max_batches_per_epoch batches drawn with replacement (by weight in
 // "sample" mode), as the TOM authors' code does.
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -35,6 +40,10 @@
 #include "tom/data/weights.hpp"
 #include "tom/models/flat_parameters.hpp"
 #include "tom/models/normaliser.hpp"
+
+namespace tom {
+class WorkerThread;
+}
 
 namespace tom::models {
 
@@ -132,7 +141,7 @@ struct FitReport {
 
 class DynamicsModel {
  public:
-  virtual ~DynamicsModel() = default;
+  virtual ~DynamicsModel();
   DynamicsModel(const DynamicsModel&) = delete;
   DynamicsModel& operator=(const DynamicsModel&) = delete;
 
@@ -217,6 +226,7 @@ class DynamicsModel {
 
   torch::Generator generator_;
   Normaliser input_norm_, target_norm_;
+  std::unique_ptr<WorkerThread> worker_;  // a gradient step's second half, with 2+ threads
 };
 
 // The minibatch rows of each epoch: [members, steps * batch] rows of the training split

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <mutex>
 
 #include "tom/core/error.hpp"
 #include "tom/core/shapes.hpp"
@@ -45,16 +46,21 @@ class RowTable {
         fail("vagram loss: row indices must be in [0, {}) (the buffer given to plan()), got [{}, {}]", n,
              lo.item<std::int64_t>(), hi.item<std::int64_t>());
     }
-    if (mean.device().is_cpu()) {
-      on_device_ = cpu_;
-    } else if (!on_device_.defined() || on_device_.device() != mean.device()) {
-      on_device_ = cpu_.to(mean.device());
-    }
-    return on_device_.index_select(0, flat.to(mean.device())).view({mean.size(0), mean.size(1), o});
+    return on(mean.device()).index_select(0, flat.to(mean.device())).view({mean.size(0), mean.size(1), o});
   }
 
  private:
+  // The table on `device`. A model's gradient step may call the loss from two threads at
+  // once (its two halves), so the device copy is made under a lock.
+  const torch::Tensor& on(const torch::Device& device) {
+    if (device.is_cpu()) return cpu_;
+    const std::lock_guard<std::mutex> lock(device_copy_mutex_);
+    if (!on_device_.defined() || on_device_.device() != device) on_device_ = cpu_.to(device);
+    return on_device_;
+  }
+
   torch::Tensor cpu_, on_device_;
+  std::mutex device_copy_mutex_;
 };
 
 }  // namespace
