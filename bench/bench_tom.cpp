@@ -48,8 +48,9 @@ void BM_TomDualStep(benchmark::State& state) {
 }
 BENCHMARK(BM_TomDualStep)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond);
 
+// Argument: the thread count (2: the step's two halves at once).
 void BM_DiscriminatorStep(benchmark::State& state) {
-  tom::set_threads(1);
+  tom::set_threads(static_cast<int>(state.range(0)));
   at::Generator gen = at::detail::createCPUGenerator(0);
   Discriminator disc(DiscriminatorSettings{}, kObs, kAct);
   const std::int64_t width = 2 * kObs + kAct;
@@ -58,8 +59,9 @@ void BM_DiscriminatorStep(benchmark::State& state) {
     benchmark::DoNotOptimize(
         disc.step(torch::randn({kBatch, width}), torch::randn({kBatch, width}), gen));
   }
+  tom::set_threads(1);
 }
-BENCHMARK(BM_DiscriminatorStep)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_DiscriminatorStep)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond);
 
 // The default TOM objective (1000 dual steps, 100 discriminator passes over the 1000-transition
 // pool) with the SAC agent of the learning loop, on 200 episodes of 100 random transitions.

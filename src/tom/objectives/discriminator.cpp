@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "tom/core/error.hpp"
+#include "tom/core/worker_thread.hpp"
 
 namespace tom::objectives {
 namespace {
@@ -91,6 +92,8 @@ void Discriminator::reset(at::Generator* gen) {
   optimizer_ = std::make_unique<torch::optim::Adam>(trained, torch::optim::AdamOptions(settings_.lr));
 }
 
+Discriminator::~Discriminator() = default;
+
 torch::Tensor Discriminator::rows(const Transitions& t, const char* name) const {
   const std::int64_t n = t.s.defined() && t.s.dim() == 2 ? t.s.size(0) : -1;
   auto ok = [&](const torch::Tensor& x, std::int64_t width) {
@@ -110,29 +113,48 @@ torch::Tensor Discriminator::rows(const Transitions& t, const char* name) const 
 
 double Discriminator::step(const torch::Tensor& recent_rows, const torch::Tensor& buffer_rows,
                            at::Generator& gen) {
+  PairedWork both(worker_, device_.is_cpu());
+  return step(recent_rows, buffer_rows, gen, both);
+}
+
+double Discriminator::step(const torch::Tensor& recent_rows, const torch::Tensor& buffer_rows, at::Generator& gen,
+                           PairedWork& both) {
   const auto b = recent_rows.size(0);
   if (buffer_rows.sizes() != recent_rows.sizes() || recent_rows.dim() != 2 ||
       recent_rows.size(1) != 2 * state_dim_ + action_dim_)
     fail("discriminator step: both sides need shape [B, {}] (got {} and {})",
          2 * state_dim_ + action_dim_, c10::str(recent_rows.sizes()), c10::str(buffer_rows.sizes()));
   const bool penalised = settings_.grad_penalty > 0.0;
-  std::vector<torch::Tensor> parts{recent_rows, buffer_rows};
-  if (penalised) {
-    const auto alpha = torch::rand({b, 1}, gen, recent_rows.options());
-    parts.push_back(alpha * recent_rows + (1.0 - alpha) * buffer_rows);
-  }
-  // One forward over both sides and the interpolates.
-  const auto [logits, grad_norm] = net_->forward(torch::cat(parts), penalised ? b : 0);
-  const auto opts = logits.options();
-  torch::Tensor loss =
-      torch::binary_cross_entropy_with_logits(logits.narrow(0, 0, b), torch::ones({b}, opts)) +
-      torch::binary_cross_entropy_with_logits(logits.narrow(0, b, b),
-                                              torch::full({b}, settings_.buffer_label, opts));
-  if (penalised) loss = loss + settings_.grad_penalty * (grad_norm - 1.0).square().mean();
+  const auto alpha = penalised ? torch::rand({b, 1}, gen, recent_rows.options()) : torch::Tensor{};
+  // The loss of rows [begin, end) of both sides (and their interpolates), as their share
+  // of the batch means, backpropagated. The two halves' gradients add up in the
+  // parameters' gradients (a + b, the same in either order), so 1 and 2 threads agree.
+  const auto half = [&](std::int64_t begin, std::int64_t end, torch::Tensor& total) {
+    if (end == begin) return;
+    const auto n = end - begin;
+    const auto recent = recent_rows.narrow(0, begin, n), buffer = buffer_rows.narrow(0, begin, n);
+    std::vector<torch::Tensor> parts{recent, buffer};
+    if (penalised) {
+      const auto a = alpha.narrow(0, begin, n);
+      parts.push_back(a * recent + (1.0 - a) * buffer);
+    }
+    // One forward over both sides and the interpolates.
+    const auto [logits, grad_norm] = net_->forward(torch::cat(parts), penalised ? n : 0);
+    const auto opts = logits.options();
+    const auto sum = torch::Reduction::Sum;
+    total = (torch::binary_cross_entropy_with_logits(logits.narrow(0, 0, n), torch::ones({n}, opts), {}, {}, sum) +
+             torch::binary_cross_entropy_with_logits(logits.narrow(0, n, n),
+                                                     torch::full({n}, settings_.buffer_label, opts), {}, {}, sum)) /
+            static_cast<double>(b);
+    if (penalised) total = total + settings_.grad_penalty * (grad_norm - 1.0).square().sum() / static_cast<double>(b);
+    total.backward();
+    total = total.detach();
+  };
+  torch::Tensor first, second;
   optimizer_->zero_grad();
-  loss.backward();
+  both([&] { half(0, b / 2, first); }, [&] { half(b / 2, b, second); });
   optimizer_->step();
-  return loss.item<double>();
+  return (first.defined() ? first.item<double>() : 0.0) + second.item<double>();
 }
 
 double Discriminator::fit(const Transitions& recent, const Transitions& buffer,
@@ -143,6 +165,9 @@ double Discriminator::fit(const Transitions& recent, const Transitions& buffer,
   const auto pool = recent_x.size(0), size = buffer_x.size(0);
   const auto index_options = torch::TensorOptions().dtype(torch::kLong).device(device_);
   double last_pass = 0.0;
+  // For the whole fit: with 2+ threads every op between the steps' halves runs
+  // single-threaded too, so no idle thread team spins against the halves' threads.
+  PairedWork both(worker_, device_.is_cpu());
   for (int pass = 0; pass < settings_.passes; ++pass) {
     const auto order = torch::randperm(pool, gen, index_options);
     double sum = 0.0;
@@ -151,7 +176,7 @@ double Discriminator::fit(const Transitions& recent, const Transitions& buffer,
       const auto len = std::min<std::int64_t>(settings_.batch, pool - start);
       const auto buffer_pick = torch::randint(size, {len}, gen, index_options);
       sum += step(recent_x.index_select(0, order.narrow(0, start, len)),
-                  buffer_x.index_select(0, buffer_pick), gen);
+                  buffer_x.index_select(0, buffer_pick), gen, both);
       ++steps;
     }
     last_pass = sum / steps;

@@ -16,6 +16,11 @@
 
 #include "tom/core/settings.hpp"
 
+namespace tom {
+class PairedWork;
+class WorkerThread;
+}  // namespace tom
+
 namespace tom::objectives {
 
 struct DiscriminatorSettings {
@@ -60,12 +65,14 @@ class Discriminator {
  public:
   Discriminator(DiscriminatorSettings settings, std::int64_t state_dim, std::int64_t action_dim,
                 torch::Device device = torch::kCPU);
+  ~Discriminator();
 
   // passes x ceil(|recent| / batch) steps; each pairs a shuffled batch of the recent pool
   // with a uniform batch of the buffer. Returns the mean loss of the last pass.
   double fit(const Transitions& recent, const Transitions& buffer, at::Generator& gen);
 
-  // One BCE + gradient-penalty step on rows [s, a, s'] of each side ([B, 2S+A] each).
+  // One BCE + gradient-penalty step on rows [s, a, s'] of each side ([B, 2S+A] each),
+  // computed in two halves of the rows (at the same time with 2+ threads).
   double step(const torch::Tensor& recent_rows, const torch::Tensor& buffer_rows,
               at::Generator& gen);
 
@@ -82,12 +89,15 @@ class Discriminator {
   struct Net;
   torch::Tensor rows(const Transitions& t, const char* name) const;  // checked [N, 2S+A]
   void reset(at::Generator* gen);  // fresh network and optimiser; weights drawn from gen if given
+  double step(const torch::Tensor& recent_rows, const torch::Tensor& buffer_rows, at::Generator& gen,
+              PairedWork& both);
 
   DiscriminatorSettings settings_;
   std::int64_t state_dim_, action_dim_;
   torch::Device device_;
   std::shared_ptr<Net> net_;
   std::unique_ptr<torch::optim::Adam> optimizer_;
+  std::unique_ptr<WorkerThread> worker_;  // a step's second half, with 2+ threads
 };
 
 }  // namespace tom::objectives
