@@ -3,10 +3,12 @@
 # runs covering every backbone, model and objective with each binary, then compares
 # metrics.csv and weights.csv cell by cell, leaving out the wall-clock columns.
 #   scripts/same_results.sh OLD_TOM NEW_TOM [WORK_DIR]
+# NEW_THREADS=2 runs the new side at --threads 2 (with the same binary on both sides:
+# whether 2 threads compute exactly what 1 thread does).
 # Give WORK_DIR to keep the OLD runs for the next comparison. Exit status 0 when every run matches; the differing files are named otherwise.
 set -euo pipefail
 old=$1 new=$2 work=${3:-$(mktemp -d /tmp/tom_same.XXXXXX)}
-small=(--threads 1 --eval-every 250 --eval-episodes 1 --checkpoint-every 1000 --set sac.hidden_size=32)
+small=(--eval-every 250 --eval-episodes 1 --checkpoint-every 1000 --set sac.hidden_size=32)
 mbpo=(--set mbpo.rollout_batch_size=500 --set ensemble.hidden_units=32 --set ensemble.max_epochs=5
       --set tom_dual.steps=40 --set tom_dual.hidden=32 --set discriminator.passes=2)
 mdn=(--set mbpo.rollout_batch_size=500 --set mdn.hidden_units=32 --set mdn.max_epochs=5 --set tom_dual.steps=40 --set tom_dual.hidden=32
@@ -38,7 +40,9 @@ for name in $(printf '%s\n' "${!cases[@]}" | sort); do
     [[ $side == old && -f $work/old/$name/metrics.csv ]] && continue
     rm -rf "${work:?}/$side/$name"
     # shellcheck disable=SC2086  # the case strings are word lists on purpose
-    "$bin" train ${cases[$name]} "${small[@]}" --out "$work/$side/$name" > "$work/$side/$name.log" 2>&1 ||
+    threads=1
+    [[ $side == new ]] && threads=${NEW_THREADS:-1}
+    "$bin" train ${cases[$name]} "${small[@]}" --threads "$threads" --out "$work/$side/$name" > "$work/$side/$name.log" 2>&1 ||
       { echo "$name: $side binary failed, see $work/$side/$name.log"; status=1; continue 2; }
   done
   for file in metrics.csv weights.csv; do

@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "tom/core/error.hpp"
+#include "tom/core/worker_thread.hpp"
 #include "tom/objectives/dual_forms.hpp"
 
 namespace tom::objectives {
@@ -42,7 +43,7 @@ torch::Tensor DualNetImpl::forward(const torch::Tensor& x) {
 
 TomDual::TomDual(TomDualSettings settings, std::int64_t state_dim, std::int64_t action_dim,
                  torch::Device device)
-    : settings_(std::move(settings)), state_dim_(state_dim), action_dim_(action_dim) {
+    : settings_(std::move(settings)), state_dim_(state_dim), action_dim_(action_dim), on_cpu_(device.is_cpu()) {
   settings_.check();
   if (state_dim < 1 || action_dim < 1)
     fail("TOM dual: state and action dimensions must be positive (got {}, {})", state_dim,
@@ -87,7 +88,7 @@ torch::Tensor TomDual::check_next(const NextActions& next, std::int64_t rows,
   return next.probs;
 }
 
-double TomDual::step(const DualData& data) {
+StepSample TomDual::draw(const DualData& data) const {
   const std::int64_t b = settings_.batch;
   StepSample sample{data.sample_replay(b)};
   check_batch(sample.batch, b);
@@ -99,11 +100,17 @@ double TomDual::step(const DualData& data) {
   sample.starts_and_nexts = torch::cat({s0, sample.batch.s_next});
   sample.next = data.sample_next_actions(sample.starts_and_nexts, settings_.next_actions);
   sample.next_probs = check_next(sample.next, 2 * b, "sampled");
+  return sample;
+}
+
+double TomDual::descend(const StepSample& sample) {
   const torch::Tensor loss = form_->step(sample);
   form_->update_averages(1.0 - settings_.ema);
   ++steps_done_;
   return loss.item<double>();
 }
+
+double TomDual::step(const DualData& data) { return descend(draw(data)); }
 
 void TomDual::set_lr_factor(double factor) {
   if (!(factor > 0.0) || !std::isfinite(factor))
@@ -152,17 +159,27 @@ DualTrainReport TomDual::train(const DualData& data, int max_steps) {
     anneal_start = step;
     anneal_steps = std::max(1, std::min(2 * step, max_steps - step));
   };
+  // Each step's sample is drawn while the step before it descends (at the same time with
+  // 2+ threads): the samplers and the dual's networks share nothing, and the samples are
+  // drawn in the same order either way, so 1 and 2 threads give the same results.
+  PairedWork both(worker_, on_cpu_);
+  StepSample next = draw(data);
   for (int step = 0; step < max_steps; ++step) {
     if (converge && anneal_start < 0 && step >= max_steps / 3) start_anneal(step);
     if (anneal_start >= 0) {
       const double progress = std::min(1.0, static_cast<double>(step - anneal_start) / anneal_steps);
       set_lr_factor(std::pow(settings_.anneal_factor, progress));
     }
-    const double loss = this->step(data);
+    // Known before the step: the anneal only starts at a check, after it.
+    const bool last = step + 1 == max_steps || (anneal_start >= 0 && step + 1 >= anneal_start + anneal_steps);
+    const StepSample current = std::move(next);
+    double loss = 0.0;
+    both([&] { loss = descend(current); }, [&] {
+      if (!last) next = draw(data);
+    });
     if (!std::isfinite(loss)) diverged(fmt::format("the loss is {}", loss));
     interval_loss += loss;
     ++interval_steps;
-    const bool last = step + 1 == max_steps || (anneal_start >= 0 && step + 1 >= anneal_start + anneal_steps);
     if (interval_steps < settings_.check_every && !last) continue;
 
     const torch::Tensor w = probe_weights();

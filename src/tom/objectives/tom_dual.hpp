@@ -21,6 +21,10 @@
 #include "tom/core/settings.hpp"
 #include "tom/objectives/divergence.hpp"
 
+namespace tom {
+class WorkerThread;
+}
+
 namespace tom::objectives {
 
 struct TomDualSettings {
@@ -136,6 +140,7 @@ struct DualTrainReport {
 };
 
 class DualForm;
+struct StepSample;
 
 class TomDual {
  public:
@@ -185,12 +190,16 @@ class TomDual {
                               const torch::Tensor& probs) const;
   torch::Tensor check_next(const NextActions& next, std::int64_t rows,
                            const char* where) const;  // returns probs [K, rows]
+  StepSample draw(const DualData& data) const;  // one step's checked samples
+  double descend(const StepSample& sample);     // one step on them; returns its loss
   void set_lr_factor(double factor);  // every optimiser's rate = factor x its base rate
 
   TomDualSettings settings_;
   std::int64_t state_dim_, action_dim_;
   std::unique_ptr<DualForm> form_;  // its networks, steps and weights
   std::int64_t steps_done_ = 0;
+  bool on_cpu_;
+  std::unique_ptr<WorkerThread> worker_;  // draws the next step's samples, with 2+ threads
 };
 
 }  // namespace tom::objectives
