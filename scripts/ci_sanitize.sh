@@ -3,8 +3,8 @@
 #   asan: every unit-test binary (all tests/<piece> but e2e) built with AddressSanitizer +
 #         UndefinedBehaviorSanitizer in build-asan, run with the long learning tests left
 #         out (TOM_SANITIZE_SKIP, a ctest regex).
-#   tsan: tsan_agents (SAC's two-thread update, WorkerThread) built with ThreadSanitizer
-#         in build-tsan. LibTorch itself is not instrumented: reports from inside it are
+#   tsan: tsan_threads (the two-thread tests: WorkerThread, SAC's update, the model fits,
+#         the discriminator and the TOM dual) built with ThreadSanitizer in build-tsan. LibTorch itself is not instrumented: reports from inside it are
 #         suppressed (scripts/tsan.supp), races in our code are not.
 #   scripts/ci_sanitize.sh [asan|tsan|all]
 set -euo pipefail
@@ -37,10 +37,10 @@ if [[ $what == tsan || $what == all ]]; then
     cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=Release -DTOM_TSAN=ON \
       "-DCMAKE_CXX_FLAGS=-fsanitize=thread -fno-omit-frame-pointer -g1" >/dev/null
   t0=$SECONDS
-  nice -n 5 cmake --build build-tsan -j2 --target tsan_agents >/dev/null
-  echo "tsan: built tsan_agents in $((SECONDS - t0)) s"
+  nice -n 5 cmake --build build-tsan -j2 --target tsan_threads >/dev/null
+  echo "tsan: built tsan_threads in $((SECONDS - t0)) s"
   t0=$SECONDS
   TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$PWD/scripts/tsan.supp" \
-    build-tsan/tsan_agents --gtest_filter='WorkerThread.*:Sac.TwoThread*:Sac.SaveLoad*:Sac.UpdateMatches*'
+    build-tsan/tsan_threads --gtest_filter='WorkerThread.*:Sac.TwoThread*:Sac.SaveLoad*:Sac.UpdateMatches*:*TwoThread*:FitThreads.*'
   echo "tsan: ran in $((SECONDS - t0)) s"
 fi
