@@ -5,8 +5,8 @@ Runs tom_bench's BM_Epoch cases (one whole epoch of 1000 hopper env steps, as `t
 runs it) at the given thread counts, then pytorch_peer.py on the same OpenBLAS kernels,
 in the same window, and prices the work our epoch did (its SAC updates, model gradient
 steps, rollouts and TOM plans, as counted by the trainer) with the peer's per-phase
-milliseconds. Prints one table row per case: our seconds, the peer's, their ratio, and
-our phase split.
+milliseconds. Prints the peer's phases, then one table row per case: our seconds, the
+peer's, their ratio, and our phase split.
 
     scripts/epoch_vs_peer.py [--threads 1,2] [--cases mbpo_paper_mle,tom_paper_mle,tom_paper_tom]
                              [--bench build/tom_bench] [--peer ../shared/bench/pytorch_peer.py]
@@ -47,6 +47,9 @@ for t in threads:
     peer[t] = json.loads(out.strip().splitlines()[-1])
 
 print(f"OpenBLAS kernel: {kernel or 'default'}")
+for t in threads:
+    print(f"peer phases, {t} thread(s), ms: " +
+          "  ".join(f"{k[:-3]} {v:.2f}" for k, v in peer[t].items() if k.endswith("_ms")))
 print(f"{'case':<16} {'threads':>7} {'ours s':>8} {'peer s':>8} {'ratio':>6}   phases (ours, s)")
 for b in ours["benchmarks"]:
     case, t = b["name"].split("/")[1], int(b["name"].split("/")[2])
