@@ -7,6 +7,7 @@
 
 #include "cli/commands.hpp"
 #include "tom/core/error.hpp"
+#include "tom/runs/config.hpp"
 #include "tom/runs/files.hpp"
 #include "tom/runs/results_compare.hpp"
 
@@ -39,7 +40,7 @@ void add_compare_command(CLI::App& app) {
   cmd->add_option("--csv", args->csv, "write the table as CSV to this file");
   cmd->callback([args] {
     std::vector<std::filesystem::path> paths(args->paths.begin(), args->paths.end());
-    const auto found = runs::find_runs(paths);
+    const auto found = runs::find_runs(paths, runs::resumed_settings);
     auto options = args->options;
     options.steps = args->steps;
     const auto result = runs::compare_runs(found, options);

@@ -6,6 +6,7 @@
 #include <fmt/core.h>
 
 #include "cli/commands.hpp"
+#include "tom/runs/config.hpp"
 #include "tom/runs/plots_gnuplot.hpp"
 #include "tom/runs/results_runs.hpp"
 
@@ -34,7 +35,7 @@ void add_plot_command(CLI::App& app) {
       ->check(CLI::Range(1, 1000000));
   cmd->callback([args] {
     std::vector<std::filesystem::path> paths(args->paths.begin(), args->paths.end());
-    const auto found = runs::find_runs(paths);
+    const auto found = runs::find_runs(paths, runs::resumed_settings);
     auto options = args->options;
     options.out_dir = args->out.empty() ? paths.front() / "plots" : std::filesystem::path(args->out);
     const auto report = runs::make_plots(found, args->kinds, options);

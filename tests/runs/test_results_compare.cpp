@@ -8,6 +8,7 @@
 #include <fstream>
 
 #include "tom/core/error.hpp"
+#include "tom/runs/config.hpp"
 #include "tom/runs/results_compare.hpp"
 #include "../support.hpp"
 
@@ -70,6 +71,30 @@ TEST(ResultsCompare, ReadsRunsAndGroupsSeedsIntoArms) {
   EXPECT_EQ(counterpart(arms[1], sel, arms), &arms[0]);
   EXPECT_THROW(parse_selector("nosuch=1", arms), tom::Error);
   EXPECT_THROW(parse_selector("objective.name", arms), tom::Error);
+  fs::remove_all(root);
+}
+
+// A run written before a setting existed has no line for it: read as `--resume` would run
+// it (resumed_settings), it joins the arm of the runs that wrote the setting at that value,
+// and stays apart from runs that set it otherwise.
+TEST(ResultsCompare, SettingsAnOlderVersionDidNotWriteTakeTheirResumedValues) {
+  const fs::path root = temp_dir("older_runs");
+  const fs::path older = make_run(root, "tom", 0, {{100, 1}});  // no [tom] reference_steps line
+  const fs::path newer = make_run(root, "tom", 1, {{100, 2}});
+  const fs::path other = make_run(root, "tom", 2, {{100, 3}});
+  const auto append = [](const fs::path& file, const std::string& line) { std::ofstream(file, std::ios::app) << line; };
+  append(newer / "config.toml", "reference_steps = 0\n");  // in the [tom] table, the file's last
+  append(other / "config.toml", "reference_steps = 500\n");
+  EXPECT_EQ(group_into_arms(find_runs({older, newer})).size(), 2u);  // the raw files differ
+  const auto runs = find_runs({older, newer, other}, resumed_settings);
+  EXPECT_EQ(runs[0].settings.at("tom.reference_steps"), "0");
+  const auto arms = group_into_arms(runs);
+  ASSERT_EQ(arms.size(), 2u);
+  EXPECT_EQ(arms[0].runs.size(), 2u);  // seeds 0 and 1
+  EXPECT_EQ(arms[1].runs.size(), 1u);
+  // A config this version cannot load keeps its own keys.
+  append(older / "config.toml", "no_such_key = 1\n");
+  EXPECT_EQ(find_runs({older}, resumed_settings)[0].settings.count("tom.reference_steps"), 0u);
   fs::remove_all(root);
 }
 

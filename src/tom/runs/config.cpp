@@ -1,4 +1,5 @@
 #include "tom/runs/config.hpp"
+#include "tom/runs/results_runs.hpp"
 
 #include <fmt/format.h>
 
@@ -120,5 +121,15 @@ Config load_run_config(const std::string& toml_text, const std::string& source,
 }
 
 std::string config_to_toml(Config& config) { return to_toml(config.fields()); }
+
+std::map<std::string, std::string> resumed_settings(const std::string& toml_text, const std::string& source) {
+  auto settings = flatten_toml(toml_text, source);
+  try {
+    Config config = load_run_config(toml_text, source);
+    for (auto& [key, value] : flatten_toml(config_to_toml(config), source)) settings.emplace(key, value);
+  } catch (const Error&) {
+  }
+  return settings;
+}
 
 }  // namespace tom::runs

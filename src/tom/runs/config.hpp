@@ -3,6 +3,7 @@
 // then configs/<task>.toml (compiled in), then a user's --config file, then
 // command-line overrides; the resolved result is written to the run directory.
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -76,5 +77,10 @@ std::vector<std::string> budget_warnings(const Config& config);
 Config load_run_config(const std::string& toml_text, const std::string& source,
                        const std::vector<std::string>& overrides = {});
 std::string config_to_toml(Config& config);
+// A run's settings as `tom train --resume` would run it: its config.toml flattened
+// ("section.key" -> value text), plus the settings an older version did not write, at
+// the values a resume gives them; so runs made before and after a setting was added
+// compare as one arm. A config.toml this version cannot load keeps its own keys only.
+std::map<std::string, std::string> resumed_settings(const std::string& toml_text, const std::string& source);
 
 }  // namespace tom::runs

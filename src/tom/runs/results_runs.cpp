@@ -137,14 +137,14 @@ std::map<std::string, std::string> flatten_toml(const std::string& text, const s
   return out;
 }
 
-RunRecord read_run(const fs::path& dir) {
+RunRecord read_run(const fs::path& dir, const SettingsReader& read_settings) {
   if (!fs::is_directory(dir)) fail("{} is not a directory", dir.string());
   const fs::path config = dir / "config.toml";
   if (!fs::exists(config)) fail("{} is not a run directory: it has no config.toml", dir.string());
   std::ifstream config_in(config);
   std::stringstream text;
   text << config_in.rdbuf();
-  auto settings = flatten_toml(text.str(), config.string());
+  auto settings = read_settings(text.str(), config.string());
   const fs::path metrics_file = dir / "metrics.csv";
   if (!fs::exists(metrics_file))
     fail("{} has no metrics.csv (the run has not written an evaluation yet)", dir.string());
@@ -177,7 +177,7 @@ RunRecord parse_run(const fs::path& dir, std::map<std::string, std::string> sett
   return run;
 }
 
-std::vector<RunRecord> find_runs(const std::vector<fs::path>& paths) {
+std::vector<RunRecord> find_runs(const std::vector<fs::path>& paths, const SettingsReader& read_settings) {
   if (paths.empty()) fail("no run or sweep directories given");
   std::set<fs::path> dirs;
   for (const auto& path : paths) {
@@ -196,7 +196,7 @@ std::vector<RunRecord> find_runs(const std::vector<fs::path>& paths) {
     if (found == 0) fail("{} holds no run directory (no config.toml in it or below it)", path.string());
   }
   std::vector<RunRecord> runs;
-  for (const auto& dir : dirs) runs.push_back(read_run(dir));
+  for (const auto& dir : dirs) runs.push_back(read_run(dir, read_settings));
   return runs;
 }
 

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <iosfwd>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -42,8 +43,12 @@ struct RunRecord {
 
   std::vector<std::int64_t> steps() const;  // the metrics' step column
 };
+// A run's settings from the text of its config.toml (flatten_toml, or resumed_settings in
+// config.hpp, which also fills in the settings an older version did not write).
+using SettingsReader = std::function<std::map<std::string, std::string>(const std::string& toml_text,
+                                                                        const std::string& source)>;
 // Reads one run directory (config.toml and metrics.csv must exist).
-RunRecord read_run(const std::filesystem::path& dir);
+RunRecord read_run(const std::filesystem::path& dir, const SettingsReader& read_settings);
 // A run record from its flattened config.toml (flatten_toml) and its metrics.csv stream:
 // throws tom::Error naming the file for a seed that is not an integer, no evaluation
 // rows, or steps that are not increasing whole numbers.
@@ -55,7 +60,8 @@ std::map<std::string, std::string> flatten_toml(const std::string& text, const s
 // Each path is a run directory (it has config.toml) or a directory holding run
 // directories at any depth (a sweep). Throws naming a path that does not exist or holds
 // no run. Runs are sorted by path; a run found twice is read once.
-std::vector<RunRecord> find_runs(const std::vector<std::filesystem::path>& paths);
+std::vector<RunRecord> find_runs(const std::vector<std::filesystem::path>& paths,
+                                 const SettingsReader& read_settings = flatten_toml);
 
 // Settings that do not define an arm: the seed, and what cannot change the results.
 bool ignored_for_arm(const std::string& key);

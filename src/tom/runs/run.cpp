@@ -273,6 +273,21 @@ bool holds_no_run(const fs::path& dir) {
 
 }  // namespace
 
+namespace {
+
+// The step-0 checkpoint, written before anything else of the run (metrics.csv), so that
+// from then on a killed run always resumes.
+void write_first_checkpoint(const fs::path& dir, const Config& config, algos::Trainer& trainer) {
+  try {
+    write_checkpoint(dir / kCheckpointFile, checkpoint_header(config, trainer.env_steps(), 0.0),
+                     [&](torch::serialize::OutputArchive& archive) { trainer.save(archive); });
+  } catch (const Error& e) {
+    fail("{}. Once that is fixed, start the run with tom train --resume {}", e.what(), dir.string());
+  }
+}
+
+}  // namespace
+
 RunOutcome start_run(Config config, const fs::path& dir) {
   if (path_exists(dir) && !(fs::is_directory(dir) && holds_no_run(dir))) refuse_existing(dir);
   config.check();
@@ -282,13 +297,7 @@ RunOutcome start_run(Config config, const fs::path& dir) {
   if (!holds_no_run(dir)) refuse_existing(dir);  // another writer got there first
   remove_stale_temporaries(dir);
   write_file_atomic(dir / kConfigFile, config_to_toml(config));
-  // A checkpoint at step 0 at once, so that from here on a killed run always resumes.
-  try {
-    write_checkpoint(dir / kCheckpointFile, checkpoint_header(config, trainer->env_steps(), 0.0),
-                     [&](torch::serialize::OutputArchive& archive) { trainer->save(archive); });
-  } catch (const Error& e) {
-    fail("{}. Once that is fixed, start the run with tom train --resume {}", e.what(), dir.string());
-  }
+  write_first_checkpoint(dir, config, *trainer);
   return train_loop(config, dir, *trainer, 0.0);
 }
 
@@ -330,6 +339,9 @@ RunOutcome resume_run(const fs::path& dir, std::optional<std::int64_t> steps) {
     // Stopped between writing config.toml and its step-0 checkpoint: nothing was done yet.
     fmt::print("{} has no checkpoint yet (its run was stopped as it began); starting it from step 0\n", dir.string());
     trainer = make_trainer(config);
+    // Before metrics.csv exists: a kill after this resumes from the checkpoint (a kill
+    // between the two files would leave a run that can be resumed from neither).
+    write_first_checkpoint(dir, config, *trainer);
   } else {
     const Checkpoint checkpoint = read_matching_checkpoint(dir / kCheckpointFile, config);
     trainer = make_trainer(config);
