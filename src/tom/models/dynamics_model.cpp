@@ -3,6 +3,7 @@
 #include <ATen/CPUGeneratorImpl.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <limits>
 #include <numeric>
@@ -113,6 +114,11 @@ DynamicsModel::HoldoutScores DynamicsModel::evaluate(const torch::Tensor& inputs
   return {to_vector(criterion / total), to_vector(nll / total), to_vector(mse / total)};
 }
 
+DynamicsModel::LossAndGradient DynamicsModel::likelihood_gradient(int, const torch::Tensor&, const torch::Tensor&,
+                                                                  const torch::Tensor&) {
+  fail("the {} model has no hand-written gradient", kind());
+}
+
 struct DynamicsModel::Split {
   torch::Tensor inputs, targets, raw_targets, origins, loss_weights, score_weights;
 };
@@ -185,17 +191,28 @@ double DynamicsModel::train_epoch(const Split& train, const torch::Tensor& epoch
   // For the whole epoch: with 2+ threads every op between the halves (sampling, Adam)
   // runs single-threaded too, so no idle thread team spins against the halves' threads.
   PairedWork both(worker_, device_.is_cpu());
+  const bool by_hand = !loss && has_likelihood_gradient();
+  std::array<torch::Tensor, 2> half_gradients;  // by hand: each half's gradient
   for (std::int64_t step = 0; step < steps; ++step) {
     const auto length = std::min(batch, available - step * batch);
     const auto rows = epoch_rows.narrow(1, step * batch, length);
-    // The loss of the rows [begin, end) of this minibatch, as their share of its mean,
-    // backpropagated; the first half also carries the regulariser. Autograd adds the two
-    // halves' gradients into the parameters' (zeroed) gradient buffer: 0 + a + b, the
-    // same sum in either order.
-    auto half = [&](std::int64_t begin, std::int64_t end, bool with_regulariser, torch::Tensor& total) {
-      if (end == begin && !with_regulariser) return;
+    // The loss of the rows [begin, end) of this minibatch, as their share of its mean, and
+    // its gradient; the first half also carries the regulariser. By hand, each half's
+    // gradient is its own buffer, summed a + b below; autograd adds the two halves'
+    // gradients into the parameters' (zeroed) gradient buffer: 0 + a + b, the same sum in
+    // either order.
+    auto half = [&](int slot, std::int64_t begin, std::int64_t end, bool with_regulariser, torch::Tensor& total) {
+      if (end == begin && (by_hand || !with_regulariser)) return;
       const auto flat = rows.narrow(1, begin, end - begin).reshape({-1});
       auto gather = [&](const torch::Tensor& t) { return t.index_select(0, flat).view({members, end - begin, -1}); };
+      if (by_hand) {
+        const auto row_weights =
+            train.loss_weights.index_select(0, flat).view({members, end - begin}) / static_cast<double>(length);
+        auto result = likelihood_gradient(slot, gather(train.inputs), gather(train.targets), row_weights);
+        total = result.loss;
+        half_gradients[slot] = result.gradient;
+        return;
+      }
       const auto out = forward_rows(gather(train.inputs), gather(train.targets), /*with_moments=*/static_cast<bool>(loss));
       const auto per_row =
           loss ? row_losses(out, gather(train.raw_targets),
@@ -209,10 +226,20 @@ double DynamicsModel::train_epoch(const Split& train, const torch::Tensor& epoch
       total = total.detach();
     };
     torch::Tensor first, second;
-    params_.zero_grad();
-    both([&] { half(0, length / 2, true, first); }, [&] { half(length / 2, length, false, second); });
+    half_gradients = {};
+    if (!by_hand) params_.zero_grad();
+    both([&] { half(0, 0, length / 2, true, first); }, [&] { half(1, length / 2, length, false, second); });
+    if (by_hand) {
+      // The same sum a + b with 1 or 2 threads; a one-row batch has only the second half.
+      auto gradient = params_.gradient();
+      if (half_gradients[0].defined()) {
+        at::add_out(gradient, half_gradients[0], half_gradients[1]);
+      } else {
+        gradient.copy_(half_gradients[1]);
+      }
+    }
     params_.adam_step(fit_settings_.learning_rate);
-    epoch_loss += first;
+    if (first.defined()) epoch_loss += first;
     if (second.defined()) epoch_loss += second;
   }
   return epoch_loss.item<double>();

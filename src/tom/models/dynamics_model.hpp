@@ -195,6 +195,18 @@ class DynamicsModel {
   virtual RowOutputs forward_rows(const torch::Tensor& inputs, const torch::Tensor& targets, bool with_moments) = 0;
   // Data-independent loss terms (log-variance bounds); undefined when there are none.
   virtual torch::Tensor regulariser() { return {}; }
+  // A model that computes the gradient of its training loss by hand (no autograd graph)
+  // says so here, and fit() then calls likelihood_gradient() instead of autograd whenever
+  // no custom batch loss is given. That returns sum_rows(row_weights * objective) over
+  // inputs [M, n, in] and targets [M, n, D] (regularisers included) and its gradient, a
+  // flat tensor laid out like parameters() that stays the model's until the next call with
+  // the same `slot`. Slots 0 and 1 (a minibatch's two halves) may run at the same time.
+  virtual bool has_likelihood_gradient() const { return false; }
+  struct LossAndGradient {
+    torch::Tensor loss, gradient;
+  };
+  virtual LossAndGradient likelihood_gradient(int slot, const torch::Tensor& inputs, const torch::Tensor& targets,
+                                              const torch::Tensor& row_weights);
   // Shape facts checked on load, e.g. {"hidden_units", 200}.
   virtual std::vector<std::pair<std::string, std::int64_t>> layout() const = 0;
   virtual std::string kind() const = 0;

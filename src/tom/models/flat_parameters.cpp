@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "tom/core/error.hpp"
+#include "tom/core/shapes.hpp"
 
 namespace tom::models {
 
@@ -11,7 +12,7 @@ FlatParameters::FlatParameters(const std::vector<Spec>& specs, torch::Device dev
   for (const auto& spec : specs) {
     std::int64_t numel = 1;
     for (auto d : spec.shape) numel *= d;
-    segments_.push_back({total, numel, spec.weight_decay});
+    segments_.push_back({total, numel, spec.weight_decay, spec.shape});
     total += numel;
   }
   const auto options = torch::TensorOptions().dtype(torch::kFloat32).device(device);
@@ -20,14 +21,22 @@ FlatParameters::FlatParameters(const std::vector<Spec>& specs, torch::Device dev
   first_moment_ = torch::zeros({total}, options);
   second_moment_ = torch::zeros({total}, options);
   scratch_ = torch::empty({total}, options);
-  for (std::size_t i = 0; i < specs.size(); ++i) {
-    const auto& seg = segments_[i];
+  const auto gradient_views = views(grads_);
+  for (std::size_t i = 0; i < segments_.size(); ++i) {
     // A detached view shares the buffer's storage but is its own autograd leaf.
-    auto tensor = values_.narrow(0, seg.offset, seg.numel).view(specs[i].shape).detach();
+    auto tensor = values_.narrow(0, segments_[i].offset, segments_[i].numel).view(segments_[i].shape).detach();
     tensor.requires_grad_(true);
-    tensor.mutable_grad() = grads_.narrow(0, seg.offset, seg.numel).view(specs[i].shape);
+    tensor.mutable_grad() = gradient_views[i];
     tensors_.push_back(tensor);
   }
+}
+
+std::vector<torch::Tensor> FlatParameters::views(const torch::Tensor& flat) const {
+  if (flat.dim() != 1 || flat.numel() != values_.numel())
+    fail("a flat parameter tensor needs {} values, got shape {}", values_.numel(), shape_of(flat));
+  std::vector<torch::Tensor> result;
+  for (const auto& seg : segments_) result.push_back(flat.narrow(0, seg.offset, seg.numel).view(seg.shape));
+  return result;
 }
 
 void FlatParameters::adam_step(double learning_rate) {

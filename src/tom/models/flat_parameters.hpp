@@ -34,7 +34,13 @@ class FlatParameters {
   const torch::Tensor& operator[](std::size_t i) const { return tensors_[i]; }
   const torch::Tensor& values() const { return values_; }
   std::int64_t numel() const { return values_.numel(); }
+  // Views of a flat tensor laid out like values() (a gradient computed by hand), one per
+  // spec with its shape.
+  std::vector<torch::Tensor> views(const torch::Tensor& flat) const;
 
+  // The gradient buffer, laid out like values(): autograd accumulates into it, and a
+  // gradient computed by hand is written to it.
+  const torch::Tensor& gradient() const { return grads_; }
   void zero_grad() { grads_.zero_(); }
   // One Adam step (betas 0.9/0.999, eps 1e-8) on the gradient buffer, with each
   // tensor's L2 weight decay added to its gradient first (decay in the loss, as MBPO).
@@ -53,6 +59,7 @@ class FlatParameters {
   struct Segment {
     std::int64_t offset = 0, numel = 0;
     double weight_decay = 0.0;
+    std::vector<std::int64_t> shape;
   };
   std::vector<torch::Tensor> tensors_;
   std::vector<Segment> segments_;

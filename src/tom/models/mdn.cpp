@@ -14,24 +14,43 @@ MixtureDensityNetwork::MixtureDensityNetwork(std::int64_t obs_dim, std::int64_t 
       settings_(settings),
       layers_(settings.hidden_layers + 1) {
   check_settings("mdn", settings_);
-  std::vector<std::int64_t> widths{obs_dim + action_dim};
-  for (int l = 0; l < settings_.hidden_layers; ++l) widths.push_back(settings_.hidden_units);
-  widths.push_back(3 * (obs_dim + 1) * settings_.components);
+  widths_ = {obs_dim + action_dim};
+  for (int l = 0; l < settings_.hidden_layers; ++l) widths_.push_back(settings_.hidden_units);
+  widths_.push_back(3 * (obs_dim + 1) * settings_.components);
   std::vector<FlatParameters::Spec> specs;
   for (int l = 0; l < layers_; ++l) {
-    specs.push_back({fmt::format("weight{}", l), {widths[l], widths[l + 1]}, settings_.weight_decay});
-    specs.push_back({fmt::format("bias{}", l), {widths[l + 1]}, 0.0});
+    specs.push_back({fmt::format("weight{}", l), {widths_[l], widths_[l + 1]}, settings_.weight_decay});
+    specs.push_back({fmt::format("bias{}", l), {widths_[l + 1]}, 0.0});
   }
   if (settings_.variance_floor == "learned") specs.push_back({"variance_floor", {1}, 0.0});  // starts at 0
   params_ = FlatParameters(specs, device);
   // PyTorch's nn.Linear initialisation: U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
   torch::NoGradGuard no_grad;
   for (int l = 0; l < layers_; ++l) {
-    const double bound = 1.0 / std::sqrt(static_cast<double>(widths[l]));
+    const double bound = 1.0 / std::sqrt(static_cast<double>(widths_[l]));
     for (const auto& tensor : {params_[2 * l], params_[2 * l + 1]})
       tensor.copy_(torch::rand(tensor.sizes(), generator(), torch::kFloat32) * (2 * bound) - bound);
   }
   elites_ = {0};
+  for (std::size_t i = 0; i < params_.size(); ++i) parameter_list_.push_back(params_[i]);
+}
+
+DynamicsModel::LossAndGradient MixtureDensityNetwork::likelihood_gradient(int slot, const torch::Tensor& inputs,
+                                                                         const torch::Tensor& targets,
+                                                                         const torch::Tensor& row_weights) {
+  auto& [tape, gradient, gradient_views] = slots_.at(static_cast<std::size_t>(slot));
+  const auto rows = inputs.size(1);
+  if (!tape || tape->rows() < rows) {
+    // Sized for a half of the largest minibatch, so that it is made once per fit setting.
+    const std::int64_t half_batch = (fit_settings_.batch_size + 1) / 2;
+    tape = std::make_unique<MdnTape>(widths_, obs_dim_ + 1, settings_.components, std::max(rows, half_batch),
+                                     params_.values().options());
+    gradient = torch::empty_like(params_.values());
+    gradient_views = params_.views(gradient);
+  }
+  auto loss = tape->loss_and_gradient(parameter_list_, settings_.min_variance, inputs.select(0, 0),
+                                      targets.select(0, 0), row_weights.select(0, 0), gradient_views);
+  return {loss, gradient};
 }
 
 torch::Tensor MixtureDensityNetwork::network(const torch::Tensor& inputs) {

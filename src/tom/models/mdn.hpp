@@ -4,12 +4,16 @@
 // mixture of `components` Gaussians (means, variances softplus(raw) + floor, mixture
 // logits). Trained by the mixture negative log-likelihood (logsumexp). The variance floor
 // is min_variance, or (variance_floor = learned, the TOM authors' code) softplus of one
-// trained scalar that starts at 0, i.e. a floor of log 2 in normalised units.
+// trained scalar that starts at 0, i.e. a floor of log 2 in normalised units. Its
+// training gradient is computed by hand (MdnTape); autograd serves custom batch losses.
+#include <array>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "tom/models/dynamics_model.hpp"
+#include "tom/models/mdn_tape.hpp"
 
 namespace tom::models {
 
@@ -39,7 +43,7 @@ struct MdnSettings {
   }
 };
 
-class MixtureDensityNetwork final : public DynamicsModel {
+class MixtureDensityNetwork : public DynamicsModel {
  public:
   // Throws tom::Error on out-of-range settings.
   MixtureDensityNetwork(std::int64_t obs_dim, std::int64_t action_dim, const MdnSettings& settings = {},
@@ -58,6 +62,9 @@ class MixtureDensityNetwork final : public DynamicsModel {
   std::int64_t elite_count() const override { return 1; }
   bool bootstrap() const override { return false; }
   RowOutputs forward_rows(const torch::Tensor& inputs, const torch::Tensor& targets, bool with_moments) override;
+  bool has_likelihood_gradient() const override { return true; }
+  LossAndGradient likelihood_gradient(int slot, const torch::Tensor& inputs, const torch::Tensor& targets,
+                                      const torch::Tensor& row_weights) override;
   std::vector<std::pair<std::string, std::int64_t>> layout() const override;
   std::string kind() const override { return "mixture_density_network"; }
 
@@ -70,6 +77,15 @@ class MixtureDensityNetwork final : public DynamicsModel {
 
   MdnSettings settings_;
   int layers_;  // weight matrices (hidden_layers + 1)
+  std::vector<std::int64_t> widths_;  // {in, hidden..., out}
+  std::vector<torch::Tensor> parameter_list_;  // params_'s tensors in order
+  // A minibatch half's hand-written gradient: its tape and gradient buffer (with views).
+  struct GradientSlot {
+    std::unique_ptr<MdnTape> tape;
+    torch::Tensor gradient;
+    std::vector<torch::Tensor> gradient_views;
+  };
+  std::array<GradientSlot, 2> slots_;
 };
 
 }  // namespace tom::models
