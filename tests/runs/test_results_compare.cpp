@@ -145,16 +145,22 @@ TEST(ResultsCompare, MissingStepsAreNamedNotInterpolated) {
   const fs::path root = temp_dir("missing");
   make_run(root, "mle", 0, {{100, 1}, {200, 2}, {300, 3}});
   const fs::path gap = make_run(root, "mle", 1, {{100, 5}, {300, 7}});
+  const fs::path gap2 = make_run(root, "mle", 2, {{100, 9}, {300, 11}});
   const auto result = compare_runs(find_runs({root}), {});
   const auto& at200 = row_of(result, "mbpo on inverted_pendulum (mle)", "return", 200);
   EXPECT_EQ(at200.n, 1);
-  EXPECT_DOUBLE_EQ(at200.mean, 2.0);  // only the run that has it, no interpolated 6
+  EXPECT_DOUBLE_EQ(at200.mean, 2.0);  // only the run that has it, nothing interpolated
   const auto& auc = row_of(result, "mbpo on inverted_pendulum (mle)", "auc", 0);
-  EXPECT_DOUBLE_EQ(auc.mean, (2.0 + 6.0) / 2);  // both over the common steps 100 and 300
-  ASSERT_EQ(result.notes.size(), 2u);
+  EXPECT_DOUBLE_EQ(auc.mean, (2.0 + 6.0 + 10.0) / 3);  // all over the common steps 100 and 300
+  ASSERT_EQ(result.notes.size(), 3u);
   EXPECT_NE(result.notes[0].find(gap.string()), std::string::npos) << result.notes[0];
-  EXPECT_NE(result.notes[0].find("no evaluation at step 200"), std::string::npos);
-  EXPECT_NE(result.notes[1].find("different steps"), std::string::npos);
+  EXPECT_NE(result.notes[1].find(gap2.string()), std::string::npos) << result.notes[1];
+  for (int i : {0, 1}) {
+    EXPECT_NE(result.notes[i].find("no evaluation at step 200"), std::string::npos);
+    // Both gaps leave one run at step 200, not "the other 2".
+    EXPECT_NE(result.notes[i].find("use the 1 run(s) that have it"), std::string::npos) << result.notes[i];
+  }
+  EXPECT_NE(result.notes[2].find("different steps"), std::string::npos);
   EXPECT_NE(to_markdown(result).find("nothing is interpolated"), std::string::npos);
   fs::remove_all(root);
 }

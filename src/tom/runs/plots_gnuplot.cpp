@@ -177,13 +177,15 @@ PlotFile plot_learning_curves(const std::vector<const RunRecord*>& runs, const s
     data += fmt::format("# arm: {} ({} seed(s)); columns: step mean ci_low ci_high n\n", arm.label, arm.runs.size());
     for (auto step : all_steps) {
       std::vector<double> values;
+      std::vector<std::size_t> missing;
       for (std::size_t r = 0; r < series.size(); ++r) {
         const auto it = series[r].find(step);
         if (it != series[r].end()) values.push_back(it->second);
-        else
-          notes.push_back(fmt::format("curves {}: {} has no evaluation at step {}; the mean there uses {} run(s)", env,
-                                      arm.runs[r]->dir.string(), step, series.size() - 1));
+        else missing.push_back(r);
       }
+      for (auto r : missing)
+        notes.push_back(fmt::format("curves {}: {} has no evaluation at step {}; the mean there uses {} run(s)", env,
+                                    arm.runs[r]->dir.string(), step, values.size()));
       const auto ci = stratified_bootstrap_ci(
           {values}, [](const Strata& s) { return mean_of(s[0]); }, o.reps, o.confidence,
           static_cast<std::uint64_t>(step) * 31 + a);

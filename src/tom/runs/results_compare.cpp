@@ -98,17 +98,22 @@ ArmData collect_arm(const Arm& arm, const std::string& metric, const std::vector
   ArmData d;
   for (const auto* run : arm.runs) d.series.push_back(series_of(*run, metric));
   for (auto step : steps) {
+    std::vector<std::size_t> missing;
     for (std::size_t r = 0; r < arm.runs.size(); ++r) {
       const auto it = d.series[r].find(step);
       if (it != d.series[r].end()) {
         d.at_step[step].push_back(it->second);
-        continue;
+      } else {
+        missing.push_back(r);
       }
+    }
+    for (auto r : missing) {
       std::vector<std::int64_t> have;
       for (const auto& [s, v] : d.series[r]) have.push_back(s);
       notes.push_back(fmt::format("arm '{}': run {} has no evaluation at step {} (it has {}); that step's statistics "
-                                  "use the other {} run(s)",
-                                  arm.label, arm.runs[r]->dir.string(), step, steps_text(have), arm.runs.size() - 1));
+                                  "use the {} run(s) that have it",
+                                  arm.label, arm.runs[r]->dir.string(), step, steps_text(have),
+                                  arm.runs.size() - missing.size()));
     }
   }
   // The AUC covers the steps every run of the arm evaluated, up to the last reported step.
