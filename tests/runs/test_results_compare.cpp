@@ -165,6 +165,14 @@ TEST(ResultsCompare, MissingStepsAreNamedNotInterpolated) {
   fs::remove_all(root);
 }
 
+TEST(ResultsCompare, SmallValuesKeepThreeSignificantDigits) {
+  const fs::path root = temp_dir("small");
+  for (int s = 0; s < 2; ++s) make_run(root, "mle", s, {{100, 0.00123}, {200, 0.00456}});
+  const auto md = to_markdown(compare_runs(find_runs({root}), {}));
+  EXPECT_NE(md.find("| 200 | 2 | 0.00456 | 0.00456 |"), std::string::npos) << md;
+  fs::remove_all(root);
+}
+
 TEST(ResultsCompare, DefaultStepsSpreadOverTheBudgetAndEndAtTheEnd) {
   const fs::path root = temp_dir("default");
   std::vector<std::pair<int, double>> rows;

@@ -41,8 +41,11 @@ std::uint64_t cell_seed(std::uint64_t seed, std::size_t arm, std::size_t cell) {
   return mix.next();
 }
 
+// Two decimals for returns and the like; three significant digits below 1, so that small
+// metrics (model errors of 0.002) do not print as 0.00.
 std::string num(double v) {
   if (!std::isfinite(v)) return "nan";
+  if (v != 0.0 && std::abs(v) < 1.0) return fmt::format("{:.3g}", v);
   return fmt::format("{:.2f}", v);
 }
 
