@@ -28,8 +28,7 @@ struct PolicyStandIn : torch::nn::Module {
   }
 };
 
-void BM_TomDualStep(benchmark::State& state) {
-  tom::set_threads(1);
+DualData dual_data() {
   auto policy = std::make_shared<PolicyStandIn>();
   DualData data;
   data.sample_initial_states = [](std::int64_t n) { return torch::randn({n, kObs}); };
@@ -40,6 +39,12 @@ void BM_TomDualStep(benchmark::State& state) {
   data.sample_next_actions = [policy](const torch::Tensor& s, std::int64_t k) {
     return NextActions{policy->sample(s.repeat({k, 1})).view({k, s.size(0), kAct}), {}};
   };
+  return data;
+}
+
+void BM_TomDualStep(benchmark::State& state) {
+  tom::set_threads(1);
+  const DualData data = dual_data();
   TomDualSettings settings;
   settings.form = state.range(0) == 0 ? "conjugate" : "conjugate-u";
   TomDual dual(settings, kObs, kAct);
@@ -48,7 +53,21 @@ void BM_TomDualStep(benchmark::State& state) {
 }
 BENCHMARK(BM_TomDualStep)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond);
 
-// Argument: the thread count (2: the step's two halves at once).
+// The conjugate dual's steps as a plan runs them (TomDual::train, 250 steps and its two
+// probe checks), on 1 and 2 threads: with 2, each step's samples are drawn on the second
+// thread while the step before descends. The counter is the time per step.
+void BM_TomDualTrain(benchmark::State& state) {
+  tom::set_threads(static_cast<int>(state.range(0)));
+  const DualData data = dual_data();
+  TomDual dual(TomDualSettings{}, kObs, kAct);
+  constexpr int kSteps = 250;
+  for (auto _ : state) benchmark::DoNotOptimize(dual.train(data, kSteps).loss);
+  state.counters["per_step"] = benchmark::Counter(
+      kSteps, benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
+  tom::set_threads(1);
+}
+BENCHMARK(BM_TomDualTrain)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond);
+
 void BM_DiscriminatorStep(benchmark::State& state) {
   tom::set_threads(static_cast<int>(state.range(0)));
   at::Generator gen = at::detail::createCPUGenerator(0);

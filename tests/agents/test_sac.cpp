@@ -113,13 +113,7 @@ TEST(SquashedGaussian, BackwardMatchesAutograd) {
 }
 
 torch::Tensor mlp_forward(const tom::nn::FlatMlp& net, const torch::Tensor& params, const torch::Tensor& x) {
-  const auto weights = net.weight_views(params), biases = net.bias_views(params);
-  torch::Tensor h = x;
-  for (std::size_t l = 0; l < weights.size(); ++l) {
-    h = torch::addmm(biases[l], h, weights[l].t());
-    if (l + 1 < weights.size()) h = torch::relu(h);
-  }
-  return h;
+  return tom::nn::mlp_forward(net.layer_views(params), x);
 }
 
 // Expects params_after == params_before - lr * g / (|g| + eps), Adam's first step, on every

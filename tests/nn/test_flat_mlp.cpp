@@ -12,13 +12,7 @@ using tom::nn::FlatMlpTape;
 
 // The same network through autograd, with the parameters as a leaf tensor.
 torch::Tensor autograd_forward(const FlatMlp& net, const torch::Tensor& params, const torch::Tensor& x) {
-  const auto weights = net.weight_views(params), biases = net.bias_views(params);
-  torch::Tensor h = x;
-  for (std::size_t l = 0; l < weights.size(); ++l) {
-    h = torch::addmm(biases[l], h, weights[l].t());
-    if (l + 1 < weights.size()) h = torch::relu(h);
-  }
-  return h;
+  return tom::nn::mlp_forward(net.layer_views(params), x);
 }
 
 TEST(FlatMlp, TapeForwardMatchesForward) {

@@ -182,12 +182,7 @@ GaussianHead Sac::policy_gaussian(const torch::Tensor& obs, const torch::Tensor&
     fail("SAC: a policy snapshot has {} parameters, this policy {}",
          parameters.defined() ? parameters.numel() : 0, policy_.num_parameters());
   const auto params = parameters.to(device_, torch::kFloat32);
-  const auto weights = policy_.weight_views(params), biases = policy_.bias_views(params);
-  torch::Tensor h = obs.to(device_, torch::kFloat32);
-  for (std::size_t l = 0; l < weights.size(); ++l) {
-    h = torch::addmm(biases[l], h, weights[l].t());
-    if (l + 1 < weights.size()) h = torch::relu(h);
-  }
+  const torch::Tensor h = nn::mlp_forward(policy_.layer_views(params), obs.to(device_, torch::kFloat32));
   return {h.narrow(1, 0, action_dim_), h.narrow(1, action_dim_, action_dim_).clamp(kLogStdMin, kLogStdMax)};
 }
 

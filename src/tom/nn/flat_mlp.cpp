@@ -8,6 +8,15 @@
 
 namespace tom::nn {
 
+torch::Tensor mlp_forward(const MlpLayers& layers, const torch::Tensor& x) {
+  torch::Tensor h = x;
+  for (std::size_t l = 0; l < layers.size(); ++l) {
+    h = torch::addmm(layers.biases[l], h, layers.weights[l].t());
+    if (l + 1 < layers.size()) h = torch::relu(h);
+  }
+  return h;
+}
+
 FlatMlp::FlatMlp(std::vector<std::int64_t> sizes, torch::Generator& gen, torch::Device device)
     : sizes_(std::move(sizes)) {
   if (sizes_.size() < 2) fail("an MLP needs at least input and output sizes (got {} sizes)", sizes_.size());
@@ -18,37 +27,25 @@ FlatMlp::FlatMlp(std::vector<std::int64_t> sizes, torch::Generator& gen, torch::
   }
   torch::NoGradGuard no_grad;
   params_ = torch::empty({total}, torch::TensorOptions().dtype(torch::kFloat32));
-  weights_ = weight_views(params_);
-  biases_ = bias_views(params_);
-  for (std::size_t l = 0; l < weights_.size(); ++l) {
+  layers_ = layer_views(params_);
+  for (std::size_t l = 0; l < layers_.size(); ++l) {
     const double bound = 1.0 / std::sqrt(static_cast<double>(sizes_[l]));
-    weights_[l].uniform_(-bound, bound, gen);
-    biases_[l].uniform_(-bound, bound, gen);
+    layers_.weights[l].uniform_(-bound, bound, gen);
+    layers_.biases[l].uniform_(-bound, bound, gen);
   }
   if (device != torch::Device(torch::kCPU)) {
     params_ = params_.to(device);
-    weights_ = weight_views(params_);
-    biases_ = bias_views(params_);
+    layers_ = layer_views(params_);
   }
 }
 
-std::vector<torch::Tensor> FlatMlp::weight_views(const torch::Tensor& flat) const {
-  std::vector<torch::Tensor> views;
+MlpLayers FlatMlp::layer_views(const torch::Tensor& flat) const {
+  MlpLayers views;
   std::int64_t offset = 0;
   for (std::size_t l = 1; l < sizes_.size(); ++l) {
     const std::int64_t in = sizes_[l - 1], out = sizes_[l];
-    views.push_back(flat.narrow(0, offset, out * in).view({out, in}));
-    offset += out * (in + 1);
-  }
-  return views;
-}
-
-std::vector<torch::Tensor> FlatMlp::bias_views(const torch::Tensor& flat) const {
-  std::vector<torch::Tensor> views;
-  std::int64_t offset = 0;
-  for (std::size_t l = 1; l < sizes_.size(); ++l) {
-    const std::int64_t in = sizes_[l - 1], out = sizes_[l];
-    views.push_back(flat.narrow(0, offset + out * in, out));
+    views.weights.push_back(flat.narrow(0, offset, out * in).view({out, in}));
+    views.biases.push_back(flat.narrow(0, offset + out * in, out));
     offset += out * (in + 1);
   }
   return views;
@@ -64,64 +61,68 @@ void FlatMlp::set_parameters(const torch::Tensor& values) {
 torch::Tensor FlatMlp::forward(const torch::Tensor& x) const {
   if (x.dim() != 2 || x.size(1) != sizes_.front())
     fail("MLP input: expected shape [batch, {}], got {}", sizes_.front(), shape_of(x));
-  torch::Tensor h = x;
-  for (std::size_t l = 0; l < weights_.size(); ++l) {
-    h = torch::addmm(biases_[l], h, weights_[l].t());
-    if (l + 1 < weights_.size()) h = torch::relu(h);
-  }
-  return h;
+  return mlp_forward(layers_, x);
 }
 
-FlatMlpTape::FlatMlpTape(const FlatMlp& net, std::int64_t batch) : batch_(batch) {
+FlatMlpTape::FlatMlpTape(std::vector<std::int64_t> sizes, torch::TensorOptions options, std::int64_t batch)
+    : sizes_(std::move(sizes)), batch_(batch) {
   if (batch < 1) fail("MLP batch size must be positive (got {})", batch);
-  const auto options = net.parameters().options();
-  const auto& sizes = net.sizes();
-  for (std::size_t l = 1; l < sizes.size(); ++l) {
-    outputs_.push_back(torch::empty({batch, sizes[l]}, options));
-    grad_inputs_.push_back(torch::empty({batch, sizes[l - 1]}, options));
+  if (sizes_.size() < 2) fail("an MLP needs at least input and output sizes (got {} sizes)", sizes_.size());
+  for (std::size_t l = 1; l < sizes_.size(); ++l) {
+    outputs_.push_back(torch::empty({batch, sizes_[l]}, options));
+    grad_inputs_.push_back(torch::empty({batch, sizes_[l - 1]}, options));
   }
 }
 
-const torch::Tensor& FlatMlpTape::forward(const FlatMlp& net, const torch::Tensor& x) {
-  if (x.dim() != 2 || x.size(0) != batch_ || x.size(1) != net.sizes().front())
-    fail("MLP input: expected shape [{}, {}], got {}", batch_, net.sizes().front(), shape_of(x));
+FlatMlpTape::FlatMlpTape(const FlatMlp& net, std::int64_t batch)
+    : FlatMlpTape(net.sizes(), net.parameters().options(), batch) {}
+
+const torch::Tensor& FlatMlpTape::forward(const MlpLayers& net, const torch::Tensor& x) {
+  if (x.dim() != 2 || x.size(0) != batch_ || x.size(1) != sizes_.front())
+    fail("MLP input: expected shape [{}, {}], got {}", batch_, sizes_.front(), shape_of(x));
+  if (net.size() != outputs_.size())
+    fail("MLP tape: the network has {} layers, the tape {}", net.size(), outputs_.size());
   input_ = x;
-  const std::size_t layers = net.num_layers();
+  const std::size_t layers = net.size();
   for (std::size_t l = 0; l < layers; ++l) {
     const torch::Tensor& in = l == 0 ? input_ : outputs_[l - 1];
-    at::addmm_out(outputs_[l], net.bias(l), in, net.weight(l).t());
+    at::addmm_out(outputs_[l], net.biases[l], in, net.weights[l].t());
     if (l + 1 < layers) outputs_[l].relu_();
   }
   return outputs_.back();
 }
 
-torch::Tensor FlatMlpTape::backward(const FlatMlp& net, const torch::Tensor& grad_output,
-                                    const torch::Tensor& param_grad, bool want_input_grad) {
+torch::Tensor FlatMlpTape::backward(const MlpLayers& net, const torch::Tensor& grad_output,
+                                    const MlpLayers* param_grad, bool want_input_grad) {
   if (!input_.defined()) fail("MLP backward called before forward");
   if (grad_output.sizes() != outputs_.back().sizes())
     fail("MLP backward: expected output gradient of shape {}, got {}", shape_of(outputs_.back()), shape_of(grad_output));
-  std::vector<torch::Tensor> weight_grads, bias_grads;
-  if (param_grad.defined()) {
-    if (param_grad.numel() != net.num_parameters())
-      fail("MLP backward: parameter gradient has {} values, the network {}", param_grad.numel(),
-           net.num_parameters());
-    weight_grads = net.weight_views(param_grad);
-    bias_grads = net.bias_views(param_grad);
-  }
+  if (param_grad && param_grad->size() != net.size())
+    fail("MLP backward: gradients for {} layers, the network has {}", param_grad->size(), net.size());
   torch::Tensor grad = grad_output;  // dLoss/d(pre-activation output of layer l)
-  for (std::size_t l = net.num_layers(); l-- > 0;) {
+  for (std::size_t l = net.size(); l-- > 0;) {
     const torch::Tensor& in = l == 0 ? input_ : outputs_[l - 1];
-    if (param_grad.defined()) {
-      at::mm_out(weight_grads[l], grad.t(), in);
-      at::sum_out(bias_grads[l], grad, {0});
+    if (param_grad) {
+      torch::Tensor weight_grad = param_grad->weights[l], bias_grad = param_grad->biases[l];
+      at::mm_out(weight_grad, grad.t(), in);
+      at::sum_out(bias_grad, grad, {0});
     }
     if (l == 0 && !want_input_grad) break;
-    at::mm_out(grad_inputs_[l], grad, net.weight(l));
+    at::mm_out(grad_inputs_[l], grad, net.weights[l]);
     // ReLU passes the gradient where its output was positive.
     if (l > 0) at::threshold_backward_out(grad_inputs_[l], grad_inputs_[l], outputs_[l - 1], 0);
     grad = grad_inputs_[l];
   }
   return want_input_grad ? grad_inputs_[0] : torch::Tensor();
+}
+
+torch::Tensor FlatMlpTape::backward(const FlatMlp& net, const torch::Tensor& grad_output,
+                                    const torch::Tensor& param_grad, bool want_input_grad) {
+  if (!param_grad.defined()) return backward(net.layers(), grad_output, nullptr, want_input_grad);
+  if (param_grad.numel() != net.num_parameters())
+    fail("MLP backward: parameter gradient has {} values, the network {}", param_grad.numel(), net.num_parameters());
+  const MlpLayers grads = net.layer_views(param_grad);
+  return backward(net.layers(), grad_output, &grads, want_input_grad);
 }
 
 FlatAdam::FlatAdam(std::int64_t num_parameters, double lr, torch::Device device, double beta1, double beta2,

@@ -20,7 +20,8 @@ class Divergence {
   virtual torch::Tensor ratio(const torch::Tensor& e) const = 0;
 
   // The weights conjugate-u puts on Q's surrogate loss, linear where they can be so that
-  // regression noise in e averages out. chi2: e + 1 unclipped; kl: softmax(e) B.
+  // regression noise in e averages out. chi2: e + 1 unclipped; kl: softmax(e) B. Divided
+  // by the batch size B, they are the gradient of conjugate_term(e).
   virtual torch::Tensor linear_weights(const torch::Tensor& e) const = 0;
 
   // f(w), the convex function whose conjugate is f* (minimax form): chi2 (w-1)^2/2,

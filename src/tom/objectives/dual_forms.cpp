@@ -1,6 +1,7 @@
 #include "tom/objectives/dual_forms.hpp"
 
 #include <limits>
+#include <optional>
 
 #include "tom/core/error.hpp"
 
@@ -48,11 +49,34 @@ class ConjugateForm final : public ResidualForm {
 
   bool needs_next_actions() const override { return true; }
 
+  // By hand, without autograd: one forward of Q through a tape, the loss's gradient in Q's
+  // values, one backward through the tape into Q's gradients, one Adam step.
   torch::Tensor step(const StepSample& sample) override {
-    const QTerms q = q_terms(sample);
+    torch::NoGradGuard no_grad;
+    const torch::Tensor& rows = q_rows(sample);
+    const std::int64_t n = rows.size(0), b = sample.batch.s.size(0), k = sample.next.actions.size(0);
+    if (!tape_ || tape_->batch() != n) {
+      tape_.emplace(q_.online->sizes(), rows.options(), n);
+      grad_q_ = torch::empty({n, 1}, rows.options());
+      value_coefficients_ = torch::empty({2 * b}, rows.options());
+    }
+    const nn::MlpLayers layers = q_.online->layers();
+    const QTerms q = split_q(tape_->forward(layers, rows).view({n}), sample);
     const torch::Tensor e = sample.batch.r + q.discounted_next - q.q_sa;
     const torch::Tensor loss = q.initial_term + divergence().conjugate_term(e);
-    descend_q(loss);
+
+    // dLoss/de = f*'(e) / B (linear_weights / B); e holds +gamma (1-d) p_k Q(s', a'_k) and
+    // -Q(s, a), the initial term (1-gamma) p_k Q(s0, a0_k) / B.
+    const torch::Tensor de = divergence().linear_weights(e) / static_cast<double>(b);
+    torch::Tensor grad_q_sa = grad_q_.narrow(0, 0, b).view({b}), grad_q_next = grad_q_.narrow(0, b, k * 2 * b).view({k, 2 * b});
+    torch::Tensor initial_coefficients = value_coefficients_.narrow(0, 0, b), next_coefficients = value_coefficients_.narrow(0, b, b);
+    at::neg_out(grad_q_sa, de);
+    initial_coefficients.fill_((1.0 - gamma_) / static_cast<double>(b));
+    at::mul_out(next_coefficients, de, gamma_ * (1.0 - sample.batch.done));
+    at::mul_out(grad_q_next, sample.next_probs, value_coefficients_);
+    const nn::MlpLayers gradients = q_.online_gradients();
+    tape_->backward(layers, grad_q_, &gradients, false);
+    q_.optimizer_step();
     return loss;
   }
 
@@ -64,6 +88,11 @@ class ConjugateForm final : public ResidualForm {
     const torch::Tensor value = (next_q * rows.next_probs).sum(0);
     return rows.r + gamma_ * (1.0 - rows.done) * value - q_sa;
   }
+
+ private:
+  std::optional<nn::FlatMlpTape> tape_;  // for the step's rows, made at the first step
+  torch::Tensor grad_q_;                 // dLoss/dQ per row [rows, 1]
+  torch::Tensor value_coefficients_;      // dLoss/dE_a'[Q] of the initial, then the next states [2B]
 };
 
 // A regressed U(s,a) inside f*': e = U - Q, unbiased for stochastic transitions.
@@ -204,6 +233,20 @@ AveragedNet::AveragedNet(std::string key, std::int64_t input_dim, const TomDualS
     base_lrs_.push_back(static_cast<torch::optim::AdamOptions&>(group.options()).lr());
 }
 
+nn::MlpLayers AveragedNet::online_gradients() {
+  const auto gradient_of = [](torch::Tensor parameter) {
+    if (!parameter.grad().defined()) parameter.mutable_grad() = torch::zeros_like(parameter);
+    return parameter.grad();
+  };
+  const nn::MlpLayers parameters = online->layers();
+  nn::MlpLayers gradients;
+  for (std::size_t l = 0; l < parameters.size(); ++l) {
+    gradients.weights.push_back(gradient_of(parameters.weights[l]));
+    gradients.biases.push_back(gradient_of(parameters.biases[l]));
+  }
+  return gradients;
+}
+
 void AveragedNet::update_average(double blend) {
   torch::NoGradGuard no_grad;
   for (std::size_t i = 0; i < online_params_.size(); ++i) averaged_params_[i].lerp_(online_params_[i], blend);
@@ -256,13 +299,29 @@ DualForm::DualForm(const TomDualSettings& settings, std::int64_t input_dim, torc
       nets_{&q_} {}
 
 DualForm::QTerms DualForm::q_terms(const StepSample& sample) {
+  return split_q(q_.online->forward(q_rows(sample)), sample);
+}
+
+const torch::Tensor& DualForm::q_rows(const StepSample& sample) {
+  const ReplayBatch& batch = sample.batch;
+  const auto b = batch.s.size(0), k = sample.next.actions.size(0), s_dim = batch.s.size(1),
+             a_dim = batch.a.size(1);
+  const auto n = b * (1 + 2 * k);
+  if (!q_rows_.defined() || q_rows_.size(0) != n) q_rows_ = torch::empty({n, s_dim + a_dim}, batch.s.options());
+  const torch::Tensor sa = q_rows_.narrow(0, 0, b);
+  sa.narrow(1, 0, s_dim).copy_(batch.s);
+  sa.narrow(1, s_dim, a_dim).copy_(batch.a);
+  const torch::Tensor next = q_rows_.narrow(0, b, 2 * b * k).view({k, 2 * b, s_dim + a_dim});
+  next.narrow(2, 0, s_dim).copy_(sample.starts_and_nexts.unsqueeze(0).expand({k, 2 * b, s_dim}));
+  next.narrow(2, s_dim, a_dim).copy_(sample.next.actions);
+  return q_rows_;
+}
+
+DualForm::QTerms DualForm::split_q(const torch::Tensor& q_all, const StepSample& sample) const {
   const ReplayBatch& batch = sample.batch;
   const auto b = batch.s.size(0), k = sample.next.actions.size(0);
   QTerms terms;
-  terms.sa = torch::cat({batch.s, batch.a}, 1);
-  // One Q forward covers the batch, the initial and the next states.
-  const torch::Tensor q_all =
-      q_.online->forward(torch::cat({terms.sa, state_action_rows(sample.starts_and_nexts, sample.next.actions)}));
+  terms.sa = q_rows_.narrow(0, 0, b);
   terms.q_sa = q_all.narrow(0, 0, b);
   const torch::Tensor values = (q_all.narrow(0, b, k * 2 * b).view({k, 2 * b}) * sample.next_probs).sum(0);
   terms.discounted_next = gamma_ * (1.0 - batch.done) * values.narrow(0, b, b);

@@ -23,6 +23,9 @@ class AveragedNet {
 
   void zero_grad() { optimizer_->zero_grad(); }
   void optimizer_step() { optimizer_->step(); }
+  // The online network's gradient tensors, per layer as in DualNetImpl::layers() (allocated
+  // on first use), for a gradient computed by hand before optimizer_step().
+  nn::MlpLayers online_gradients();
   void update_average(double blend);
   void set_lr_factor(double factor);  // every group's rate = factor x its base rate
   void save(torch::serialize::OutputArchive& archive) const;
@@ -85,6 +88,7 @@ class DualForm {
   virtual void load(torch::serialize::InputArchive& archive);
 
   const Divergence& divergence() const { return *divergence_; }
+  const AveragedNet& q() const { return q_; }
 
  protected:
   DualForm(const TomDualSettings& settings, std::int64_t input_dim, torch::Device device,
@@ -97,7 +101,12 @@ class DualForm {
     torch::Tensor discounted_next;  // gamma (1 - done) E_a'[Q(s', a')]
     torch::Tensor initial_term;     // (1 - gamma) E[Q(s0, a0)]
   };
-  QTerms q_terms(const StepSample& sample);
+  QTerms q_terms(const StepSample& sample);  // through autograd
+  // Q's input rows of a step, in a buffer of the form's: the batch's [s, a], then each of
+  // the K next actions with the B initial and the B next states ([B (1 + 2K), S + A]).
+  const torch::Tensor& q_rows(const StepSample& sample);
+  // The terms from Q's values on q_rows(sample) ([B (1 + 2K)]).
+  QTerms split_q(const torch::Tensor& q_all, const StepSample& sample) const;
   void descend_q(const torch::Tensor& loss);  // one optimiser step of Q on `loss`
   void add_net(AveragedNet& net) { nets_.push_back(&net); }  // a form's own network, after Q
 
@@ -106,6 +115,7 @@ class DualForm {
 
  private:
   std::unique_ptr<const Divergence> divergence_;
+  torch::Tensor q_rows_;
   std::vector<AveragedNet*> nets_;  // Q, then the form's own; averaged, scheduled and saved in this order
 };
 

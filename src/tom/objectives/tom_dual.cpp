@@ -23,23 +23,30 @@ void TomDualSettings::check() {
   check_settings("tom_dual", *this);
 }
 
-DualNetImpl::DualNetImpl(std::int64_t input_dim, int hidden, int layers) {
+DualNetImpl::DualNetImpl(std::int64_t input_dim, int hidden, int layers) : sizes_{input_dim} {
   std::int64_t in = input_dim;
   for (int i = 0; i < layers; ++i) {
     layers_.push_back(register_module("hidden" + std::to_string(i),
                                       torch::nn::Linear(torch::nn::LinearOptions(in, hidden))));
     in = hidden;
+    sizes_.push_back(hidden);
   }
   layers_.push_back(
       register_module("out", torch::nn::Linear(torch::nn::LinearOptions(in, 1).bias(false))));
+  sizes_.push_back(1);
   output_bias_ = register_parameter("output_bias", torch::zeros({1}));
 }
 
-torch::Tensor DualNetImpl::forward(const torch::Tensor& x) {
-  torch::Tensor h = x;
-  for (std::size_t i = 0; i + 1 < layers_.size(); ++i) h = torch::relu(layers_[i]->forward(h));
-  return (layers_.back()->forward(h) + output_bias_).squeeze(1);
+nn::MlpLayers DualNetImpl::layers() const {
+  nn::MlpLayers view;
+  for (const auto& layer : layers_) {
+    view.weights.push_back(layer->weight);
+    view.biases.push_back(layer->bias.defined() ? layer->bias : output_bias_);
+  }
+  return view;
 }
+
+torch::Tensor DualNetImpl::forward(const torch::Tensor& x) { return nn::mlp_forward(layers(), x).squeeze(1); }
 
 TomDual::TomDual(TomDualSettings settings, std::int64_t state_dim, std::int64_t action_dim,
                  torch::Device device)

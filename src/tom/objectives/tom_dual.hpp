@@ -19,6 +19,7 @@
 #include <torch/torch.h>
 
 #include "tom/core/settings.hpp"
+#include "tom/nn/flat_mlp.hpp"
 #include "tom/objectives/divergence.hpp"
 
 namespace tom {
@@ -120,7 +121,13 @@ class DualNetImpl : public torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& x);  // [n, input_dim] -> [n]
   const torch::Tensor& output_bias() const { return output_bias_; }
 
+  // The layers' weights and biases, the output bias as the last layer's: what forward()
+  // runs, and what an nn::FlatMlpTape of sizes() runs by hand.
+  nn::MlpLayers layers() const;
+  const std::vector<std::int64_t>& sizes() const { return sizes_; }  // {input_dim, hidden..., 1}
+
  private:
+  std::vector<std::int64_t> sizes_;
   std::vector<torch::nn::Linear> layers_;
   torch::Tensor output_bias_;
 };
