@@ -1,17 +1,18 @@
-// The conjugate form's dual step, written by hand (nn::FlatMlpTape), against the same loss
-// differentiated by autograd.
+// The conjugate form's dual step, written by hand (nn::FlatMlpTape) and split in two halves
+// of the batch, against the same loss differentiated by autograd.
 #include <gtest/gtest.h>
 
 #include "tom/core/threads.hpp"
+#include "tom/core/worker_thread.hpp"
 #include "tom/objectives/dual_forms.hpp"
 
 namespace tom::objectives {
 namespace {
 
-constexpr std::int64_t kState = 3, kAction = 2, kBatch = 16, kNext = 2;
+constexpr std::int64_t kState = 3, kAction = 2, kNext = 2;
 
 // A step's sample with terminal transitions and uneven next-action probabilities.
-StepSample make_sample(torch::Generator& gen) {
+StepSample make_sample(torch::Generator& gen, std::int64_t kBatch) {
   StepSample sample;
   sample.batch = {torch::randn({kBatch, kState}, gen), torch::rand({kBatch, kAction}, gen) * 2 - 1,
                   torch::randn({kBatch}, gen), torch::randn({kBatch, kState}, gen),
@@ -27,6 +28,7 @@ StepSample make_sample(torch::Generator& gen) {
 // through autograd on a copy of `q`; returns the loss, the copy's gradients are in `copy`.
 double autograd_loss(const DualNetImpl& q, DualNet& copy, const Divergence& divergence, double gamma,
                      const StepSample& sample) {
+  const std::int64_t kBatch = sample.batch.s.size(0);
   {
     torch::NoGradGuard no_grad;
     const auto src = q.parameters(), dst = copy->parameters();
@@ -49,24 +51,36 @@ double autograd_loss(const DualNetImpl& q, DualNet& copy, const Divergence& dive
   return loss.item<double>();
 }
 
+// Odd batches split unevenly; a batch of one leaves the second half empty. On 2 threads the
+// halves and the alongside work run on both.
 TEST(DualForms, ConjugateStepByHandMatchesAutograd) {
-  tom::set_threads(1);
-  for (const char* divergence : {"chi2", "kl"}) {
-    SCOPED_TRACE(divergence);
+  struct Case {
+    const char* divergence;
+    int threads;
+    std::int64_t batch;
+  };
+  for (const Case& c : {Case{"chi2", 1, 15}, Case{"chi2", 2, 15}, Case{"kl", 2, 15}, Case{"kl", 1, 16},
+                        Case{"chi2", 2, 1}}) {
+    SCOPED_TRACE(testing::Message() << c.divergence << ", " << c.threads << " threads, batch " << c.batch);
+    tom::set_threads(c.threads);
     TomDualSettings settings;
-    settings.divergence = divergence;
+    settings.divergence = c.divergence;
     settings.hidden = 24;
-    settings.batch = kBatch;
+    settings.batch = static_cast<int>(c.batch);
     settings.next_actions = kNext;
     torch::manual_seed(5);
     auto form = make_dual_form(settings, kState + kAction, torch::kCPU);
     DualNet copy(kState + kAction, settings.hidden, settings.layers);
     auto gen = at::make_generator<at::CPUGeneratorImpl>(11);
+    std::unique_ptr<WorkerThread> worker;
+    PairedWork pair(worker, true);
     // Two steps: the second runs on Adam-updated parameters and reused tape buffers.
     for (int step = 0; step < 2; ++step) {
-      const StepSample sample = make_sample(gen);
+      const StepSample sample = make_sample(gen, c.batch);
       const double expected = autograd_loss(*form->q().online, copy, form->divergence(), settings.gamma, sample);
-      const double loss = form->step(sample).item<double>();
+      int alongside_runs = 0;
+      const double loss = form->step(sample, pair, [&] { ++alongside_runs; }).item<double>();
+      EXPECT_EQ(alongside_runs, 1);
       EXPECT_NEAR(loss, expected, 1e-5 * (1 + std::abs(expected)));
       const auto by_hand = form->q().online->parameters(), reference = copy->parameters();
       ASSERT_EQ(by_hand.size(), reference.size());
@@ -78,6 +92,7 @@ TEST(DualForms, ConjugateStepByHandMatchesAutograd) {
       }
     }
   }
+  tom::set_threads(1);
 }
 
 // The hand step reads dLoss/de off linear_weights(e) / B, for every divergence.

@@ -1,9 +1,11 @@
 #include "tom/objectives/dual_forms.hpp"
 
+#include <array>
 #include <limits>
 #include <optional>
 
 #include "tom/core/error.hpp"
+#include "tom/core/worker_thread.hpp"
 
 namespace tom::objectives {
 namespace {
@@ -49,34 +51,40 @@ class ConjugateForm final : public ResidualForm {
 
   bool needs_next_actions() const override { return true; }
 
-  // By hand, without autograd: one forward of Q through a tape, the loss's gradient in Q's
-  // values, one backward through the tape into Q's gradients, one Adam step.
-  torch::Tensor step(const StepSample& sample) override {
+  // By hand, without autograd, in two halves of the batch's transitions, at the same time
+  // on `pair`'s two threads: a forward of Q through each half's tape; the loss's gradient in
+  // Q's values from the whole batch's residuals; a backward through each tape; the halves'
+  // gradients summed into Q's and one Adam step, while `alongside` runs on the other thread.
+  // With one thread the halves run one after the other: the same arithmetic.
+  torch::Tensor step(const StepSample& sample, PairedWork& pair, const std::function<void()>& alongside) override {
     torch::NoGradGuard no_grad;
-    const torch::Tensor& rows = q_rows(sample);
-    const std::int64_t n = rows.size(0), b = sample.batch.s.size(0), k = sample.next.actions.size(0);
-    if (!tape_ || tape_->batch() != n) {
-      tape_.emplace(q_.online->sizes(), rows.options(), n);
-      grad_q_ = torch::empty({n, 1}, rows.options());
-      value_coefficients_ = torch::empty({2 * b}, rows.options());
-    }
+    const std::int64_t b = sample.batch.s.size(0);
+    if (residuals_.numel() != b) residuals_ = torch::empty({b}, sample.batch.s.options());
+    halves_[0].first = 0;
+    halves_[0].count = halves_[1].first = (b + 1) / 2;
+    halves_[1].count = b / 2;
     const nn::MlpLayers layers = q_.online->layers();
-    const QTerms q = split_q(tape_->forward(layers, rows).view({n}), sample);
-    const torch::Tensor e = sample.batch.r + q.discounted_next - q.q_sa;
-    const torch::Tensor loss = q.initial_term + divergence().conjugate_term(e);
+    pair([&] { forward(halves_[0], layers, sample); }, [&] { forward(halves_[1], layers, sample); });
 
-    // dLoss/de = f*'(e) / B (linear_weights / B); e holds +gamma (1-d) p_k Q(s', a'_k) and
-    // -Q(s, a), the initial term (1-gamma) p_k Q(s0, a0_k) / B.
-    const torch::Tensor de = divergence().linear_weights(e) / static_cast<double>(b);
-    torch::Tensor grad_q_sa = grad_q_.narrow(0, 0, b).view({b}), grad_q_next = grad_q_.narrow(0, b, k * 2 * b).view({k, 2 * b});
-    torch::Tensor initial_coefficients = value_coefficients_.narrow(0, 0, b), next_coefficients = value_coefficients_.narrow(0, b, b);
-    at::neg_out(grad_q_sa, de);
-    initial_coefficients.fill_((1.0 - gamma_) / static_cast<double>(b));
-    at::mul_out(next_coefficients, de, gamma_ * (1.0 - sample.batch.done));
-    at::mul_out(grad_q_next, sample.next_probs, value_coefficients_);
+    torch::Tensor loss = divergence().conjugate_term(residuals_);
+    for (const Half& half : halves_)
+      if (half.count > 0) loss = loss + half.initial_term;
+    // dLoss/de = f*'(e) / B: linear_weights(e) / B.
+    const torch::Tensor de = divergence().linear_weights(residuals_) / static_cast<double>(b);
     const nn::MlpLayers gradients = q_.online_gradients();
-    tape_->backward(layers, grad_q_, &gradients, false);
-    q_.optimizer_step();
+    pair([&] { backward(halves_[0], layers, sample, de, gradients); },
+         [&] { backward(halves_[1], layers, sample, de, halves_[1].own_gradients(layers)); });
+    pair(
+        [&] {
+          if (halves_[1].count > 0) {
+            for (std::size_t l = 0; l < layers.size(); ++l) {
+              gradients.weights[l].add_(halves_[1].gradients.weights[l]);
+              gradients.biases[l].add_(halves_[1].gradients.biases[l]);
+            }
+          }
+          q_.optimizer_step();
+        },
+        alongside);
     return loss;
   }
 
@@ -90,9 +98,64 @@ class ConjugateForm final : public ResidualForm {
   }
 
  private:
-  std::optional<nn::FlatMlpTape> tape_;  // for the step's rows, made at the first step
-  torch::Tensor grad_q_;                 // dLoss/dQ per row [rows, 1]
-  torch::Tensor value_coefficients_;      // dLoss/dE_a'[Q] of the initial, then the next states [2B]
+  // One half of a step: the batch's transitions [first, first + count), their Q rows and the
+  // buffers of their forward and backward pass (made at the first step, remade if a sampler
+  // changes the number of next actions).
+  struct Half {
+    std::int64_t first = 0, count = 0;
+    torch::Tensor rows;  // DualForm::fill_q_rows
+    std::optional<nn::FlatMlpTape> tape;
+    torch::Tensor grad_q;        // dLoss/dQ per row [rows, 1]
+    torch::Tensor initial_term;  // the half's share of (1-gamma) E[Q(s0, a0)]
+    nn::MlpLayers gradients;     // the second half's (the first writes into Q's own)
+
+    const nn::MlpLayers& own_gradients(const nn::MlpLayers& layers) {
+      if (gradients.size() != layers.size()) {
+        gradients = {};
+        for (std::size_t l = 0; l < layers.size(); ++l) {
+          gradients.weights.push_back(torch::empty_like(layers.weights[l]));
+          gradients.biases.push_back(torch::empty_like(layers.biases[l]));
+        }
+      }
+      return gradients;
+    }
+  };
+
+  // Q's values on the half's rows: its residuals (into residuals_) and initial term.
+  void forward(Half& half, const nn::MlpLayers& layers, const StepSample& sample) {
+    if (half.count == 0) return;
+    fill_q_rows(sample, half.first, half.count, half.rows);
+    const std::int64_t n = half.rows.size(0);
+    if (!half.tape || half.tape->batch() != n) {
+      half.tape.emplace(q_.online->sizes(), half.rows.options(), n);
+      half.grad_q = torch::empty({n, 1}, half.rows.options());
+    }
+    const QTerms q = split_q(half.tape->forward(layers, half.rows).view({n}), half.rows, sample, half.first, half.count);
+    torch::Tensor e = residuals_.narrow(0, half.first, half.count);
+    at::sub_out(e, sample.batch.r.narrow(0, half.first, half.count) + q.discounted_next, q.q_sa);
+    half.initial_term = q.initial_term;
+  }
+
+  // Backpropagates dLoss/de (de, the whole batch's) through the half's rows into `gradients`:
+  // e holds -Q(s, a) and gamma (1-d) p_k Q(s', a'_k), the loss (1-gamma) p_k Q(s0, a0_k) / B.
+  void backward(Half& half, const nn::MlpLayers& layers, const StepSample& sample, const torch::Tensor& de,
+                const nn::MlpLayers& gradients) {
+    if (half.count == 0) return;
+    const std::int64_t b = sample.batch.s.size(0), c = half.count, k = sample.next.actions.size(0);
+    const torch::Tensor de_half = de.narrow(0, half.first, c);
+    const torch::Tensor grad = half.grad_q.view({c * (1 + 2 * k)});
+    torch::Tensor grad_sa = grad.narrow(0, 0, c);
+    const torch::Tensor later = grad.narrow(0, c, 2 * k * c).view({2, k, c});
+    torch::Tensor grad_initial = later[0], grad_next = later[1];
+    at::neg_out(grad_sa, de_half);
+    at::mul_out(grad_initial, next_probs(sample, 0, half.first, c), (1.0 - gamma_) / static_cast<double>(b));
+    at::mul_out(grad_next, next_probs(sample, 1, half.first, c),
+                de_half * (gamma_ * (1.0 - sample.batch.done.narrow(0, half.first, c))));
+    half.tape->backward(layers, half.grad_q, &gradients, false);
+  }
+
+  std::array<Half, 2> halves_;
+  torch::Tensor residuals_;  // e of the step's batch [B]
 };
 
 // A regressed U(s,a) inside f*': e = U - Q, unbiased for stochastic transitions.
@@ -109,7 +172,14 @@ class ConjugateUForm final : public ResidualForm {
     add_net(u_);
   }
 
-  torch::Tensor step(const StepSample& sample) override {
+  torch::Tensor step(const StepSample& sample, PairedWork& pair, const std::function<void()>& alongside) override {
+    torch::Tensor loss;
+    pair([&] { loss = descend(sample); }, alongside);
+    return loss;
+  }
+
+ private:
+  torch::Tensor descend(const StepSample& sample) {
     // U(s,a) regresses onto the sampled backup r + gamma (1-d) Q(s',a'), so U - Q is the
     // residual e with the conditional expectation inside. U and Q are both about
     // -chi2/(1-gamma) and e is their O(1) difference, more precise than two separate networks
@@ -139,6 +209,7 @@ class ConjugateUForm final : public ResidualForm {
     return loss;
   }
 
+ public:
   torch::Tensor values(const BufferRows& rows) const override {
     const auto q = q_.averaged.ptr();
     const torch::Tensor q_sa = q->forward(rows.sa);
@@ -169,7 +240,21 @@ class MinimaxForm final : public DualForm {
     add_net(w_);
   }
 
-  torch::Tensor step(const StepSample& sample) override {
+  torch::Tensor step(const StepSample& sample, PairedWork& pair, const std::function<void()>& alongside) override {
+    torch::Tensor lagrangian;
+    pair([&] { lagrangian = descend(sample); }, alongside);
+    return lagrangian;
+  }
+
+  torch::Tensor values(const BufferRows& rows) const override { return ratio(w_.averaged, rows.sa); }
+
+  torch::Tensor weights(const torch::Tensor& values, double clip_max, bool normalise) const override {
+    return clip_and_normalise(values, clip_max, normalise);
+  }
+  torch::Tensor probe_weights(const torch::Tensor& values) const override { return values; }
+
+ private:
+  torch::Tensor descend(const StepSample& sample) {
     // The Lagrangian is linear in e, so sampled s' and a' give unbiased gradients. Q descends
     // it with w held fixed; w ascends it with e held fixed (simultaneous steps).
     const QTerms q = q_terms(sample);
@@ -186,14 +271,6 @@ class MinimaxForm final : public DualForm {
     return lagrangian;
   }
 
-  torch::Tensor values(const BufferRows& rows) const override { return ratio(w_.averaged, rows.sa); }
-
-  torch::Tensor weights(const torch::Tensor& values, double clip_max, bool normalise) const override {
-    return clip_and_normalise(values, clip_max, normalise);
-  }
-  torch::Tensor probe_weights(const torch::Tensor& values) const override { return values; }
-
- private:
   static torch::Tensor ratio(const DualNet& w_net, const torch::Tensor& sa) {
     // softplus(0) = log 2: a freshly made ratio network starts near w = 0.7, not at 0.
     return torch::softplus(w_net.ptr()->forward(sa));
@@ -299,33 +376,42 @@ DualForm::DualForm(const TomDualSettings& settings, std::int64_t input_dim, torc
       nets_{&q_} {}
 
 DualForm::QTerms DualForm::q_terms(const StepSample& sample) {
-  return split_q(q_.online->forward(q_rows(sample)), sample);
+  const auto b = sample.batch.s.size(0);
+  fill_q_rows(sample, 0, b, q_rows_);
+  return split_q(q_.online->forward(q_rows_), q_rows_, sample, 0, b);
 }
 
-const torch::Tensor& DualForm::q_rows(const StepSample& sample) {
-  const ReplayBatch& batch = sample.batch;
-  const auto b = batch.s.size(0), k = sample.next.actions.size(0), s_dim = batch.s.size(1),
-             a_dim = batch.a.size(1);
-  const auto n = b * (1 + 2 * k);
-  if (!q_rows_.defined() || q_rows_.size(0) != n) q_rows_ = torch::empty({n, s_dim + a_dim}, batch.s.options());
-  const torch::Tensor sa = q_rows_.narrow(0, 0, b);
-  sa.narrow(1, 0, s_dim).copy_(batch.s);
-  sa.narrow(1, s_dim, a_dim).copy_(batch.a);
-  const torch::Tensor next = q_rows_.narrow(0, b, 2 * b * k).view({k, 2 * b, s_dim + a_dim});
-  next.narrow(2, 0, s_dim).copy_(sample.starts_and_nexts.unsqueeze(0).expand({k, 2 * b, s_dim}));
-  next.narrow(2, s_dim, a_dim).copy_(sample.next.actions);
-  return q_rows_;
+torch::Tensor DualForm::next_probs(const StepSample& sample, int part, std::int64_t first, std::int64_t count) {
+  return sample.next_probs.narrow(1, part * sample.batch.s.size(0) + first, count);
 }
 
-DualForm::QTerms DualForm::split_q(const torch::Tensor& q_all, const StepSample& sample) const {
+void DualForm::fill_q_rows(const StepSample& sample, std::int64_t first, std::int64_t count, torch::Tensor& rows) {
   const ReplayBatch& batch = sample.batch;
-  const auto b = batch.s.size(0), k = sample.next.actions.size(0);
+  const auto b = batch.s.size(0), k = sample.next.actions.size(0), s_dim = batch.s.size(1), a_dim = batch.a.size(1);
+  const auto n = count * (1 + 2 * k);
+  if (!rows.defined() || rows.size(0) != n || rows.size(1) != s_dim + a_dim)
+    rows = torch::empty({n, s_dim + a_dim}, batch.s.options());
+  const torch::Tensor sa = rows.narrow(0, 0, count);
+  sa.narrow(1, 0, s_dim).copy_(batch.s.narrow(0, first, count));
+  sa.narrow(1, s_dim, a_dim).copy_(batch.a.narrow(0, first, count));
+  const torch::Tensor later = rows.narrow(0, count, 2 * k * count).view({2, k, count, s_dim + a_dim});
+  for (int part = 0; part < 2; ++part) {  // the initial states, then the next states
+    const torch::Tensor states = sample.starts_and_nexts.narrow(0, part * b + first, count);
+    later[part].narrow(2, 0, s_dim).copy_(states.unsqueeze(0).expand({k, count, s_dim}));
+    later[part].narrow(2, s_dim, a_dim).copy_(sample.next.actions.narrow(1, part * b + first, count));
+  }
+}
+
+DualForm::QTerms DualForm::split_q(const torch::Tensor& q, const torch::Tensor& rows, const StepSample& sample,
+                                   std::int64_t first, std::int64_t count) const {
+  const auto b = sample.batch.s.size(0), k = sample.next.actions.size(0);
   QTerms terms;
-  terms.sa = q_rows_.narrow(0, 0, b);
-  terms.q_sa = q_all.narrow(0, 0, b);
-  const torch::Tensor values = (q_all.narrow(0, b, k * 2 * b).view({k, 2 * b}) * sample.next_probs).sum(0);
-  terms.discounted_next = gamma_ * (1.0 - batch.done) * values.narrow(0, b, b);
-  terms.initial_term = (1.0 - gamma_) * values.narrow(0, 0, b).mean();
+  terms.sa = rows.narrow(0, 0, count);
+  terms.q_sa = q.narrow(0, 0, count);
+  const torch::Tensor later = q.narrow(0, count, 2 * k * count).view({2, k, count});
+  terms.initial_term = (1.0 - gamma_) / static_cast<double>(b) * (later[0] * next_probs(sample, 0, first, count)).sum();
+  terms.discounted_next =
+      gamma_ * (1.0 - sample.batch.done.narrow(0, first, count)) * (later[1] * next_probs(sample, 1, first, count)).sum(0);
   return terms;
 }
 

@@ -3,6 +3,7 @@
 // minimax. Each owns its networks, takes its gradient steps and turns a buffer into values
 // (dual residuals or raw ratios) and those into weights.
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -11,6 +12,10 @@
 
 #include "tom/objectives/divergence.hpp"
 #include "tom/objectives/tom_dual.hpp"
+
+namespace tom {
+class PairedWork;
+}
 
 namespace tom::objectives {
 
@@ -66,8 +71,9 @@ class DualForm {
   virtual bool needs_next_actions() const { return false; }
 
   // One gradient step of every network of the form (not of their averages); returns the loss
-  // to report.
-  virtual torch::Tensor step(const StepSample& sample) = 0;
+  // to report. `alongside` (the next step's sampling) runs once, at the same time as part of
+  // the step on `pair`'s second thread, or after it with one thread.
+  virtual torch::Tensor step(const StepSample& sample, PairedWork& pair, const std::function<void()>& alongside) = 0;
 
   // Dual residuals e (conjugate forms) or raw ratios w(s,a) (minimax) of a chunk, from the
   // averaged networks.
@@ -101,12 +107,17 @@ class DualForm {
     torch::Tensor discounted_next;  // gamma (1 - done) E_a'[Q(s', a')]
     torch::Tensor initial_term;     // (1 - gamma) E[Q(s0, a0)]
   };
-  QTerms q_terms(const StepSample& sample);  // through autograd
-  // Q's input rows of a step, in a buffer of the form's: the batch's [s, a], then each of
-  // the K next actions with the B initial and the B next states ([B (1 + 2K), S + A]).
-  const torch::Tensor& q_rows(const StepSample& sample);
-  // The terms from Q's values on q_rows(sample) ([B (1 + 2K)]).
-  QTerms split_q(const torch::Tensor& q_all, const StepSample& sample) const;
+  QTerms q_terms(const StepSample& sample);  // the whole batch, through autograd
+  // Q's input rows for the batch's transitions [first, first + count) into `rows` (made or
+  // remade to fit): their [s, a], then their initial states with each of the K next actions,
+  // then their next states with each ([count (1 + 2K), S + A]).
+  static void fill_q_rows(const StepSample& sample, std::int64_t first, std::int64_t count, torch::Tensor& rows);
+  // The terms from Q's values `q` on such rows; initial_term is their share of the batch's.
+  QTerms split_q(const torch::Tensor& q, const torch::Tensor& rows, const StepSample& sample, std::int64_t first,
+                 std::int64_t count) const;
+  // The next-action probabilities [K, count] of those transitions' initial (part 0) or next
+  // (part 1) states.
+  static torch::Tensor next_probs(const StepSample& sample, int part, std::int64_t first, std::int64_t count);
   void descend_q(const torch::Tensor& loss);  // one optimiser step of Q on `loss`
   void add_net(AveragedNet& net) { nets_.push_back(&net); }  // a form's own network, after Q
 
@@ -115,7 +126,7 @@ class DualForm {
 
  private:
   std::unique_ptr<const Divergence> divergence_;
-  torch::Tensor q_rows_;
+  torch::Tensor q_rows_;  // q_terms' rows
   std::vector<AveragedNet*> nets_;  // Q, then the form's own; averaged, scheduled and saved in this order
 };
 

@@ -110,14 +110,17 @@ StepSample TomDual::draw(const DualData& data) const {
   return sample;
 }
 
-double TomDual::descend(const StepSample& sample) {
-  const torch::Tensor loss = form_->step(sample);
+double TomDual::descend(const StepSample& sample, PairedWork& pair, const std::function<void()>& alongside) {
+  const torch::Tensor loss = form_->step(sample, pair, alongside);
   form_->update_averages(1.0 - settings_.ema);
   ++steps_done_;
   return loss.item<double>();
 }
 
-double TomDual::step(const DualData& data) { return descend(draw(data)); }
+double TomDual::step(const DualData& data) {
+  PairedWork pair(worker_, on_cpu_);
+  return descend(draw(data), pair, [] {});
+}
 
 void TomDual::set_lr_factor(double factor) {
   if (!(factor > 0.0) || !std::isfinite(factor))
@@ -166,9 +169,10 @@ DualTrainReport TomDual::train(const DualData& data, int max_steps) {
     anneal_start = step;
     anneal_steps = std::max(1, std::min(2 * step, max_steps - step));
   };
-  // Each step's sample is drawn while the step before it descends (at the same time with
-  // 2+ threads): the samplers and the dual's networks share nothing, and the samples are
-  // drawn in the same order either way, so 1 and 2 threads give the same results.
+  // Each step's sample is drawn while the step before it descends (with 2+ threads at the
+  // same time, alongside the step's own split; DualForm::step): the samplers and the dual's
+  // networks share nothing, and the samples are drawn in the same order either way, so 1
+  // and 2 threads give the same results.
   PairedWork both(worker_, on_cpu_);
   StepSample next = draw(data);
   for (int step = 0; step < max_steps; ++step) {
@@ -180,8 +184,7 @@ DualTrainReport TomDual::train(const DualData& data, int max_steps) {
     // Known before the step: the anneal only starts at a check, after it.
     const bool last = step + 1 == max_steps || (anneal_start >= 0 && step + 1 >= anneal_start + anneal_steps);
     const StepSample current = std::move(next);
-    double loss = 0.0;
-    both([&] { loss = descend(current); }, [&] {
+    const double loss = descend(current, both, [&] {
       if (!last) next = draw(data);
     });
     if (!std::isfinite(loss)) diverged(fmt::format("the loss is {}", loss));

@@ -23,6 +23,7 @@
 #include "tom/objectives/divergence.hpp"
 
 namespace tom {
+class PairedWork;
 class WorkerThread;
 }
 
@@ -198,7 +199,8 @@ class TomDual {
   torch::Tensor check_next(const NextActions& next, std::int64_t rows,
                            const char* where) const;  // returns probs [K, rows]
   StepSample draw(const DualData& data) const;  // one step's checked samples
-  double descend(const StepSample& sample);     // one step on them; returns its loss
+  // One step on them, `alongside` at the same time on `pair`; returns its loss.
+  double descend(const StepSample& sample, PairedWork& pair, const std::function<void()>& alongside);
   void set_lr_factor(double factor);  // every optimiser's rate = factor x its base rate
 
   TomDualSettings settings_;
