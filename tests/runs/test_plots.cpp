@@ -23,15 +23,16 @@ using tom::test::write_text;
 
 bool have_gnuplot() { return std::system("gnuplot --version > /dev/null 2>&1") == 0; }
 
-
-// An MBPO-like run: returns 100*objective_offset + 10*seed + step/100; fresh MSE falls; phases grow.
-fs::path make_run(const fs::path& root, const std::string& env, const std::string& objective, int seed) {
+// An MBPO-like run to `last_step`: returns 100*objective_offset + 10*seed + step/100; fresh
+// MSE falls; phases grow.
+fs::path make_run(const fs::path& root, const std::string& env, const std::string& objective, int seed,
+                  int last_step = 5000) {
   const fs::path dir = root / (env + "_" + objective + "_seed" + std::to_string(seed));
   write_text(dir / "config.toml", "[run]\nalgo = \"mbpo\"\nenv = \"" + env + "\"\nseed = " + std::to_string(seed) +
                                  "\n\n[objective]\nname = \"" + objective + "\"\n");
   std::string csv = "step,wall_s,eval_return_mean,model_fresh_mse,time_env_s,time_model_fit_s\n";
   const double offset = objective == "tom" ? 100 : 0;
-  for (int step = 1000; step <= 5000; step += 1000)
+  for (int step = 1000; step <= last_step; step += 1000)
     csv += fmt::format("{},{},{},{},{},{}\n", step, step / 100.0, offset + 10 * seed + step / 100.0,
                        step == 1000 ? std::string("nan") : fmt::format("{}", 1.0 / step), step / 1000.0,
                        2.0 * step / 1000.0);
@@ -159,6 +160,25 @@ TEST(Plots, ReferenceCurveIsThePublishedOneAndMissingOnesAreNamed) {
   EXPECT_DOUBLE_EQ(blocks[1][1][1], 166.6);
   ASSERT_EQ(report.notes.size(), 1u);
   EXPECT_NE(report.notes[0].find("no published mbpo curve for inverted_pendulum"), std::string::npos);
+  fs::remove_all(root);
+}
+
+// A run that stopped early gets one note naming the steps it lacks, not one per step.
+TEST(Plots, ARunShortOfItsArmsStepsIsNamedOnce) {
+  if (!have_gnuplot()) GTEST_SKIP() << "gnuplot is not installed (apt-get install gnuplot-nox)";
+  const fs::path root = temp_root("short");
+  make_run(root / "runs", "hopper", "mle", 0);
+  const fs::path short_run = make_run(root / "runs", "hopper", "mle", 1, 2000);
+  PlotOptions o;
+  o.out_dir = root / "plots";
+  const auto report = make_plots(find_runs({root / "runs"}), {"curves"}, o);
+  ASSERT_EQ(report.notes.size(), 1u);
+  EXPECT_NE(report.notes[0].find(short_run.string() + " has no evaluation at 3 of the arm's steps (3000, 4000, 5000)"),
+            std::string::npos)
+      << report.notes[0];
+  const auto blocks = read_blocks(root / "plots" / "curves_hopper.dat");
+  ASSERT_EQ(blocks[0].size(), 5u);
+  EXPECT_EQ(blocks[0][4][4], 1);  // n at step 5000
   fs::remove_all(root);
 }
 

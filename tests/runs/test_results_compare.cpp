@@ -20,8 +20,6 @@ namespace {
 using tom::test::temp_dir;
 using tom::test::write_text;
 
-
-
 // A run directory with the given objective and seed and rows "step,return".
 fs::path make_run(const fs::path& root, const std::string& objective, int seed,
                   const std::vector<std::pair<int, double>>& rows, const std::string& env = "inverted_pendulum") {
@@ -105,14 +103,14 @@ TEST(ResultsCompare, TableHasHandComputedStatisticsAndBaselineDifference) {
   const auto result = compare_runs(find_runs({root / "sweep"}), options);
   EXPECT_EQ(result.steps, (std::vector<std::int64_t>{100, 200, 300}));
   EXPECT_TRUE(result.notes.empty());
-  const auto& mle300 = row_of(result, "objective.name=mle", "return", 300);
+  const auto& mle300 = row_of(result, "objective.name=mle", "eval_return_mean", 300);
   EXPECT_EQ(mle300.n, 3);
   EXPECT_DOUBLE_EQ(mle300.mean, 31.0);
   EXPECT_DOUBLE_EQ(mle300.iqm, 31.0);
   EXPECT_GE(mle300.ci.low, 30.0);
   EXPECT_LE(mle300.ci.high, 32.0);
   EXPECT_FALSE(mle300.diff.has_value());  // the baseline itself
-  const auto& tom300 = row_of(result, "objective.name=tom", "return", 300);
+  const auto& tom300 = row_of(result, "objective.name=tom", "eval_return_mean", 300);
   EXPECT_DOUBLE_EQ(tom300.iqm, 61.0);
   ASSERT_TRUE(tom300.diff.has_value());
   EXPECT_DOUBLE_EQ(*tom300.diff, 30.0);
@@ -120,7 +118,7 @@ TEST(ResultsCompare, TableHasHandComputedStatisticsAndBaselineDifference) {
   EXPECT_LE(tom300.diff_ci.low, 30.0);
   EXPECT_GE(tom300.diff_ci.high, 30.0);
   EXPECT_LE(tom300.diff_ci.high, 32.0);
-  const auto& tom100 = row_of(result, "objective.name=tom", "return", 100);
+  const auto& tom100 = row_of(result, "objective.name=tom", "eval_return_mean", 100);
   EXPECT_DOUBLE_EQ(*tom100.diff, 0.0);
   // AUC per seed: mle (15*100 + 25*100)/200 + s = 20 + s; tom (25*100 + 50*100)/200 + s = 37.5 + s.
   const auto& mle_auc = row_of(result, "objective.name=mle", "auc", 0);
@@ -136,7 +134,7 @@ TEST(ResultsCompare, TableHasHandComputedStatisticsAndBaselineDifference) {
   const std::string csv = to_csv(result);
   EXPECT_EQ(csv.substr(0, csv.find('\n')),
             "arm,quantity,step,n,mean,iqm,ci_low,ci_high,baseline,diff_iqm,diff_ci_low,diff_ci_high");
-  EXPECT_NE(csv.find("\"objective.name=tom\",return,300,3,61,61,"), std::string::npos) << csv;
+  EXPECT_NE(csv.find("\"objective.name=tom\",eval_return_mean,300,3,61,61,"), std::string::npos) << csv;
   EXPECT_NE(csv.find("\"objective.name=tom\",auc,300,3,38.5,38.5,"), std::string::npos) << csv;
   fs::remove_all(root);
 }
@@ -147,7 +145,7 @@ TEST(ResultsCompare, MissingStepsAreNamedNotInterpolated) {
   const fs::path gap = make_run(root, "mle", 1, {{100, 5}, {300, 7}});
   const fs::path gap2 = make_run(root, "mle", 2, {{100, 9}, {300, 11}});
   const auto result = compare_runs(find_runs({root}), {});
-  const auto& at200 = row_of(result, "mbpo on inverted_pendulum (mle)", "return", 200);
+  const auto& at200 = row_of(result, "mbpo on inverted_pendulum (mle)", "eval_return_mean", 200);
   EXPECT_EQ(at200.n, 1);
   EXPECT_DOUBLE_EQ(at200.mean, 2.0);  // only the run that has it, nothing interpolated
   const auto& auc = row_of(result, "mbpo on inverted_pendulum (mle)", "auc", 0);
@@ -170,6 +168,20 @@ TEST(ResultsCompare, SmallValuesKeepThreeSignificantDigits) {
   for (int s = 0; s < 2; ++s) make_run(root, "mle", s, {{100, 0.00123}, {200, 0.00456}});
   const auto md = to_markdown(compare_runs(find_runs({root}), {}));
   EXPECT_NE(md.find("| 200 | 2 | 0.00456 | 0.00456 |"), std::string::npos) << md;
+  fs::remove_all(root);
+}
+
+// A per-step row is named by the metric it holds, in the CSV too.
+TEST(ResultsCompare, RowsAreNamedByTheirMetric) {
+  const fs::path root = temp_dir("named");
+  for (int s = 0; s < 2; ++s) make_run(root, "mle", s, {{100, 1.0}, {200, 2.0}});
+  CompareOptions options;
+  options.metric = "eval_return_std";
+  const auto result = compare_runs(find_runs({root}), options);
+  EXPECT_EQ(row_of(result, "mbpo on inverted_pendulum (mle)", "eval_return_std", 200).n, 2);
+  const std::string csv = to_csv(result);
+  EXPECT_NE(csv.find(",eval_return_std,200,2,0,0,"), std::string::npos) << csv;
+  EXPECT_EQ(csv.find(",return,"), std::string::npos) << csv;
   fs::remove_all(root);
 }
 

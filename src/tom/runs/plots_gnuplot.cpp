@@ -175,23 +175,25 @@ PlotFile plot_learning_curves(const std::vector<const RunRecord*>& runs, const s
       series.push_back(s);
     }
     data += fmt::format("# arm: {} ({} seed(s)); columns: step mean ci_low ci_high n\n", arm.label, arm.runs.size());
+    std::vector<std::vector<std::int64_t>> missing(series.size());  // per run
     for (auto step : all_steps) {
       std::vector<double> values;
-      std::vector<std::size_t> missing;
       for (std::size_t r = 0; r < series.size(); ++r) {
         const auto it = series[r].find(step);
         if (it != series[r].end()) values.push_back(it->second);
-        else missing.push_back(r);
+        else missing[r].push_back(step);
       }
-      for (auto r : missing)
-        notes.push_back(fmt::format("curves {}: {} has no evaluation at step {}; the mean there uses {} run(s)", env,
-                                    arm.runs[r]->dir.string(), step, values.size()));
       const auto ci = stratified_bootstrap_ci(
           {values}, [](const Strata& s) { return mean_of(s[0]); }, o.reps, o.confidence,
           static_cast<std::uint64_t>(step) * 31 + a);
       data += fmt::format("{} {} {} {} {}\n", step, mean_of(values), ci.low, ci.high, values.size());
       max_step = std::max(max_step, static_cast<double>(step));
     }
+    for (std::size_t r = 0; r < missing.size(); ++r)
+      if (!missing[r].empty())
+        notes.push_back(fmt::format("curves {}: {} has no evaluation at {} of the arm's steps ({}); the mean there "
+                                    "uses the other runs (n in the data file)",
+                                    env, arm.runs[r]->dir.string(), missing[r].size(), steps_text(missing[r])));
     data += "\n\n";
     if (!plots.empty()) plots += ", \\\n     ";
     plots += fmt::format("datafile index {} using 1:3:4 with filledcurves lc rgb '{}' fs transparent solid 0.2 notitle, "

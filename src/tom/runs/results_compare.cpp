@@ -21,16 +21,6 @@ std::map<std::int64_t, double> series_of(const RunRecord& run, const std::string
   return out;
 }
 
-std::string steps_text(const std::vector<std::int64_t>& steps) {
-  std::vector<std::string> parts;
-  for (auto s : steps) parts.push_back(std::to_string(s));
-  if (parts.size() > 12) {
-    parts.erase(parts.begin() + 5, parts.end() - 5);
-    parts.insert(parts.begin() + 5, "...");
-  }
-  return join(parts);
-}
-
 double iqm_of_first(const Strata& s) { return interquartile_mean(s[0]); }
 double iqm_difference(const Strata& s) { return interquartile_mean(s[0]) - interquartile_mean(s[1]); }
 
@@ -224,7 +214,7 @@ CompareResult compare_runs(const std::vector<RunRecord>& runs, const CompareOpti
           result.notes.push_back(fmt::format("step {}: baseline arm '{}' has no evaluation there; no difference for '{}'",
                                              step, base->label, arms[a].label));
       }
-      result.rows.push_back(make_row(arms[a].label, "return", step, values, base, base_values, options, a, ++cell));
+      result.rows.push_back(make_row(arms[a].label, options.metric, step, values, base, base_values, options, a, ++cell));
     }
     if (data[a].auc.empty()) continue;
     const std::vector<double>* base_auc = nullptr;

@@ -26,7 +26,7 @@ struct CompareOptions {
 
 struct CompareRow {
   std::string arm;
-  std::string quantity;  // "return" (the metric at `step`) or "auc" (over the arm's common steps up to `step`)
+  std::string quantity;  // the metric's name (its value at `step`) or "auc" (over the arm's common steps up to `step`)
   std::int64_t step = 0;
   int n = 0;             // seeds that have a value
   double mean = 0, iqm = 0;

@@ -321,4 +321,14 @@ const Arm* counterpart(const Arm& arm, const std::map<std::string, std::string>&
   return nullptr;
 }
 
+std::string steps_text(const std::vector<std::int64_t>& steps) {
+  std::vector<std::string> parts;
+  for (auto s : steps) parts.push_back(std::to_string(s));
+  if (parts.size() > 12) {
+    parts.erase(parts.begin() + 5, parts.end() - 5);
+    parts.insert(parts.begin() + 5, "...");
+  }
+  return join(parts);
+}
+
 }  // namespace tom::runs

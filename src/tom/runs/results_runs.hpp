@@ -66,6 +66,9 @@ std::vector<RunRecord> find_runs(const std::vector<std::filesystem::path>& paths
 // Settings that do not define an arm: the seed, and what cannot change the results.
 bool ignored_for_arm(const std::string& key);
 
+// Steps listed for a message ("100, 200, 300"), the middle elided when there are many.
+std::string steps_text(const std::vector<std::int64_t>& steps);
+
 struct Arm {
   std::string label;                            // the settings that tell arms apart
   std::map<std::string, std::string> settings;  // the arm's settings (ignored keys removed)
