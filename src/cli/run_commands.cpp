@@ -1,7 +1,11 @@
-// tom train, tom eval, tom config: thin wrappers over tom::runs.
+// tom train, tom eval, tom config, tom model-error: thin wrappers over tom::runs.
+#include <cstdint>
 #include <cstdlib>
+#include <filesystem>
 #include <memory>
 #include <optional>
+#include <string>
+#include <vector>
 
 #include <fmt/core.h>
 
@@ -9,6 +13,8 @@
 #include "tom/core/blas_kernel.hpp"
 #include "tom/core/error.hpp"
 #include "tom/runs/config.hpp"
+#include "tom/runs/files.hpp"
+#include "tom/runs/model_errors.hpp"
 #include "tom/runs/run.hpp"
 
 namespace tom::cli {
@@ -116,6 +122,37 @@ void add_run_commands(CLI::App& app) {
     const auto result = runs::evaluate_run(*dir, *episodes, file);
     fmt::print("return {:.2f} ± {:.2f} over {} episodes (mean length {:.1f})\n", result.return_mean,
                result.return_std, *episodes, result.length_mean);
+  });
+
+  struct ModelErrorArgs {
+    std::vector<std::string> runs;
+    std::int64_t fresh = 250;
+    std::string csv;
+  };
+  auto error_args = std::make_shared<ModelErrorArgs>();
+  auto* model_error = app.add_subcommand(
+      "model-error", "score MBPO runs' dynamics models on the same transitions: each run's newest real data");
+  model_error->add_option("runs", error_args->runs, "run directories (mbpo runs of one task)")->required();
+  model_error->add_option("--fresh", error_args->fresh, "newest transitions of each run to score on")
+      ->capture_default_str();
+  model_error->add_option("--csv", error_args->csv, "write every (model, data) pair as CSV to this file");
+  model_error->callback([error_args] {
+    const std::vector<std::filesystem::path> dirs(error_args->runs.begin(), error_args->runs.end());
+    const runs::ModelErrors errors = runs::model_errors(dirs, error_args->fresh);
+    fmt::print("model error (squared error of the expected transition per output, raw units) on each run's newest "
+               "{} transitions; rows: models, columns: data\n",
+               errors.fresh);
+    for (std::size_t r = 0; r < errors.runs.size(); ++r)
+      fmt::print("  [{}] {} (step {})\n", r + 1, errors.runs[r], errors.steps[r]);
+    fmt::print("{:>8}", "");
+    for (std::size_t d = 0; d < errors.runs.size(); ++d) fmt::print(" {:>11}", fmt::format("data [{}]", d + 1));
+    fmt::print("\n");
+    for (std::size_t m = 0; m < errors.runs.size(); ++m) {
+      fmt::print("{:>8}", fmt::format("[{}]", m + 1));
+      for (double mse : errors.mse[m]) fmt::print(" {:>11.5g}", mse);
+      fmt::print("\n");
+    }
+    if (!error_args->csv.empty()) runs::write_file_atomic(error_args->csv, runs::model_errors_csv(errors));
   });
 }
 

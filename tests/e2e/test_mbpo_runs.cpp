@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 
 #include "run_util.hpp"
@@ -54,6 +55,44 @@ TEST(MbpoRun, TomResumedRunMatchesUninterruptedRun) { expect_resume_matches("tom
 // The bias-corrected dual form's extra network (U) and its optimiser go through the checkpoint too.
 TEST(MbpoRun, TomConjugateUResumedRunMatchesUninterruptedRun) {
   expect_resume_matches("tom", "tom_conjugate_u", {"--set", "tom_dual.form=conjugate-u"});
+}
+
+// `tom model-error` scores each run's model on each run's newest transitions. Its own
+// entry for a run checkpointed at 1000 (model fitted at 750) on the newest 250 is exactly
+// what that run measures as model_fresh_mse at its fit step 1000 (reported at 1250).
+TEST(ModelError, OwnEntryIsTheRunsFreshErrorAndBadInputIsNamed) {
+  const fs::path mle = tom::test::fresh_dir("model_error_mle"), at_1000 = tom::test::fresh_dir("model_error_1000"),
+                 tom_run = tom::test::fresh_dir("model_error_tom"), csv = tom::test::fresh_dir("model_error_csv");
+  ASSERT_EQ(run_tom(mbpo_args(mle, "1000", "mle"), mle.string() + ".log"), 0);
+  fs::copy(mle, at_1000, fs::copy_options::recursive);
+  ASSERT_EQ(run_tom({"train", "--resume", mle.string(), "--steps", "1250"}, mle.string() + ".resume.log"), 0);
+  ASSERT_EQ(run_tom(mbpo_args(tom_run, "1000", "tom"), tom_run.string() + ".log"), 0);
+  fs::create_directories(csv);
+  const fs::path table = csv / "errors.csv";
+  ASSERT_EQ(run_tom({"model-error", at_1000.string(), tom_run.string(), "--fresh", "250", "--csv", table.string()},
+                    csv / "model_error.log"),
+            0);
+  const auto errors = read_csv(table);
+  ASSERT_EQ(errors.rows.size(), 4u);
+  for (const auto& row : errors.rows) {
+    const double mse = std::stod(row[errors.column("mse")]);
+    EXPECT_TRUE(std::isfinite(mse) && mse > 0) << mse;
+    EXPECT_EQ(row[errors.column("model_step")], "1000");
+    EXPECT_EQ(row[errors.column("fresh")], "250");
+  }
+  const auto metrics = read_csv(mle / "metrics.csv");
+  const double fresh_mse = std::stod(metrics.rows.back()[metrics.column("model_fresh_mse")]);
+  EXPECT_EQ(metrics.rows.back()[metrics.column("step")], "1250");
+  EXPECT_NEAR(std::stod(errors.rows[0][errors.column("mse")]), fresh_mse, 1e-5 * fresh_mse);
+
+  const auto fails_with = [&](const std::vector<std::string>& args, const std::string& message) {
+    const fs::path log = csv / "bad.log";
+    EXPECT_NE(run_tom(args, log), 0);
+    EXPECT_NE(tom::test::read_text(log).find(message), std::string::npos) << tom::test::read_text(log);
+  };
+  fails_with({"model-error", at_1000.string(), "--fresh", "0"}, "--fresh must be at least 1");
+  fails_with({"model-error", at_1000.string(), "--fresh", "5000"}, "fewer than --fresh 5000");
+  fails_with({"model-error", csv.string()}, "is not a run directory");
 }
 
 // MBPO solves inverted_pendulum (deterministic evaluation >= 950) within 4500 env steps,

@@ -90,15 +90,8 @@ void MbpoTrainer::measure_fresh_error() {
   const data::ReplayBuffer& replay = core_.replay();
   const std::int64_t fresh = std::min(replay.size(), replay.total_added() - fitted_through_);
   if (counters_.model_fits == 0 || fresh <= 0) return;
-  torch::NoGradGuard no_grad;
-  const data::Batch all = replay.all();
-  const torch::Tensor newness = replay.insertion_index();  // larger = newer
-  const auto rows = (newness >= replay.size() - fresh).nonzero().squeeze(1);
-  const auto obs = all.obs.index_select(0, rows), next_obs = all.next_obs.index_select(0, rows);
-  const models::Prediction predicted = model_->mean(obs, all.action.index_select(0, rows));
-  const double next_error = (predicted.next_obs - next_obs).square().sum().item<double>();
-  const double reward_error = (predicted.reward - all.reward.index_select(0, rows)).square().sum().item<double>();
-  fresh_mse_ = (next_error + reward_error) / static_cast<double>(fresh * (1 + replay.obs_dim()));
+  const data::Batch rows = replay.newest(fresh);
+  fresh_mse_ = models::prediction_mse(*model_, rows.obs, rows.action, rows.reward, rows.next_obs);
 }
 
 objectives::FitPlan MbpoTrainer::make_plan() {

@@ -136,6 +136,10 @@ Batch ReplayBuffer::gather(const torch::Tensor& slots) const {
           next_obs_.index_select(0, index), terminated_.index_select(0, index)};
 }
 
+Batch ReplayBuffer::newest(std::int64_t n) const {
+  return gather((insertion_index() >= size_ - n).nonzero().squeeze(1));
+}
+
 Batch ReplayBuffer::sample(std::int64_t batch, torch::Generator& gen) const {
   if (size_ == 0) fail("cannot sample from an empty replay buffer");
   if (batch < 1) fail("replay buffer: sample size must be positive (got {})", batch);

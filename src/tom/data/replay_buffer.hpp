@@ -58,6 +58,8 @@ class ReplayBuffer {
   // [size()] int64 in slot order: the insertion rank of each stored transition,
   // 0 = oldest still stored, size()-1 = newest.
   torch::Tensor insertion_index() const;
+  // Copies of the newest min(n, size()) transitions, in slot order.
+  Batch newest(std::int64_t n) const;
   // [E, O] first observations of the real episodes whose first transition is still
   // stored, oldest first (used as initial states s0).
   torch::Tensor episode_start_obs() const;

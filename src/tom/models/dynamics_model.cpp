@@ -416,6 +416,15 @@ void DynamicsModel::load(const std::string& path) {
   load(archive);
 }
 
+double prediction_mse(DynamicsModel& model, const torch::Tensor& obs, const torch::Tensor& action,
+                      const torch::Tensor& reward, const torch::Tensor& next_obs) {
+  torch::NoGradGuard no_grad;
+  const Prediction predicted = model.mean(obs, action);
+  const double next_error = (predicted.next_obs - next_obs).square().sum().item<double>();
+  const double reward_error = (predicted.reward - reward).square().sum().item<double>();
+  return (next_error + reward_error) / static_cast<double>(obs.size(0) * (1 + obs.size(1)));
+}
+
 ModelStep sample_step(DynamicsModel& model, const torch::Tensor& obs, const torch::Tensor& action,
                       const TerminationFn& is_terminal, bool sample) {
   auto predicted = sample ? model.sample(obs, action) : model.mean(obs, action);

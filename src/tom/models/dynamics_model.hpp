@@ -274,6 +274,12 @@ class EarlyStopping {
   double min_improvement_;
 };
 
+// The squared error of the model's expected transition (mean) against observed ones, per
+// transition and output (the reward and each next-observation dimension), in raw units:
+// rows of obs [N, O], action [N, A], reward [N] and next_obs [N, O].
+double prediction_mse(DynamicsModel& model, const torch::Tensor& obs, const torch::Tensor& action,
+                      const torch::Tensor& reward, const torch::Tensor& next_obs);
+
 // A model step with the task's termination rule applied.
 struct ModelStep {
   torch::Tensor next_obs;    // [B, O]

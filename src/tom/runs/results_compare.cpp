@@ -265,16 +265,11 @@ std::string to_markdown(const CompareResult& result) {
 }
 
 std::string to_csv(const CompareResult& result) {
-  const auto quoted = [](const std::string& s) {
-    std::string out = "\"";
-    for (char c : s) out += c == '"' ? std::string("\"\"") : std::string(1, c);
-    return out + "\"";
-  };
   const auto g = [](double v) { return std::isfinite(v) ? fmt::format("{}", v) : std::string(); };
   std::string out = "arm,quantity,step,n,mean,iqm,ci_low,ci_high,baseline,diff_iqm,diff_ci_low,diff_ci_high\n";
   for (const auto& row : result.rows) {
-    out += fmt::format("{},{},{},{},{},{},{},{},{},{},{},{}\n", quoted(row.arm), row.quantity, row.step, row.n,
-                       g(row.mean), g(row.iqm), g(row.ci.low), g(row.ci.high), quoted(row.baseline),
+    out += fmt::format("{},{},{},{},{},{},{},{},{},{},{},{}\n", csv_quoted(row.arm), row.quantity, row.step, row.n,
+                       g(row.mean), g(row.iqm), g(row.ci.low), g(row.ci.high), csv_quoted(row.baseline),
                        row.diff ? g(*row.diff) : "", row.diff ? g(row.diff_ci.low) : "",
                        row.diff ? g(row.diff_ci.high) : "");
   }

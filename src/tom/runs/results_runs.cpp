@@ -321,6 +321,12 @@ const Arm* counterpart(const Arm& arm, const std::map<std::string, std::string>&
   return nullptr;
 }
 
+std::string csv_quoted(const std::string& text) {
+  std::string out = "\"";
+  for (char c : text) out += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return out + "\"";
+}
+
 std::string steps_text(const std::vector<std::int64_t>& steps) {
   std::vector<std::string> parts;
   for (auto s : steps) parts.push_back(std::to_string(s));

@@ -68,6 +68,8 @@ bool ignored_for_arm(const std::string& key);
 
 // Steps listed for a message ("100, 200, 300"), the middle elided when there are many.
 std::string steps_text(const std::vector<std::int64_t>& steps);
+// `text` as one CSV field: in double quotes, inner quotes doubled.
+std::string csv_quoted(const std::string& text);
 
 struct Arm {
   std::string label;                            // the settings that tell arms apart

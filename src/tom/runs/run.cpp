@@ -15,6 +15,7 @@
 #include "tom/core/error.hpp"
 #include "tom/core/threads.hpp"
 #include "tom/envs/registry.hpp"
+#include "tom/models/make_model.hpp"
 #include "tom/runs/checkpoint.hpp"
 #include "tom/runs/files.hpp"
 #include "tom/runs/progress.hpp"
@@ -379,6 +380,29 @@ std::unique_ptr<agents::Sac> load_agent(const fs::path& dir, const std::optional
     agent->load(part);
   });
   return agent;
+}
+
+RunModel load_run_model(const fs::path& dir) {
+  RunModel out{read_run_config(dir)};
+  const Config& config = out.config;
+  if (config.run.algo != "mbpo")
+    fail("{} is a {} run: it has no dynamics model (only mbpo runs have one)", dir.string(), config.run.algo);
+  const Checkpoint checkpoint = read_matching_checkpoint(dir / kCheckpointFile, config);
+  out.step = checkpoint.header.value("step", std::int64_t{0});
+  set_threads(config.run.threads);
+  const auto spec = envs::make_env(config.run.env)->spec();
+  const torch::Device device = device_of(config);
+  out.model = models::make_model(config.mbpo.model, config.ensemble, config.mdn, spec.obs_dim, spec.action_dim,
+                                 static_cast<std::uint64_t>(config.run.seed), device);
+  out.replay = std::make_unique<data::ReplayBuffer>(config.mbpo.replay_capacity, spec.obs_dim, spec.action_dim, device);
+  checkpoint.load([&](torch::serialize::InputArchive& archive) {
+    torch::serialize::InputArchive model, replay;
+    if (!archive.try_read("model", model) || !archive.try_read("replay", replay))
+      fail("{} holds no dynamics model and replay buffer", checkpoint.path.string());
+    out.model->load(model);
+    out.replay->load(replay);
+  });
+  return out;
 }
 
 EvalResult evaluate_run(const fs::path& dir, int episodes, const std::optional<fs::path>& checkpoint) {

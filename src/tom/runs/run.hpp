@@ -15,6 +15,8 @@
 
 #include "tom/agents/sac.hpp"
 #include "tom/algos/trainer.hpp"
+#include "tom/data/replay_buffer.hpp"
+#include "tom/models/dynamics_model.hpp"
 #include "tom/runs/config.hpp"
 
 namespace tom::runs {
@@ -44,6 +46,16 @@ RunOutcome resume_run(const std::filesystem::path& dir, std::optional<std::int64
 // trainer (its buffers) around it.
 std::unique_ptr<agents::Sac> load_agent(const std::filesystem::path& dir,
                                         const std::optional<std::filesystem::path>& checkpoint = std::nullopt);
+
+// The learned dynamics model and the real replay buffer of an MBPO run's latest
+// checkpoint, read without building the trainer around them.
+struct RunModel {
+  Config config;
+  std::int64_t step = 0;  // env steps of the checkpoint
+  std::unique_ptr<models::DynamicsModel> model;
+  std::unique_ptr<data::ReplayBuffer> replay;
+};
+RunModel load_run_model(const std::filesystem::path& dir);
 
 // Evaluates a run's latest checkpoint (or `checkpoint`) with the deterministic policy.
 EvalResult evaluate_run(const std::filesystem::path& dir, int episodes,
