@@ -10,11 +10,21 @@
 namespace tom::objectives {
 namespace {
 
-// Concatenates each state with each of its K next actions: [K*B, S+A], rows k-major.
+// Each of B states [B, S] with each of its K actions [K, B, A], into out [K, B, S+A]
+// (or its [K*B, S+A] view): rows k-major.
+void write_state_action_rows(const torch::Tensor& states, const torch::Tensor& actions, const torch::Tensor& out) {
+  const auto k = actions.size(0), b = actions.size(1), s_dim = states.size(1);
+  const torch::Tensor rows = out.view({k, b, s_dim + actions.size(2)});
+  rows.narrow(2, 0, s_dim).copy_(states.unsqueeze(0).expand({k, b, s_dim}));
+  rows.narrow(2, s_dim, actions.size(2)).copy_(actions);
+}
+
+// The same, newly allocated: [K*B, S+A].
 torch::Tensor state_action_rows(const torch::Tensor& states, const torch::Tensor& actions) {
   const auto k = actions.size(0), b = actions.size(1);
-  return torch::cat({states.unsqueeze(0).expand({k, b, states.size(1)}), actions}, 2)
-      .reshape({k * b, states.size(1) + actions.size(2)});
+  torch::Tensor out = torch::empty({k * b, states.size(1) + actions.size(2)}, states.options());
+  write_state_action_rows(states, actions, out);
+  return out;
 }
 
 // The part of U(s,a) that conjugate-u takes from Q instead of learning: gamma (1-d) c, with
@@ -395,11 +405,9 @@ void DualForm::fill_q_rows(const StepSample& sample, std::int64_t first, std::in
   sa.narrow(1, 0, s_dim).copy_(batch.s.narrow(0, first, count));
   sa.narrow(1, s_dim, a_dim).copy_(batch.a.narrow(0, first, count));
   const torch::Tensor later = rows.narrow(0, count, 2 * k * count).view({2, k, count, s_dim + a_dim});
-  for (int part = 0; part < 2; ++part) {  // the initial states, then the next states
-    const torch::Tensor states = sample.starts_and_nexts.narrow(0, part * b + first, count);
-    later[part].narrow(2, 0, s_dim).copy_(states.unsqueeze(0).expand({k, count, s_dim}));
-    later[part].narrow(2, s_dim, a_dim).copy_(sample.next.actions.narrow(1, part * b + first, count));
-  }
+  for (int part = 0; part < 2; ++part)  // the initial states, then the next states
+    write_state_action_rows(sample.starts_and_nexts.narrow(0, part * b + first, count),
+                            sample.next.actions.narrow(1, part * b + first, count), later[part]);
 }
 
 DualForm::QTerms DualForm::split_q(const torch::Tensor& q, const torch::Tensor& rows, const StepSample& sample,
