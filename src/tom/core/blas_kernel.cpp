@@ -68,24 +68,25 @@ bool gemm_case_is_accurate(Sgemm sgemm, bool transpose_a, bool transpose_b, int 
     return static_cast<float>(state >> 8) / static_cast<float>(1 << 23) - 1.0f;
   };
   const int rows_a = transpose_a ? k : m, rows_b = transpose_b ? n : k;
-  std::vector<float> a(static_cast<std::size_t>(m) * k), b(static_cast<std::size_t>(k) * n),
-      c(static_cast<std::size_t>(m) * n, 0.0f);
+  // Indexing in size_t (column-major, leading dimensions rows_a, rows_b and m).
+  const std::size_t M = m, N = n, K = k;
+  std::vector<float> a(M * K), b(K * N), c(M * N, 0.0f);
   for (float& x : a) x = next();
   for (float& x : b) x = next();
   const float one = 1.0f, zero = 0.0f;
   const char ta = transpose_a ? 'T' : 'N', tb = transpose_b ? 'T' : 'N';
   sgemm(&ta, &tb, &m, &n, &k, &one, a.data(), &rows_a, b.data(), &rows_b, &zero, c.data(), &m);
-  auto at = [&](int i, int p) { return transpose_a ? a[i * static_cast<std::size_t>(k) + p] : a[p * static_cast<std::size_t>(m) + i]; };
-  auto bt = [&](int p, int j) { return transpose_b ? b[p * static_cast<std::size_t>(n) + j] : b[j * static_cast<std::size_t>(k) + p]; };
-  for (int j = 0; j < n; ++j)
-    for (int i = 0; i < m; ++i) {
+  auto a_at = [&](std::size_t i, std::size_t p) { return transpose_a ? a[i * K + p] : a[p * M + i]; };
+  auto b_at = [&](std::size_t p, std::size_t j) { return transpose_b ? b[p * N + j] : b[j * K + p]; };
+  for (std::size_t j = 0; j < N; ++j)
+    for (std::size_t i = 0; i < M; ++i) {
       double sum = 0.0, magnitude = 0.0;
-      for (int p = 0; p < k; ++p) {
-        const double term = static_cast<double>(at(i, p)) * bt(p, j);
+      for (std::size_t p = 0; p < K; ++p) {
+        const double term = static_cast<double>(a_at(i, p)) * b_at(p, j);
         sum += term;
         magnitude += std::abs(term);
       }
-      const double error = std::abs(c[j * static_cast<std::size_t>(m) + i] - sum);
+      const double error = std::abs(c[j * M + i] - sum);
       if (!(error <= 4.0 * k * 6e-8 * magnitude + 1e-30)) return false;
     }
   return true;
