@@ -116,15 +116,31 @@ DualData gaussian_data(std::int64_t state_dim = 3, std::int64_t action_dim = 2) 
   return data;
 }
 
+// A small dual, quick to train in a test.
+TomDualSettings small_dual(int hidden, int batch) {
+  TomDualSettings s;
+  s.hidden = hidden;
+  s.batch = batch;
+  return s;
+}
+
+// gaussian_data with every reward equal to `reward`.
+DualData constant_reward_data(double reward) {
+  DualData data = gaussian_data();
+  data.sample_replay = [reward](std::int64_t n) {
+    return ReplayBatch{torch::randn({n, 3}), torch::rand({n, 2}), torch::full({n}, reward), torch::randn({n, 3}),
+                       torch::zeros({n})};
+  };
+  return data;
+}
+
 TEST(TomDual, TrainsAndWeighsABufferInEveryForm) {
   set_threads(1);
   for (const char* form : {"conjugate", "conjugate-u", "minimax"}) {
     for (const char* divergence : {"chi2", "kl"}) {
-      TomDualSettings s;
+      TomDualSettings s = small_dual(32, 64);
       s.form = form;
       s.divergence = divergence;
-      s.hidden = 32;
-      s.batch = 64;
       s.next_actions = 2;
       TomDual dual(s, 3, 2);
       EXPECT_TRUE(std::isfinite(dual.train(gaussian_data(), 20).loss));
@@ -144,9 +160,7 @@ TEST(TomDual, TrainsAndWeighsABufferInEveryForm) {
 TEST(TomDual, TrainReportsItsConvergenceChecks) {
   set_threads(1);
   torch::manual_seed(3);
-  TomDualSettings s;
-  s.hidden = 32;
-  s.batch = 64;
+  TomDualSettings s = small_dual(32, 64);
   s.check_every = 10;
   s.probe_rows = 128;
   TomDual dual(s, 3, 2);
@@ -164,9 +178,7 @@ TEST(TomDual, TrainReportsItsConvergenceChecks) {
 TEST(TomDual, ConvergeScheduleStaysWithinItsBudget) {
   set_threads(1);
   torch::manual_seed(4);
-  TomDualSettings s;
-  s.hidden = 16;
-  s.batch = 32;
+  TomDualSettings s = small_dual(16, 32);
   s.schedule = "converge";
   s.check_every = 5;
   s.patience = 1;
@@ -186,11 +198,9 @@ TEST(TomDual, TwoThreadTrainingIsBitIdenticalToOneThread) {
       const auto train = [&](int threads) {
         set_threads(threads);
         torch::manual_seed(6);
-        TomDualSettings s;
+        TomDualSettings s = small_dual(32, 64);
         s.form = form;
         s.schedule = schedule;
-        s.hidden = 32;
-        s.batch = 64;
         s.check_every = 5;
         s.patience = 1;
         TomDual dual(s, 3, 2);
@@ -219,14 +229,8 @@ TEST(TomDual, TwoThreadTrainingIsBitIdenticalToOneThread) {
 TEST(TomDual, ShortOfConvergenceIsNotDivergence) {
   set_threads(1);
   torch::manual_seed(6);
-  DualData low = gaussian_data();
-  low.sample_replay = [](std::int64_t n) {
-    return ReplayBatch{torch::randn({n, 3}), torch::rand({n, 2}), torch::full({n}, -0.8), torch::randn({n, 3}),
-                       torch::zeros({n})};
-  };
-  TomDualSettings s;
-  s.hidden = 16;
-  s.batch = 32;
+  const DualData low = constant_reward_data(-0.8);
+  TomDualSettings s = small_dual(16, 32);
   s.check_every = 2;
   TomDual dual(s, 3, 2);
   const DualTrainReport report = dual.train(low, 4);
@@ -241,16 +245,10 @@ TEST(TomDual, ShortOfConvergenceIsNotDivergence) {
 // way to the mean of 1 in the same steps.
 TEST(TomDual, ScaledBiasRateSettlesTheWeightsMean) {
   set_threads(1);
-  DualData negative = gaussian_data();
-  negative.sample_replay = [](std::int64_t n) {
-    return ReplayBatch{torch::randn({n, 3}), torch::rand({n, 2}), torch::full({n}, -0.8), torch::randn({n, 3}),
-                       torch::zeros({n})};
-  };
+  const DualData negative = constant_reward_data(-0.8);
   const auto mean_after = [&](const char* rate) {
     torch::manual_seed(8);
-    TomDualSettings s;
-    s.hidden = 32;
-    s.batch = 64;
+    TomDualSettings s = small_dual(32, 64);
     s.check_every = 100;
     s.probe_rows = 256;
     s.bias_rate = rate;
@@ -266,14 +264,8 @@ TEST(TomDual, ScaledBiasRateSettlesTheWeightsMean) {
 TEST(TomDual, DivergenceIsAnErrorNotWeights) {
   set_threads(1);
   torch::manual_seed(5);
-  DualData huge = gaussian_data();
-  huge.sample_replay = [](std::int64_t n) {
-    return ReplayBatch{torch::randn({n, 3}), torch::rand({n, 2}), torch::full({n}, 1e30), torch::randn({n, 3}),
-                       torch::zeros({n})};
-  };
-  TomDualSettings s;
-  s.hidden = 16;
-  s.batch = 32;
+  const DualData huge = constant_reward_data(1e30);
+  TomDualSettings s = small_dual(16, 32);
   TomDual conjugate(s, 3, 2);
   EXPECT_NE(test::error_of([&] { conjugate.train(huge, 5); }).find("diverged"), std::string::npos);
   // Descent-ascent at a huge rate runs away: the guard refuses its weights.
@@ -471,9 +463,7 @@ TEST(TomDual, RefusesTheOlderConjugateUCheckpoint) {
 }
 
 TEST(TomDual, RejectsBadShapesAndValues) {
-  TomDualSettings s;
-  s.hidden = 8;
-  s.batch = 4;
+  TomDualSettings s = small_dual(8, 4);
   TomDual dual(s, 3, 2);
   auto data = gaussian_data();
   data.sample_replay = [](std::int64_t n) {
