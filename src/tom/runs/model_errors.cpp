@@ -26,10 +26,11 @@ ModelErrors model_errors(const std::vector<std::filesystem::path>& runs, std::in
     out.runs.push_back(dir.string());
     out.steps.push_back(run.step);
   }
+  std::vector<data::Batch> newest;  // each data run's rows, gathered once
+  for (const RunModel& data_run : loaded) newest.push_back(data_run.replay->newest(fresh));
   for (RunModel& model_run : loaded) {
     std::vector<double> row;
-    for (const RunModel& data_run : loaded) {
-      const data::Batch rows = data_run.replay->newest(fresh);
+    for (const data::Batch& rows : newest) {
       const auto on_model = [&](const torch::Tensor& t) { return t.to(model_run.model->device()); };
       row.push_back(models::prediction_mse(*model_run.model, on_model(rows.obs), on_model(rows.action),
                                            on_model(rows.reward), on_model(rows.next_obs)));
