@@ -78,6 +78,13 @@ TEST(Config, ResolvedTomlRoundTrips) {
   EXPECT_EQ(tom::runs::config_to_toml(again), text);
   EXPECT_DOUBLE_EQ(again.sac.tau, 0.01);
   EXPECT_EQ(again.run.seed, 7);
+  // Negative zero is written as a TOML float: "-0" would read back as the integer 0 (a
+  // fuzzing finding, fuzz/corpus/settings/finding_negative_zero_toml).
+  Config negative_zero = resolve({"sac.target_entropy=-0"});
+  const std::string zero_text = tom::runs::config_to_toml(negative_zero);
+  EXPECT_NE(zero_text.find("target_entropy = -0.0"), std::string::npos);
+  Config zero_again = tom::runs::load_run_config(zero_text, "config.toml");
+  EXPECT_EQ(tom::runs::config_to_toml(zero_again), zero_text);
 }
 
 TEST(Config, ModelObjectiveSettings) {

@@ -48,7 +48,9 @@ std::string SettingRef::to_string() const {
         using T = std::remove_pointer_t<decltype(field)>;
         if constexpr (std::is_same_v<T, bool>) return *field ? "true" : "false";
         else if constexpr (std::is_same_v<T, std::string>) return *field;
-        else if constexpr (std::is_same_v<T, double>) return fmt::format("{}", *field);
+        // -0.0 keeps its sign as TOML's float -0.0: "-0" would read back as the integer 0.
+        else if constexpr (std::is_same_v<T, double>)
+          return *field == 0.0 && std::signbit(*field) ? "-0.0" : fmt::format("{}", *field);
         else return std::to_string(*field);
       },
       value);
