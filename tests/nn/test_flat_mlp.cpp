@@ -68,48 +68,6 @@ TEST(FlatMlp, RejectsBadShapes) {
   EXPECT_THROW(tape.backward(net, torch::zeros({3, 2}), {}, true), tom::Error);
 }
 
-TEST(FlatAdam, MatchesLibTorchAdam) {
-  tom::set_threads(1);
-  auto gen = at::make_generator<at::CPUGeneratorImpl>(7);
-  const auto start = torch::randn({50}, gen);
-  auto ours = start.clone();
-  auto theirs = start.clone().requires_grad_(true);
-  tom::nn::FlatAdam adam(50, 1e-2);
-  torch::optim::Adam reference({theirs}, torch::optim::AdamOptions(1e-2));
-  for (int step = 0; step < 5; ++step) {
-    const auto grad = torch::randn({50}, gen);
-    adam.step(ours, grad);
-    theirs.mutable_grad() = grad.clone();
-    reference.step();
-  }
-  EXPECT_EQ(adam.steps(), 5);
-  EXPECT_TRUE(torch::allclose(ours, theirs.detach(), 1e-5, 1e-6));
-}
-
-TEST(FlatAdam, SaveLoadContinuesIdentically) {
-  auto gen = at::make_generator<at::CPUGeneratorImpl>(8);
-  tom::nn::FlatAdam adam(10, 1e-3);
-  auto params = torch::zeros({10});
-  adam.step(params, torch::randn({10}, gen));
-  torch::serialize::OutputArchive out;
-  adam.save(out, "adam");
-  std::ostringstream bytes;
-  out.save_to(bytes);
-  torch::serialize::InputArchive in;
-  std::istringstream stream(bytes.str());
-  in.load_from(stream);
-  tom::nn::FlatAdam restored(10, 1e-3);
-  restored.load(in, "adam");
-  auto params2 = params.clone();
-  const auto grad = torch::randn({10}, gen);
-  adam.step(params, grad);
-  restored.step(params2, grad);
-  EXPECT_TRUE(torch::equal(params, params2));
-  tom::nn::FlatAdam wrong_size(11, 1e-3);
-  EXPECT_THROW(wrong_size.load(in, "adam"), tom::Error);
-  EXPECT_THROW(restored.load(in, "missing"), tom::Error);
-}
-
 TEST(Mlp, ShapesAndActivations) {
   for (const char* name : {"relu", "swish", "tanh"}) {
     tom::nn::Mlp mlp(7, std::vector<std::int64_t>{16, 16}, 3, tom::nn::activation_from_name(name));

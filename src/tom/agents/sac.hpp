@@ -27,6 +27,7 @@
 #include "tom/agents/policy_value.hpp"
 #include "tom/core/settings.hpp"
 #include "tom/data/replay_buffer.hpp"
+#include "tom/nn/adam.hpp"
 #include "tom/nn/flat_mlp.hpp"
 
 namespace tom {

@@ -1,9 +1,8 @@
 #include "tom/models/flat_parameters.hpp"
 
-#include <cmath>
-
 #include "tom/core/error.hpp"
 #include "tom/core/shapes.hpp"
+#include "tom/nn/adam.hpp"
 
 namespace tom::models {
 
@@ -20,7 +19,6 @@ FlatParameters::FlatParameters(const std::vector<Spec>& specs, torch::Device dev
   grads_ = torch::zeros({total}, options);
   first_moment_ = torch::zeros({total}, options);
   second_moment_ = torch::zeros({total}, options);
-  scratch_ = torch::empty({total}, options);
   const auto gradient_views = views(grads_);
   for (std::size_t i = 0; i < segments_.size(); ++i) {
     // A detached view shares the buffer's storage but is its own autograd leaf.
@@ -40,19 +38,13 @@ std::vector<torch::Tensor> FlatParameters::views(const torch::Tensor& flat) cons
 }
 
 void FlatParameters::adam_step(double learning_rate) {
-  torch::NoGradGuard no_grad;
-  constexpr double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
   ++steps_;
-  for (const auto& seg : segments_)
-    if (seg.weight_decay != 0.0)
-      grads_.narrow(0, seg.offset, seg.numel).add_(values_.narrow(0, seg.offset, seg.numel), seg.weight_decay);
-  first_moment_.mul_(beta1).add_(grads_, 1.0 - beta1);
-  second_moment_.mul_(beta2).addcmul_(grads_, grads_, 1.0 - beta2);
-  const double correction1 = 1.0 - std::pow(beta1, static_cast<double>(steps_));
-  const double correction2 = 1.0 - std::pow(beta2, static_cast<double>(steps_));
-  torch::sqrt_out(scratch_, second_moment_);
-  scratch_.div_(std::sqrt(correction2)).add_(eps);
-  values_.addcdiv_(first_moment_, scratch_, -learning_rate / correction1);
+  const nn::AdamHyperparameters hyper{.lr = learning_rate};
+  for (const auto& seg : segments_) {
+    auto range = [&](const torch::Tensor& flat) { return flat.narrow(0, seg.offset, seg.numel); };
+    nn::adam_update(range(values_), range(grads_), range(first_moment_), range(second_moment_), steps_, hyper,
+                    seg.weight_decay);
+  }
 }
 
 FlatParameters::Snapshot FlatParameters::snapshot() const {

@@ -42,8 +42,9 @@ class FlatParameters {
   // gradient computed by hand is written to it.
   const torch::Tensor& gradient() const { return grads_; }
   void zero_grad() { grads_.zero_(); }
-  // One Adam step (betas 0.9/0.999, eps 1e-8) on the gradient buffer, with each
-  // tensor's L2 weight decay added to its gradient first (decay in the loss, as MBPO).
+  // One Adam step (nn::adam_update; betas 0.9/0.999, eps 1e-8) on the gradient buffer,
+  // with each tensor's L2 weight decay added to its gradient (decay in the loss, as MBPO).
+  // The gradient buffer is left as it was.
   void adam_step(double learning_rate);
   std::int64_t steps() const { return steps_; }
 
@@ -63,7 +64,7 @@ class FlatParameters {
   };
   std::vector<torch::Tensor> tensors_;
   std::vector<Segment> segments_;
-  torch::Tensor values_, grads_, first_moment_, second_moment_, scratch_;
+  torch::Tensor values_, grads_, first_moment_, second_moment_;
   std::int64_t steps_ = 0;
 };
 

@@ -2,7 +2,6 @@
 
 #include <cmath>
 
-#include "tom/core/archive.hpp"
 #include "tom/core/error.hpp"
 #include "tom/core/shapes.hpp"
 
@@ -124,47 +123,5 @@ torch::Tensor FlatMlpTape::backward(const FlatMlp& net, const torch::Tensor& gra
   const MlpLayers grads = net.layer_views(param_grad);
   return backward(net.layers(), grad_output, &grads, want_input_grad);
 }
-
-FlatAdam::FlatAdam(std::int64_t num_parameters, double lr, torch::Device device, double beta1, double beta2,
-                   double eps)
-    : lr_(lr), beta1_(beta1), beta2_(beta2), eps_(eps) {
-  if (!(lr > 0) || !std::isfinite(lr)) fail("Adam learning rate must be positive and finite (got {})", lr);
-  const auto options = torch::TensorOptions().dtype(torch::kFloat32).device(device);
-  exp_avg_ = torch::zeros({num_parameters}, options);
-  exp_avg_sq_ = torch::zeros({num_parameters}, options);
-  denom_ = torch::empty({num_parameters}, options);
-}
-
-void FlatAdam::step(const torch::Tensor& params, const torch::Tensor& grad) {
-  torch::NoGradGuard no_grad;
-  ++step_;
-  const double bias_correction1 = 1.0 - std::pow(beta1_, static_cast<double>(step_));
-  const double bias_correction2 = 1.0 - std::pow(beta2_, static_cast<double>(step_));
-  exp_avg_.lerp_(grad, 1.0 - beta1_);
-  exp_avg_sq_.mul_(beta2_).addcmul_(grad, grad, 1.0 - beta2_);
-  at::sqrt_out(denom_, exp_avg_sq_);
-  denom_.div_(std::sqrt(bias_correction2)).add_(eps_);
-  params.addcdiv_(exp_avg_, denom_, -lr_ / bias_correction1);
-}
-
-void FlatAdam::save(torch::serialize::OutputArchive& archive, const std::string& prefix) const {
-  archive.write(prefix + "/exp_avg", exp_avg_);
-  archive.write(prefix + "/exp_avg_sq", exp_avg_sq_);
-  archive.write(prefix + "/step", torch::tensor(step_, torch::kInt64));
-}
-
-void FlatAdam::load(torch::serialize::InputArchive& archive, const std::string& prefix) {
-  auto exp_avg = read_tensor(archive, prefix + "/exp_avg", "optimiser");
-  auto exp_avg_sq = read_tensor(archive, prefix + "/exp_avg_sq", "optimiser");
-  auto step = read_tensor(archive, prefix + "/step", "optimiser");
-  if (exp_avg.sizes() != exp_avg_.sizes() || exp_avg_sq.sizes() != exp_avg_sq_.sizes() || step.numel() != 1)
-    fail("checkpoint entry {}: optimiser state for {} parameters, expected {}", prefix, exp_avg.numel(),
-         exp_avg_.numel());
-  torch::NoGradGuard no_grad;
-  exp_avg_.copy_(exp_avg);
-  exp_avg_sq_.copy_(exp_avg_sq);
-  step_ = step.item<std::int64_t>();
-}
-
 
 }  // namespace tom::nn

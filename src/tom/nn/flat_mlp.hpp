@@ -87,23 +87,4 @@ class FlatMlpTape {
   std::vector<torch::Tensor> grad_inputs_;  // per layer, dLoss/d(layer input)
 };
 
-// Adam (Kingma & Ba, with PyTorch's bias correction and epsilon placement) for one flat
-// parameter tensor whose gradient is computed by hand.
-class FlatAdam {
- public:
-  FlatAdam(std::int64_t num_parameters, double lr, torch::Device device = torch::kCPU, double beta1 = 0.9,
-           double beta2 = 0.999, double eps = 1e-8);
-  void step(const torch::Tensor& params, const torch::Tensor& grad);
-  std::int64_t steps() const { return step_; }
-
-  // Moments and step count under `prefix`; load checks the sizes and throws tom::Error.
-  void save(torch::serialize::OutputArchive& archive, const std::string& prefix) const;
-  void load(torch::serialize::InputArchive& archive, const std::string& prefix);
-
- private:
-  double lr_, beta1_, beta2_, eps_;
-  std::int64_t step_ = 0;
-  torch::Tensor exp_avg_, exp_avg_sq_, denom_;
-};
-
 }  // namespace tom::nn
