@@ -24,7 +24,7 @@ namespace {
 // so flags, --set and config files are parsed and checked by one piece of code.
 struct ConfigFlags {
   std::string algo, env = "hopper", steps, seed, threads, device, eval_every, eval_episodes, checkpoint_every;
-  std::string config_file, family, model_objective;
+  std::string config_file, family, model_objective, stop_at_return;
   std::vector<std::string> sets;
 
   void add_to(CLI::App& cmd) {
@@ -39,6 +39,8 @@ struct ConfigFlags {
     cmd.add_option("--eval-every", eval_every, "env steps between evaluations");
     cmd.add_option("--eval-episodes", eval_episodes, "episodes per evaluation");
     cmd.add_option("--checkpoint-every", checkpoint_every, "env steps between checkpoints");
+    cmd.add_option("--stop-at-return", stop_at_return,
+                   "end the run at the first evaluation whose mean return reaches this (run.stop_at_return)");
     cmd.add_option("--config", config_file, "TOML file of settings, applied over the task's defaults")
         ->check(CLI::ExistingFile);
     cmd.add_option("--set", sets, "override any setting: section.name=value (repeatable; see tom config)");
@@ -57,6 +59,10 @@ struct ConfigFlags {
         {"objective.name", &model_objective}};
     for (const auto& [key, value] : flags)
       if (!value->empty()) out.overrides.push_back(std::string(key) + "=" + *value);
+    if (!stop_at_return.empty()) {
+      out.overrides.push_back("run.stop_at_return=true");
+      out.overrides.push_back("run.target_return=" + stop_at_return);
+    }
     return out;
   }
 };
@@ -81,7 +87,7 @@ void add_run_commands(CLI::App& app) {
         steps = parsed.steps;
       }
       for (const char* flag : {"--algo", "--seed", "--threads", "--device", "--eval-every", "--eval-episodes",
-                               "--checkpoint-every", "--config", "--set", "--out", "--family"})
+                               "--checkpoint-every", "--config", "--set", "--out", "--family", "--stop-at-return"})
         if (train->count(flag) > 0)
           fail("{} cannot be combined with --resume: a resumed run keeps its config.toml (only --steps extends it)",
                flag);

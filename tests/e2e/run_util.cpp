@@ -69,6 +69,22 @@ double Csv::max_of(const std::string& name) const {
   return best;
 }
 
+std::int64_t expect_stopped_at_target(const std::filesystem::path& dir, double target, std::int64_t budget) {
+  const Csv metrics = read_csv(dir / "metrics.csv");
+  const std::size_t step_column = metrics.column("step"), return_column = metrics.column("eval_return_mean");
+  std::int64_t reached = 0;
+  for (const auto& row : metrics.rows) {
+    EXPECT_EQ(reached, 0) << "the run went on after reaching its target at step " << reached;
+    if (std::stod(row[return_column]) >= target) reached = std::stoll(row[step_column]);
+  }
+  EXPECT_GT(reached, 0) << "no evaluation reached " << target << " in " << budget << " steps";
+  EXPECT_LT(reached, budget) << "the target was reached only at the budget, so stopping saved nothing";
+  const std::filesystem::path log = dir.string() + ".resume.log";
+  EXPECT_EQ(run_tom({"train", "--resume", dir.string()}, log), 0);
+  EXPECT_NE(read_text(log).find("reached the target"), std::string::npos) << read_text(log);
+  return reached;
+}
+
 std::string read_text(const std::filesystem::path& file) {
   std::ifstream in(file);
   std::stringstream text;

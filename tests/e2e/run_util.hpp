@@ -1,5 +1,6 @@
 #pragma once
 // Helpers for end-to-end tests that drive the `tom` program and read run directories.
+#include <cstdint>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -17,6 +18,11 @@ struct Csv {
   double max_of(const std::string& name) const;  // largest value in that column
 };
 Csv read_csv(const std::filesystem::path& file);
+// A run started with --stop-at-return `target` and --steps `budget` that learned: its
+// metrics end at the first evaluation reaching the target, before the budget, and
+// `tom train --resume` then has nothing to do. Reports failures; returns that step (0 when
+// the target was never reached).
+std::int64_t expect_stopped_at_target(const std::filesystem::path& dir, double target, std::int64_t budget);
 // The whole file as text ("" when it cannot be read).
 std::string read_text(const std::filesystem::path& file);
 // Two CSV files (metrics.csv, weights.csv) hold the same header, rows and cells, byte

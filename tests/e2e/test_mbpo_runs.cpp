@@ -100,12 +100,13 @@ TEST(ModelError, OwnEntryIsTheRunsFreshErrorAndBadInputIsNamed) {
 // unchanged. Seeds 0, 1 and 2 first reached 1000 at 3250, 3500 (3250 after the SAC
 // update's numerics changed) and 3500 steps here;
 // smaller models (64 units, 20 epochs per fit, 10k rollouts) were still near 200 at 4000.
+// The run stops at its first evaluation >= 950 (--stop-at-return).
 TEST(MbpoRun, SolvesInvertedPendulumFasterThanSac) {
   const fs::path dir = tom::test::fresh_dir("mbpo_pendulum");
   ASSERT_EQ(run_tom({"train", "--family", "mbpo-paper", "--env", "inverted_pendulum", "--steps", "4500", "--seed",
                      "1", "--threads", "1", "--eval-every", "250", "--eval-episodes", "5", "--checkpoint-every",
-                     "4500", "--out", dir.string()},
+                     "4500", "--stop-at-return", "950", "--out", dir.string()},
                     dir.string() + ".log"),
             0);
-  EXPECT_GE(read_csv(dir / "metrics.csv").max_of("eval_return_mean"), 950.0) << "MBPO did not solve inverted_pendulum in 4500 steps";
+  tom::test::expect_stopped_at_target(dir, 950.0, 4500);
 }

@@ -82,7 +82,8 @@ TEST(SweepLocal, StatusReadsRunDirectoriesAndExitCodes) {
   fs::remove_all(out);
   EXPECT_THROW(sweep_status(out), tom::Error);
   fs::create_directories(out / "logs");
-  std::ofstream(out / "sweep.json") << R"({"cells": [{"name": "a/seed0"}, {"name": "a/seed1"}, {"name": "a/seed2"}]})";
+  std::ofstream(out / "sweep.json")
+      << R"({"cells": [{"name": "a/seed0"}, {"name": "a/seed1"}, {"name": "a/seed2"}, {"name": "a/seed3"}]})";
   fs::create_directories(out / "a" / "seed0");
   std::ofstream(out / "a" / "seed0" / "config.toml") << "[run]\nsteps = 1000\n";
   std::ofstream(out / "a" / "seed0" / "metrics.csv") << "step,eval_return_mean\n500,10\n1000,12.5\n";
@@ -90,17 +91,24 @@ TEST(SweepLocal, StatusReadsRunDirectoriesAndExitCodes) {
   std::ofstream(out / "a" / "seed1" / "config.toml") << "[run]\nsteps = 1000\n";
   std::ofstream(out / "a" / "seed1" / "metrics.csv") << "step,eval_return_mean\n500,7\n";
   std::ofstream(out / "logs" / "a__seed1.exit") << "130\n";
+  // Stopped early at its target return (run.stop_at_return): finished, budget or not.
+  fs::create_directories(out / "a" / "seed3");
+  std::ofstream(out / "a" / "seed3" / "config.toml")
+      << "[run]\nsteps = 1000\nstop_at_return = true\ntarget_return = 6.5\n";
+  std::ofstream(out / "a" / "seed3" / "metrics.csv") << "step,eval_return_mean\n500,7\n";
   const auto cells = sweep_status(out);
-  ASSERT_EQ(cells.size(), 3u);
+  ASSERT_EQ(cells.size(), 4u);
   EXPECT_EQ(cells[0].state, "done");
   EXPECT_EQ(cells[0].steps_done, 1000);
   EXPECT_DOUBLE_EQ(cells[0].last_return, 12.5);
   EXPECT_EQ(cells[1].state, "interrupted");
   EXPECT_EQ(cells[1].steps_done, 500);
   EXPECT_EQ(cells[2].state, "pending");
+  EXPECT_EQ(cells[3].state, "done");
+  EXPECT_EQ(cells[3].steps_done, 500);
   const std::string table = status_table(cells);
   EXPECT_NE(table.find("a/seed0"), std::string::npos);
   EXPECT_NE(table.find("12.50"), std::string::npos);
-  EXPECT_NE(table.find("1 of 3 cells done"), std::string::npos);
+  EXPECT_NE(table.find("2 of 4 cells done"), std::string::npos);
   fs::remove_all(out);
 }

@@ -26,6 +26,13 @@ struct RunSettings {
   std::int64_t eval_every = 5000;
   int eval_episodes = 10;
   std::int64_t checkpoint_every = 10000;
+  bool stop_at_return = false;
+  double target_return = 0.0;
+
+  // Whether an evaluation's mean return ends the run (stop_at_return and it reached
+  // target_return): the run loop stops there, resuming does nothing, a sweep counts the
+  // run finished.
+  bool reached_target(double eval_return_mean) const { return stop_at_return && eval_return_mean >= target_return; }
 
   template <class V>
   void visit(V& v) {
@@ -43,6 +50,9 @@ struct RunSettings {
     v("eval_every", eval_every, "env steps between evaluations", Range::at_least(1));
     v("eval_episodes", eval_episodes, "deterministic episodes per evaluation", Range::at_least(1));
     v("checkpoint_every", checkpoint_every, "env steps between checkpoints", Range::at_least(1));
+    v("stop_at_return", stop_at_return,
+      "end the run at the first evaluation whose mean return reaches target_return (it then counts as finished)");
+    v("target_return", target_return, "the mean evaluation return stop_at_return waits for", Range::any());
   }
 };
 

@@ -201,8 +201,10 @@ std::vector<RunRecord> find_runs(const std::vector<fs::path>& paths, const Setti
 }
 
 bool ignored_for_arm(const std::string& key) {
-  static const std::set<std::string> ignored = {"run.seed", "run.threads", "run.device", "run.checkpoint_every",
-                                                "run.steps"};
+  // A budget or a target return only decides where a run ends, not its curve up to there.
+  static const std::set<std::string> ignored = {"run.seed",  "run.threads",        "run.device",
+                                                "run.checkpoint_every", "run.steps", "run.stop_at_return",
+                                                "run.target_return"};
   return ignored.contains(key);
 }
 

@@ -19,6 +19,7 @@
 #include "tom/runs/checkpoint.hpp"
 #include "tom/runs/files.hpp"
 #include "tom/runs/progress.hpp"
+#include "tom/runs/results_runs.hpp"
 #include "tom/runs/run_lock.hpp"
 
 namespace tom::runs {
@@ -180,7 +181,9 @@ RunOutcome train_loop(Config& config, const fs::path& dir, algos::Trainer& train
     if (weights)
       for (const auto& row : trainer.take_weight_rows()) weights->append(row);
     const std::int64_t step = trainer.env_steps();
-    if (step % config.run.eval_every == 0 || step == config.run.steps) {
+    const bool evaluated = step % config.run.eval_every == 0 || step == config.run.steps;
+    double eval_return = 0.0;
+    if (evaluated) {
       const EvalResult eval =
           evaluate_policy([&](std::span<const double> obs) { return trainer.act_deterministic(obs); },
                           config.run.env, config.run.eval_episodes,
@@ -193,10 +196,18 @@ RunOutcome train_loop(Config& config, const fs::path& dir, algos::Trainer& train
       if (row.names() != metric_names)
         fail("the trainer reported other metrics at step {} than at the start of the run", step);
       metrics.append(row.values());
+      eval_return = eval.return_mean;
       progress.message(fmt::format("step {:>8}  eval return {:9.2f} ± {:7.2f}  length {:6.1f}  {:.0f} steps/s", step,
                                    eval.return_mean, eval.return_std, eval.length_mean, rate));
     }
     if (step % config.run.checkpoint_every == 0 || step == config.run.steps) save();
+    if (evaluated && config.run.reached_target(eval_return)) {
+      if (saved_step != step) save();
+      progress.finish();
+      fmt::print("run complete: evaluation return {:.2f} reached the target {} at step {} ({:.1f} s); results in {}\n",
+                 eval_return, config.run.target_return, step, wall(), dir.string());
+      return RunOutcome::kCompleted;
+    }
     if (stop.signal() != 0) {
       save();
       progress.finish();
@@ -313,6 +324,21 @@ Config read_run_config(const fs::path& dir) {
   return load_run_config(read_file(file), file.string());
 }
 
+// The evaluation return of metrics.csv's row for `step` when it reached the run's target
+// (where the run loop stopped), else nothing; a metrics file that cannot be read is left
+// to the run loop, which names its problem.
+std::optional<double> target_reached_at(const fs::path& dir, const RunSettings& run, std::int64_t step) {
+  if (!run.stop_at_return || !path_exists(dir / kMetricsFile)) return std::nullopt;
+  try {
+    const NumericTable metrics = read_numeric_csv(dir / kMetricsFile);
+    const auto steps = metrics.column("step"), returns = metrics.column("eval_return_mean");
+    for (std::size_t i = 0; i < steps.size(); ++i)
+      if (static_cast<std::int64_t>(steps[i]) == step && run.reached_target(returns[i])) return returns[i];
+  } catch (const Error&) {
+  }
+  return std::nullopt;
+}
+
 Checkpoint read_matching_checkpoint(const fs::path& file, const Config& config) {
   Checkpoint checkpoint = read_checkpoint(file);
   const auto& header = checkpoint.header;
@@ -356,6 +382,11 @@ RunOutcome resume_run(const fs::path& dir, std::optional<std::int64_t> steps) {
       fail("--steps {} is below the {} steps the run has already done", *steps, trainer->env_steps());
     config.run.steps = *steps;
     write_file_atomic(dir / kConfigFile, config_to_toml(config));
+  }
+  if (const auto reached = target_reached_at(dir, config.run, trainer->env_steps())) {
+    fmt::print("{} is complete: its evaluation return {:.2f} reached the target {} at step {}\n", dir.string(),
+               *reached, config.run.target_return, trainer->env_steps());
+    return RunOutcome::kCompleted;
   }
   if (trainer->env_steps() >= config.run.steps) {
     fmt::print("{} is already complete ({} steps); pass --steps to extend it\n", dir.string(), trainer->env_steps());

@@ -60,6 +60,13 @@ struct RunProgress {
   bool exists = false, has_checkpoint = false, has_metrics = false;
   std::int64_t last_step = 0, budget = 0;
   double last_return = 0;
+  RunSettings run;  // its run section as config.toml holds it (budget and target return)
+
+  // Done: the budget is used up, or an evaluation reached the run's target return (the
+  // run stops at the first such evaluation).
+  bool finished() const {
+    return has_metrics && ((budget > 0 && last_step >= budget) || run.reached_target(last_return));
+  }
 };
 RunProgress progress_of(const fs::path& dir) {
   RunProgress p;
@@ -68,7 +75,9 @@ RunProgress progress_of(const fs::path& dir) {
   if (fs::exists(dir / "config.toml")) {
     try {
       const auto settings = flatten_toml(read_text(dir / "config.toml"), (dir / "config.toml").string());
-      if (auto it = settings.find("run.steps"); it != settings.end()) p.budget = std::stoll(it->second);
+      for (const auto& field : settings_of("run", p.run))
+        if (auto it = settings.find(field.key); it != settings.end()) field.parse(it->second);
+      if (settings.contains("run.steps")) p.budget = p.run.steps;
     } catch (const std::exception&) {
     }
   }
@@ -331,7 +340,7 @@ std::deque<Job> pending_jobs(const std::vector<SweepCell>& cells, const SweepOpt
   for (std::size_t i = 0; i < cells.size(); ++i) {
     const fs::path dir = o.out / cells[i].name;
     const RunProgress p = progress_of(dir);
-    if (p.has_metrics && p.budget > 0 && p.last_step >= p.budget) {
+    if (p.finished()) {
       ++finished_before;
     } else if (p.has_checkpoint) {
       pending.push_back({i, {"train", "--resume", dir.string()}});
@@ -485,7 +494,7 @@ std::vector<CellStatus> sweep_status(const fs::path& out) {
     s.last_return = p.last_return;
     const fs::path exit_file = out / "logs" / (key + ".exit");
     const int code = fs::exists(exit_file) ? std::atoi(read_text(exit_file).c_str()) : -1;
-    if (p.has_metrics && p.budget > 0 && p.last_step >= p.budget) s.state = "done";
+    if (p.finished()) s.state = "done";
     else if (pid_alive(out / "logs" / (key + ".pid"))) s.state = "running";
     else if (code == 130) s.state = "interrupted";
     else if (code > 0) s.state = fmt::format("failed (exit {})", code);
