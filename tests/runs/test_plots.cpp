@@ -179,6 +179,10 @@ TEST(Plots, ARunShortOfItsArmsStepsIsNamedOnce) {
   const auto blocks = read_blocks(root / "plots" / "curves_hopper.dat");
   ASSERT_EQ(blocks[0].size(), 5u);
   EXPECT_EQ(blocks[0][4][4], 1);  // n at step 5000
+  // The key says where the arm loses its seed, not the arm's full count throughout.
+  std::ifstream script(root / "plots" / "curves_hopper.gp");
+  const std::string text{std::istreambuf_iterator<char>(script), {}};
+  EXPECT_NE(text.find(" (n=2 to 2000, then 1)"), std::string::npos) << text;
   fs::remove_all(root);
 }
 

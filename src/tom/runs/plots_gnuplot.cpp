@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <fstream>
 #include <map>
 #include <set>
@@ -154,6 +155,27 @@ std::pair<int, int> image_size(const fs::path& file) {
   fail("{} is neither a PNG nor an SVG image", file.string());
 }
 
+namespace {
+
+// The key's seed count, per step: a run that stopped early leaves fewer seeds at the later
+// steps, and the key says so rather than claiming the arm's full count everywhere.
+std::string seeds_in_key(const std::vector<std::pair<std::int64_t, std::size_t>>& seeds_at_step) {
+  std::size_t fewest = SIZE_MAX, most = 0;
+  for (const auto& [step, n] : seeds_at_step) fewest = std::min(fewest, n), most = std::max(most, n);
+  if (fewest == most) return fmt::format("n={}", most);
+  std::size_t full = 0;  // leading steps that have every seed
+  while (full < seeds_at_step.size() && seeds_at_step[full].second == most) ++full;
+  const bool fewer_after = full > 0 && std::all_of(seeds_at_step.begin() + static_cast<std::ptrdiff_t>(full),
+                                                   seeds_at_step.end(), [&](const auto& p) { return p.second < most; });
+  if (!fewer_after) return fmt::format("n={}-{}", fewest, most);
+  std::size_t most_after = 0;
+  for (auto i = full; i < seeds_at_step.size(); ++i) most_after = std::max(most_after, seeds_at_step[i].second);
+  const std::string after = most_after == fewest ? fmt::format("{}", fewest) : fmt::format("{}-{}", fewest, most_after);
+  return fmt::format("n={} to {}, then {}", most, seeds_at_step[full - 1].first, after);
+}
+
+}  // namespace
+
 PlotFile plot_learning_curves(const std::vector<const RunRecord*>& runs, const std::string& env,
                               const PlotOptions& o, std::vector<std::string>& notes) {
   std::vector<RunRecord> copies;
@@ -176,6 +198,7 @@ PlotFile plot_learning_curves(const std::vector<const RunRecord*>& runs, const s
     }
     data += fmt::format("# arm: {} ({} seed(s)); columns: step mean ci_low ci_high n\n", arm.label, arm.runs.size());
     std::vector<std::vector<std::int64_t>> missing(series.size());  // per run
+    std::vector<std::pair<std::int64_t, std::size_t>> seeds_at_step;
     for (auto step : all_steps) {
       std::vector<double> values;
       for (std::size_t r = 0; r < series.size(); ++r) {
@@ -187,6 +210,7 @@ PlotFile plot_learning_curves(const std::vector<const RunRecord*>& runs, const s
           {values}, [](const Strata& s) { return mean_of(s[0]); }, o.reps, o.confidence,
           static_cast<std::uint64_t>(step) * 31 + a);
       data += fmt::format("{} {} {} {} {}\n", step, mean_of(values), ci.low, ci.high, values.size());
+      seeds_at_step.emplace_back(step, values.size());
       max_step = std::max(max_step, static_cast<double>(step));
     }
     for (std::size_t r = 0; r < missing.size(); ++r)
@@ -199,7 +223,7 @@ PlotFile plot_learning_curves(const std::vector<const RunRecord*>& runs, const s
     plots += fmt::format("datafile index {} using 1:3:4 with filledcurves lc rgb '{}' fs transparent solid 0.2 notitle, "
                          "\\\n     datafile index {} using 1:2 with linespoints pt 7 ps 0.6 lw 2 lc rgb '{}' title {}",
                          block, color(a), block, color(a),
-                         quote(fmt::format("{} (n={})", arm.label, arm.runs.size())));
+                         quote(fmt::format("{} ({})", arm.label, seeds_in_key(seeds_at_step))));
     ++block;
   }
   std::string title = fmt::format("{} on {}: mean over seeds, band: {:.0f}% bootstrap CI of the mean", o.metric, env,
