@@ -1,6 +1,6 @@
 // The steps of DynamicsModel::fit on their own: the epoch sampler (batches per epoch,
-// weighted resampling frequencies), the early-stopping rule on scripted scores, the
-// MDN's learned variance floor, and the expected (mean) model step.
+// weighted resampling frequencies, a fit's own epoch form), the early-stopping rule on
+// scripted scores, the MDN's learned variance floor, and the expected (mean) model step.
 #include <gtest/gtest.h>
 
 #include <ATen/CPUGeneratorImpl.h>
@@ -8,6 +8,7 @@
 #include <sstream>
 #include <tuple>
 
+#include "tom/core/error.hpp"
 #include "tom/core/threads.hpp"
 #include "tom/models/ensemble.hpp"
 #include "tom/models/mdn.hpp"
@@ -45,6 +46,57 @@ TEST(EpochSampler, BatchesPerEpoch) {
   const EpochSampler pass(sampler_settings("pass", "loss", 0), 2, 700, ones(700), false, gen);
   const auto visited = pass.next(gen);
   for (int m = 0; m < 2; ++m) EXPECT_TRUE(torch::equal(std::get<0>(visited[m].sort()), torch::arange(700)));
+}
+
+// pass-drop-last (the TOM code's VaGraM fit, vaml.py:102-129): each epoch takes
+// min(100, floor(n / 256)) whole batches of a shuffled pass, no row twice.
+TEST(EpochSampler, PassDropLastTakesWholeBatchesWithoutReplacement) {
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(4);
+  const auto ones = [](std::int64_t n) { return torch::ones({n}); };
+  const auto steps = [&](std::int64_t n, int cap) {
+    return EpochSampler(sampler_settings("pass-drop-last", "loss", cap), 1, n, ones(n), false, gen).steps();
+  };
+  EXPECT_EQ(steps(1000, 100), 3);     // floor(1000 / 256) = 3; "pass" takes 4
+  EXPECT_EQ(steps(4000, 100), 15);    // the first fit after 5000 exploration steps: 4000 training rows
+  EXPECT_EQ(steps(25599, 100), 99);   // "pass" takes 100
+  EXPECT_EQ(steps(25600, 100), 100);
+  EXPECT_EQ(steps(60000, 100), 100);
+  EXPECT_EQ(steps(60000, 0), 234);    // no cap: one pass, the last partial batch left out
+  EXPECT_EQ(steps(100, 100), 1);      // fewer rows than a batch: one batch of them all
+  EXPECT_EQ(EpochSampler(sampler_settings("pass", "loss", 100), 1, 25599, ones(25599), false, gen).steps(), 100);
+  // Without replacement: the epoch's 3 x 256 rows are distinct rows of [0, 1000), and the
+  // next epoch is another shuffle.
+  const EpochSampler sampler(sampler_settings("pass-drop-last", "loss", 100), 1, 1000, ones(1000), false, gen);
+  const auto first = sampler.next(gen), second = sampler.next(gen);
+  ASSERT_GE(first.size(1), 3 * 256);
+  const auto used = first[0].narrow(0, 0, 3 * 256);
+  EXPECT_EQ(std::get<0>(torch::_unique(used)).size(0), 3 * 256);
+  EXPECT_GE(used.min().item<std::int64_t>(), 0);
+  EXPECT_LT(used.max().item<std::int64_t>(), 1000);
+  EXPECT_FALSE(torch::equal(first, second));
+}
+
+// A fit's own epoch form (a plan's, for VaGraM) replaces the model's setting for that fit
+// alone: 210 rows, 42 held out, 168 to train on in batches of 16.
+TEST(EpochSampler, AFitMayOverrideTheEpochForm) {
+  set_threads(1);
+  MdnSettings settings;
+  settings.hidden_layers = 1;
+  settings.hidden_units = 8;
+  settings.fit.epoch = "draw";
+  settings.fit.batch_size = 16;
+  settings.fit.max_batches_per_epoch = 100;
+  settings.fit.max_epochs = 2;
+  settings.fit.patience = 5;  // no early stop: both epochs run
+  torch::manual_seed(2);
+  const auto obs = torch::randn({210, 2});
+  const Transitions data{obs, torch::rand({210, 1}), torch::randn({210}), obs + 0.1 * torch::randn({210, 2})};
+  MixtureDensityNetwork model(2, 1, settings, 0);
+  EXPECT_EQ(model.fit(data).gradient_steps, 2 * 100);                                   // the setting: draw 100
+  EXPECT_EQ(model.fit(data, {}, nullptr, 0.0, "pass-drop-last").gradient_steps, 2 * 10);  // floor(168 / 16)
+  EXPECT_EQ(model.fit(data, {}, nullptr, 0.0, "pass").gradient_steps, 2 * 11);            // ceil(168 / 16)
+  EXPECT_EQ(model.fit(data).gradient_steps, 2 * 100);                                   // the next fit: the setting
+  EXPECT_THROW(model.fit(data, {}, nullptr, 0.0, "pass-floor"), Error);
 }
 
 TEST(EpochSampler, WeightedResamplingFollowsTheWeights) {

@@ -1,6 +1,7 @@
 // VaGraM: value gradients against per-row autograd, the quantile clip, both forms' batch
-// losses (values on hand-made tensors, gradients against autograd), plan() on a real SAC
-// agent, and short ensemble and MDN fits.
+// losses (values on hand-made tensors and one worked by hand, gradients against
+// autograd), plan() on a real SAC agent (its warm-up term switching off after the first
+// epoch), and short ensemble and MDN fits.
 #include <gtest/gtest.h>
 
 #include "../support.hpp"
@@ -56,20 +57,24 @@ torch::Tensor definition_loss(const torch::Tensor& g /*[4,N,O]*/, const torch::T
   return out;
 }
 
-// The weighted-NLL form, row by row: sum_i mean_v |g_v,i| scale_i nll_i + nll_r.
+// The weighted-NLL form, row by row: mean over the O state dimensions i of
+// mean_v |g_v,i| scale_i nll_i, plus nll_r, plus the mean of nll_j over all outputs when
+// add_nll.
 torch::Tensor definition_weighted_nll(const torch::Tensor& g /*[4,N,O]*/, const torch::Tensor& dim_nll,
-                                      const torch::Tensor& scale, const torch::Tensor& indices) {
+                                      const torch::Tensor& scale, const torch::Tensor& indices, bool add_nll = false) {
   auto out = torch::zeros({dim_nll.size(0), dim_nll.size(1)}, torch::kFloat64);
   for (std::int64_t m = 0; m < dim_nll.size(0); ++m)
     for (std::int64_t b = 0; b < dim_nll.size(1); ++b) {
       const auto row = indices[m][b].item<std::int64_t>();
-      double total = dim_nll[m][b][0].item<double>();
+      double state = 0;
       for (std::int64_t i = 0; i < g.size(2); ++i) {
         double magnitude = 0;
         for (std::int64_t v = 0; v < g.size(0); ++v) magnitude += std::abs(g[v][row][i].item<double>());
         magnitude /= static_cast<double>(g.size(0));
-        total += magnitude * scale[1 + i].item<double>() * dim_nll[m][b][1 + i].item<double>();
+        state += magnitude * scale[1 + i].item<double>() * dim_nll[m][b][1 + i].item<double>();
       }
+      double total = state / static_cast<double>(g.size(2)) + dim_nll[m][b][0].item<double>();
+      if (add_nll) total += dim_nll[m][b].to(torch::kFloat64).mean().item<double>();
       out[m][b] = total;
     }
   return out;
@@ -172,7 +177,7 @@ TEST(Vagram, WeightedNllBatchLossFormula) {
   const std::int64_t n = 5;
   auto g = torch::randn({4, n, kObs}, gen);
   g.select(2, 2).zero_();  // no critic's value depends on obs dimension 2
-  const auto loss = vagram_weighted_nll_loss(g.abs().mean(0));
+  const auto loss = vagram_weighted_nll_loss(g.abs().mean(0), /*add_nll=*/false);
   const auto mean = torch::randn({2, 3, 1 + kObs}, gen), target = torch::randn({2, 3, 1 + kObs}, gen);
   const auto nll = torch::randn({2, 3, 1 + kObs}, gen), scale = torch::rand({1 + kObs}, gen) + 0.5;
   const auto indices = torch::tensor({4, 0, 2, 3, 1, 3}, torch::kInt64).view({2, 3});
@@ -186,14 +191,56 @@ TEST(Vagram, WeightedNllBatchLossFormula) {
   shifted = nll.clone();
   shifted.select(2, 3) += 5.0;  // y index 3 = obs dimension 2
   EXPECT_TRUE(torch::allclose(loss({mean, mean, target, indices, shifted, scale}), out));
+  // The warm-up adds the mean NLL of all 1 + O outputs: the reward's NLL then counts
+  // 1 + 1 / (1 + O), and the dimension without value gradient 1 / (1 + O).
+  const auto warm = vagram_weighted_nll_loss(g.abs().mean(0), /*add_nll=*/true);
+  const auto warm_out = warm({mean, mean, target, indices, nll, scale});
+  EXPECT_TRUE(torch::allclose(warm_out.to(torch::kFloat64), definition_weighted_nll(g, nll, scale, indices, true),
+                              1e-5, 1e-6));
+  shifted = nll.clone();
+  shifted.select(2, 0) += 1.0;
+  EXPECT_TRUE(torch::allclose(warm({mean, mean, target, indices, shifted, scale}), warm_out + 1.0 + 1.0 / (1 + kObs)));
+  shifted = nll.clone();
+  shifted.select(2, 3) += 4.0;
+  EXPECT_TRUE(torch::allclose(warm({mean, mean, target, indices, shifted, scale}), warm_out + 4.0 / (1 + kObs)));
   // Missing or misshapen likelihood inputs are errors.
   EXPECT_THROW(loss({mean, mean, target, indices, torch::Tensor(), scale}), Error);
   EXPECT_THROW(loss({mean, mean, target, indices, nll, torch::ones({kObs})}), Error);
 }
 
+// The tom-paper form by hand, with O = 2 state dimensions: per row
+// (1/2) sum_i w_i nll_i + nll_r, w_i = mean over critics of |g_v,i| times scale_i (as
+// vaml.py's loss.mean() over [B, O] with the reward's NLL broadcast), and with the
+// first-epoch term the mean of the three NLLs (vaml.py:177-179).
+TEST(Vagram, TomPaperRowLossByHand) {
+  // Four critics' gradients [4, 2 transitions, 2 dims]. Transition 0: |g| means 2 and 0.5;
+  // transition 1: 1 and 4 (signs do not matter).
+  const auto g = torch::tensor({2.0f, 0.5f, -1.0f, 4.0f,     //
+                                -2.0f, -0.5f, 1.0f, 4.0f,    //
+                                1.0f, 0.5f, -1.0f, -4.0f,    //
+                                -3.0f, -0.5f, 1.0f, 4.0f})
+                     .view({4, 2, 2});
+  const auto scale = torch::tensor({3.0f, 0.5f, 4.0f});  // reward (unused), then the state dimensions
+  // Weights: transition 0: 2 x 0.5 = 1, 0.5 x 4 = 2; transition 1: 1 x 0.5 = 0.5, 4 x 4 = 16.
+  const auto indices = torch::tensor({1, 0}, torch::kInt64).view({1, 2});
+  const auto nll = torch::tensor({0.3f, 1.2f, 0.4f,      // transition 1: [reward, s0, s1]
+                                  -0.2f, 2.0f, -0.5f})  // transition 0
+                       .view({1, 2, 3});
+  const auto zeros = torch::zeros({1, 2, 3});
+  const auto after = vagram_weighted_nll_loss(g.abs().mean(0), false)({zeros, zeros, zeros, indices, nll, scale});
+  // (0.5 x 1.2 + 16 x 0.4) / 2 + 0.3 = 3.8 and (1 x 2.0 + 2 x -0.5) / 2 - 0.2 = 0.3 (the
+  // sum over dimensions would give 7.3 and 0.8).
+  EXPECT_NEAR(after[0][0].item<double>(), 3.8, 1e-6);
+  EXPECT_NEAR(after[0][1].item<double>(), 0.3, 1e-6);
+  // First epoch: + (0.3 + 1.2 + 0.4) / 3 and + (-0.2 + 2.0 - 0.5) / 3.
+  const auto first = vagram_weighted_nll_loss(g.abs().mean(0), true)({zeros, zeros, zeros, indices, nll, scale});
+  EXPECT_NEAR(first[0][0].item<double>(), 3.8 + 1.9 / 3, 1e-6);
+  EXPECT_NEAR(first[0][1].item<double>(), 0.3 + 1.3 / 3, 1e-6);
+}
+
 // Both losses' gradients, from autograd, against their closed forms: the published form
 // d/dmean_i = 2 h_i e_i / O (state), 2 e_r (reward); the weighted NLL d/dnll_i =
-// m_i scale_i (state), 1 (reward). Neither passes any gradient to the other inputs.
+// m_i scale_i / O (state), 1 (reward). Neither passes any gradient to the other inputs.
 TEST(Vagram, BothLossesGradientsMatchTheirClosedForms) {
   auto gen = at::make_generator<at::CPUGeneratorImpl>(6);
   const std::int64_t n = 4;
@@ -215,10 +262,10 @@ TEST(Vagram, BothLossesGradientsMatchTheirClosedForms) {
   EXPECT_FALSE(nll.grad().defined());
 
   mean.mutable_grad() = torch::Tensor();
-  vagram_weighted_nll_loss(m)({mean, logvar, target, indices, nll, scale}).sum().backward();
+  vagram_weighted_nll_loss(m, false)({mean, logvar, target, indices, nll, scale}).sum().backward();
   auto expected_nll = torch::empty({6, 1 + kObs});
   expected_nll.select(1, 0).fill_(1.0);
-  expected_nll.narrow(1, 1, kObs).copy_(rows_m * scale.narrow(0, 1, kObs));
+  expected_nll.narrow(1, 1, kObs).copy_(rows_m * scale.narrow(0, 1, kObs) / double(kObs));
   EXPECT_TRUE(torch::allclose(nll.grad()[0], expected_nll, 1e-6, 1e-7));
   EXPECT_FALSE(mean.grad().defined());
   EXPECT_FALSE(logvar.grad().defined());
@@ -233,6 +280,7 @@ TEST(Vagram, PlanMatchesTheDefinition) {
   const auto plan = vagram.plan({f.replay, f.sac, 2000, 0, gen});
   EXPECT_FALSE(plan.fit_weights.values().defined());  // uniform
   EXPECT_FALSE(plan.trains_distribution);   // the loss shapes the mean only: rollouts use the mean
+  EXPECT_EQ(plan.epoch, "");                // the model's own epoch setting
   ASSERT_TRUE(plan.loss);
   // Mean actions, gradients clipped at the 0.95 quantile.
   const auto next_obs = f.replay.all().next_obs;
@@ -262,6 +310,7 @@ TEST(Vagram, PlanMatchesTheDefinition) {
   VagramObjective weighted(port);
   const auto weighted_plan = weighted.plan({f.replay, f.sac, 2000, 0, gen});
   EXPECT_TRUE(weighted_plan.trains_distribution);
+  EXPECT_EQ(weighted_plan.epoch, "");
   const auto nll = torch::rand({3, 8, 1 + kObs}, rng), scale = torch::rand({1 + kObs}, rng) + 0.5;
   EXPECT_TRUE(torch::allclose(weighted_plan.loss({mean, zeros, target, indices, nll, scale}).to(torch::kFloat64),
                               definition_weighted_nll(clipped.gradients, nll, scale, indices), 1e-5, 1e-6));
@@ -284,6 +333,36 @@ TEST(Vagram, PlanMatchesTheDefinition) {
   bad = {};
   bad.form = "taylor";
   EXPECT_THROW(VagramObjective{bad}, Error);
+}
+
+// The tom-paper settings: the mean NLL is added in the fits of the first epoch after
+// exploration (env steps 5000 to 5999: add_mse is on from mbpo.py:451 until the end of
+// epoch 0, mbpo.py:249-250) and never after; the plan asks for whole batches of a
+// shuffled pass.
+TEST(Vagram, FirstEpochNllSwitchesOffAfterTheFirstEpoch) {
+  set_threads(1);
+  Fixture f;
+  VagramSettings settings;
+  settings.form = "weighted-nll";
+  settings.mse_warmup_steps = 1000;
+  settings.epoch = "pass-drop-last";
+  VagramObjective vagram(settings);
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(13);
+  auto rng = at::make_generator<at::CPUGeneratorImpl>(14);
+  const auto mean = torch::randn({1, 8, 1 + kObs}, rng), nll = torch::rand({1, 8, 1 + kObs}, rng) * 3;
+  const auto indices = torch::randint(40, {1, 8}, rng, torch::kInt64), scale = torch::rand({1 + kObs}, rng) + 0.5;
+  const auto after = vagram.plan({f.replay, f.sac, 6000, 5000, gen});
+  const auto loss_after = after.loss({mean, mean, mean, indices, nll, scale});
+  EXPECT_EQ(after.epoch, "pass-drop-last");
+  for (std::int64_t step : {5000, 5250, 5500, 5750, 6000, 6250, 10000}) {
+    const auto plan = vagram.plan({f.replay, f.sac, step, 5000, gen});
+    EXPECT_EQ(plan.epoch, "pass-drop-last");
+    const auto added = plan.loss({mean, mean, mean, indices, nll, scale}) - loss_after;
+    const auto expected = step < 6000 ? nll.mean(2) : torch::zeros({1, 8});
+    EXPECT_TRUE(torch::allclose(added, expected, 1e-5, 1e-6)) << "env step " << step;
+  }
+  settings.epoch = "every";
+  EXPECT_THROW(VagramObjective{settings}, Error);
 }
 
 // The TOM code's VaGraM runs (mbpo.py:355-364): SAC batches mix model data in with
@@ -312,6 +391,7 @@ TEST(Vagram, BothFormsDriveEnsembleAndMdnFits) {
   for (const std::string form : {"published", "weighted-nll"}) {
     VagramSettings settings;
     settings.form = form;
+    if (form == "weighted-nll") settings.epoch = "pass-drop-last";
     VagramObjective vagram(settings);
     auto gen = at::make_generator<at::CPUGeneratorImpl>(12);
     const auto plan = vagram.plan({f.replay, f.sac, 0, 0, gen});
@@ -331,7 +411,8 @@ TEST(Vagram, BothFormsDriveEnsembleAndMdnFits) {
     models::MixtureDensityNetwork mdn(kObs, kAct, ms, 1);
     for (models::DynamicsModel* model : {static_cast<models::DynamicsModel*>(&ensemble),
                                          static_cast<models::DynamicsModel*>(&mdn)}) {
-      const auto report = model->fit({all.obs, all.action, all.reward, all.next_obs}, plan.fit_weights, plan.loss);
+      const auto report = model->fit({all.obs, all.action, all.reward, all.next_obs}, plan.fit_weights, plan.loss,
+                                     plan.holdout_ratio, plan.epoch);
       EXPECT_GE(report.epochs, 1) << form;
       EXPECT_LE(report.epochs, 2) << form;
       for (double l : report.member_holdout_loss) EXPECT_TRUE(std::isfinite(l)) << form;

@@ -246,13 +246,17 @@ double DynamicsModel::train_epoch(const Split& train, const torch::Tensor& epoch
 }
 
 FitReport DynamicsModel::fit(const Transitions& data, const data::Weights& weights, const BatchLoss& loss,
-                             double holdout_ratio) {
+                             double holdout_ratio, const std::string& epoch) {
+  FitSettings sampling = fit_settings_;
+  if (!epoch.empty()) {
+    epoch_forms().check("epoch", epoch);
+    sampling.epoch = epoch;
+  }
   Prepared prepared = prepare(data, weights, holdout_ratio);
   const Split& train = prepared.train;
   const Split& holdout = prepared.holdout;
   const auto members = trained_members();
-  const EpochSampler sampler(fit_settings_, members, train.inputs.size(0), prepared.sample_weights, bootstrap(),
-                             generator_);
+  const EpochSampler sampler(sampling, members, train.inputs.size(0), prepared.sample_weights, bootstrap(), generator_);
 
   const auto snapshot = params_.snapshot();
   auto fail_diverged = [&](const char* where, int epoch) {
@@ -313,9 +317,11 @@ EpochSampler::EpochSampler(const FitSettings& settings, std::int64_t members, st
       batch_(settings.batch_size),
       draw_(settings.epoch == "draw"),
       by_weight_(settings.weighting == "sample" && !(sample_weights == sample_weights[0]).all().item<bool>()) {
-  const auto full_pass = (rows + batch_ - 1) / batch_;
+  // Batches in one pass: ceil(n / batch), or floor(n / batch) (at least one) in whole batches.
+  const auto per_pass = settings.epoch == "pass-drop-last" ? std::max<std::int64_t>(1, rows / batch_)
+                                                          : (rows + batch_ - 1) / batch_;
   const std::int64_t cap = settings.max_batches_per_epoch;
-  steps_ = draw_ ? (cap > 0 ? cap : full_pass) : (cap > 0 ? std::min(full_pass, cap) : full_pass);
+  steps_ = draw_ ? (cap > 0 ? cap : per_pass) : (cap > 0 ? std::min(per_pass, cap) : per_pass);
   if (by_weight_) weights_ = sample_weights.to(torch::kCPU, torch::kFloat64);
   if (!draw_ && bootstrap && members > 1)
     member_rows_ = torch::randint(rows, {members, rows}, gen, torch::kInt64);

@@ -25,8 +25,10 @@
 //
 // Minibatches (`epoch`): "pass" shuffles the training rows (each ensemble member its own
 // bootstrap sample) and takes min(ceil(n / batch), max_batches_per_epoch) batches;
-// "draw" takes max_batches_per_epoch batches drawn with replacement (by weight in
-// "sample" mode), as the TOM authors' code does.
+// "pass-drop-last" the same pass in whole batches only, min(floor(n / batch),
+// max_batches_per_epoch) (at least one), as the TOM authors' VaGraM fit does; "draw" takes
+// max_batches_per_epoch batches drawn with replacement (by weight in "sample" mode), as
+// their MDN fit does. A fit may override the setting (fit()'s `epoch`).
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -86,6 +88,9 @@ struct BatchLossInput {
 // gradient by its index.
 using BatchLoss = std::function<torch::Tensor(const BatchLossInput&)>;
 
+// The values of FitSettings::epoch.
+inline OneOf epoch_forms() { return OneOf{"pass", "pass-drop-last", "draw"}; }
+
 struct FitSettings {
   std::string weighting = "loss";
   std::string epoch = "pass";
@@ -104,9 +109,10 @@ struct FitSettings {
     v("weighting", weighting, "how transition weights enter the fit: scale each loss, or sample minibatches",
       OneOf{"loss", "sample"});
     v("epoch", epoch,
-      "minibatches of an epoch: pass (shuffled pass over the data, at most max_batches_per_epoch) or draw "
+      "minibatches of an epoch: pass (shuffled pass over the data, at most max_batches_per_epoch), pass-drop-last "
+      "(the same in whole batches only: min(floor(n / batch), max_batches_per_epoch), at least one) or draw "
       "(max_batches_per_epoch batches drawn with replacement, by weight when weighting = sample)",
-      OneOf{"pass", "draw"});
+      epoch_forms());
     v("holdout_score", holdout_score,
       "held-out score for early stopping and elites: mse (of the predicted mean) or nll (weighted, as the TOM "
       "authors' code)",
@@ -115,7 +121,8 @@ struct FitSettings {
     v("batch_size", batch_size, "transitions per minibatch (per ensemble member)", Range::at_least(1));
     v("max_epochs", max_epochs, "cap on training epochs per fit", Range::at_least(1));
     v("max_batches_per_epoch", max_batches_per_epoch,
-      "pass: cap on minibatches per epoch (0: one whole pass); draw: minibatches per epoch (0: ceil(n / batch))",
+      "pass, pass-drop-last: cap on minibatches per epoch (0: one whole pass); draw: minibatches per epoch (0: "
+      "ceil(n / batch))",
       Range::at_least(0));
     v("patience", patience, "stop after this many epochs in a row without held-out improvement",
       Range::at_least(1));
@@ -146,12 +153,13 @@ class DynamicsModel {
   DynamicsModel& operator=(const DynamicsModel&) = delete;
 
   // Fits to `data` with one weight per transition (uniform: plain likelihood), rescaled
-  // to mean 1 over the rows. holdout_ratio > 0 overrides the setting for this fit. Throws
-  // tom::Error on bad shapes, NaN/inf data, weights that are all zero or of another
-  // length, or when training produces a non-finite loss; in that last case the model is
-  // restored to its state before fit().
+  // to mean 1 over the rows. holdout_ratio > 0 and a non-empty epoch (one of
+  // epoch_forms()) override the settings for this fit. Throws tom::Error on bad shapes,
+  // NaN/inf data, weights that are all zero or of another length, an unknown epoch form,
+  // or when training produces a non-finite loss; in that last case the model is restored
+  // to its state before fit().
   FitReport fit(const Transitions& data, const data::Weights& weights = {}, const BatchLoss& loss = nullptr,
-                double holdout_ratio = 0.0);
+                double holdout_ratio = 0.0, const std::string& epoch = {});
 
   // One sampled transition per row of obs [B, O] and action [B, A].
   virtual Prediction sample(const torch::Tensor& obs, const torch::Tensor& action) = 0;
@@ -242,7 +250,8 @@ class DynamicsModel {
 };
 
 // The minibatch rows of each epoch: [members, steps * batch] rows of the training split
-// (the last batch of a "pass" may be shorter: then the tensor has exactly n columns).
+// (a pass gives exactly n columns: its last batch may be shorter, and "pass-drop-last"
+// uses only the first steps * batch, or all n when n < batch).
 class EpochSampler {
  public:
   // sample_weights: [n] >= 0 (mean 1) used by "draw" in "sample" mode; bootstrap: each

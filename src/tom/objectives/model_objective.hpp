@@ -45,6 +45,7 @@ struct FitPlan {
   data::Weights start_weights;  // how likely each transition's state starts a rollout
   models::BatchLoss loss;       // null: the model's likelihood
   double holdout_ratio = 0.0;   // > 0: the held-out fraction of this fit (else the model's setting)
+  std::string epoch;            // non-empty: the minibatches of this fit's epochs (else the model's `epoch`)
   // False when the loss shapes only the predicted mean (the variances and, for the MDN,
   // the per-component parts get no gradient): rollouts then step with the mean.
   bool trains_distribution = true;

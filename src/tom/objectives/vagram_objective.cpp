@@ -139,9 +139,9 @@ models::BatchLoss vagram_batch_loss(torch::Tensor squared_gradients, bool add_ms
   };
 }
 
-models::BatchLoss vagram_weighted_nll_loss(torch::Tensor gradient_magnitudes) {
+models::BatchLoss vagram_weighted_nll_loss(torch::Tensor gradient_magnitudes, bool add_nll) {
   auto table = std::make_shared<RowTable>(gradient_magnitudes);
-  return [table](const models::BatchLossInput& in) -> torch::Tensor {
+  return [table, add_nll](const models::BatchLossInput& in) -> torch::Tensor {
     const auto m = table->rows_of(in);
     const auto o = table->outputs();
     if (!in.dim_nll.defined() || in.dim_nll.sizes() != in.mean.sizes())
@@ -150,7 +150,11 @@ models::BatchLoss vagram_weighted_nll_loss(torch::Tensor gradient_magnitudes) {
       fail("vagram loss: the target scale must have shape [{}], got {}", 1 + o, shape_of(in.target_scale));
     const auto weight = m.to(in.dim_nll.scalar_type()) *
                         in.target_scale.narrow(0, 1, o).to(in.dim_nll.device(), in.dim_nll.scalar_type());
-    return (in.dim_nll.narrow(2, 1, o) * weight).sum(2) + in.dim_nll.select(2, 0);
+    // vaml.py:276, 295, 300 and loss.mean(): the weighted state terms [B, O] plus the
+    // reward's NLL broadcast over them, averaged over the state dimensions.
+    auto loss = (in.dim_nll.narrow(2, 1, o) * weight).mean(2) + in.dim_nll.select(2, 0);
+    if (add_nll) loss = loss + in.dim_nll.mean(2);  // vaml.py:177-179 (add_mse)
+    return loss;
   };
 }
 
@@ -177,13 +181,14 @@ FitPlan VagramObjective::plan(const FitContext& context) {
   for (std::int64_t v = 0; v < clipped.thresholds.size(0); ++v) thresholds_.push_back(clipped.thresholds[v].item<double>());
   mean_threshold_ = clipped.thresholds.mean().item<double>();
   FitPlan plan{replay_transitions(replay)};
+  const bool warming_up = context.env_steps < context.exploration_steps + settings_.mse_warmup_steps;
   if (settings_.form == "published") {
-    const bool warming_up = context.env_steps < context.exploration_steps + settings_.mse_warmup_steps;
     plan.loss = vagram_batch_loss(clipped.gradients.square().mean(0), warming_up);
     plan.trains_distribution = false;  // the loss shapes the predicted mean only
   } else {
-    plan.loss = vagram_weighted_nll_loss(clipped.gradients.abs().mean(0));
+    plan.loss = vagram_weighted_nll_loss(clipped.gradients.abs().mean(0), warming_up);
   }
+  if (settings_.epoch != "model") plan.epoch = settings_.epoch;
   return plan;
 }
 

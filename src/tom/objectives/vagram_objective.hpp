@@ -7,16 +7,19 @@
 //
 //   published (pairlab/vagram, vaml_mlp.py, `use_scaling`), on the predicted mean:
 //     loss(row) = mean_i mean_v (g_v,i e_i)^2 + e_r^2       [+ mean_j e_j^2 while warming up]
-//   weighted-nll (the TOM authors' port, vaml.py, with its defects fixed; see
-//   docs/fidelity.md), on the model's own per-dimension likelihood:
-//     loss(row) = sum_i (mean_v |g_v,i| scale_i) nll_i + nll_r
+//   weighted-nll (the TOM authors' port, vaml.py:175-180, 199-301, with its defects fixed;
+//   see docs/fidelity.md), on the model's own per-dimension likelihood:
+//     loss(row) = mean_i (mean_v |g_v,i| scale_i) nll_i + nll_r  [+ mean_j nll_j while warming up]
 //
-// e = predicted mean - observed, raw units; nll_j the negative log-likelihood of output j
-// in the model's normalised units, scale_i the target normaliser's scale of output i (so
-// |g_i| scale_i is the value change per normalised unit: the port took raw gradients to
-// normalised errors). Each critic's gradient norm is clipped at the `quantile` quantile of
-// that critic's norms over the buffer (pairlab's clip is written so that it never fires
-// below a norm of 1e5; quantile = 1 reproduces that).
+// i runs over the O state dimensions, j over all 1 + O outputs; e = predicted mean -
+// observed, raw units; nll_j the negative log-likelihood of output j in the model's
+// normalised units, scale_i the target normaliser's scale of output i (so |g_i| scale_i is
+// the value change per normalised unit: the port took raw gradients to normalised errors).
+// Warming up: the fits within `mse_warmup_steps` env steps after exploration (both
+// authors' codes: those of the first epoch). Each critic's gradient norm is clipped at the
+// `quantile` quantile of that critic's norms over the buffer (pairlab's clip is written so
+// that it never fires below a norm of 1e5; quantile = 1 reproduces that). The loss is also
+// the fit's held-out score (early stopping), warm-up term included, as in vaml.py:154-172.
 //
 // Choices:
 // - a' is a constant input: the gradient is with respect to s' through Q only.
@@ -26,6 +29,9 @@
 // - The published form trains the mean only: the plan says so and rollouts step with the
 //   model's mean (the published model is deterministic). The weighted NLL trains the whole
 //   distribution.
+// - `epoch` other than "model" is carried by the plan to the fit: the minibatches of
+//   VaGraM's fits alone (the TOM code's VaGraM fit takes whole batches of a shuffled pass,
+//   vaml.py:102-129, where its other fits draw with replacement).
 // - Transitions that ended an episode are treated like the others (Q at a terminal s' is
 //   still differentiable, though its value is never bootstrapped).
 // Weights over the buffer are uniform.
@@ -45,6 +51,7 @@ struct VagramSettings {
   std::string form = "published";
   double quantile = 0.95;
   int mse_warmup_steps = 1000;
+  std::string epoch = "model";
   int model_data_ramp_epochs = 0;
   int chunk = 4096;
 
@@ -52,14 +59,19 @@ struct VagramSettings {
   void visit(V& v) {
     v("form", form,
       "published: value-gradient weighted squared error of the mean (pairlab/vagram); weighted-nll: "
-      "the TOM authors' port, value-gradient weighted per-dimension NLL, defects fixed",
+      "the TOM authors' port, value-gradient weighted per-dimension NLL averaged over the state dimensions plus "
+      "the reward's NLL, defects fixed",
       OneOf{"published", "weighted-nll"});
     v("quantile", quantile, "each critic's value-gradient norm is clipped at this quantile of its norms",
       Range::probability());
     v("mse_warmup_steps", mse_warmup_steps,
-      "published form: fits in this many env steps after exploration add the mean squared error "
-      "(pairlab/vagram: the first epoch)",
+      "fits in this many env steps after exploration add an unweighted term: published, the mean squared error; "
+      "weighted-nll, the mean NLL over all outputs (both authors' codes: the first epoch; the TOM code's add_mse)",
       Range::at_least(0));
+    v("epoch", epoch,
+      "minibatches of VaGraM's fits: model (the model's own epoch setting) or a value of it, for these fits alone "
+      "(pass-drop-last: whole batches of a shuffled pass, as the TOM code's VaGraM fit)",
+      OneOf{"model", "pass", "pass-drop-last", "draw"});
     v("model_data_ramp_epochs", model_data_ramp_epochs,
       "the TOM code's VaGraM runs: a SAC batch mixes model data in with probability 0.95 min(1, epoch / this) "
       "(epochs after exploration), else holds only its real part; 0: always mixes",
@@ -96,9 +108,10 @@ ClippedGradients clip_gradient_norms(const torch::Tensor& gradients, double quan
 models::BatchLoss vagram_batch_loss(torch::Tensor squared_gradients, bool add_mse);
 
 // The weighted-NLL batch loss over per-transition gradient magnitudes m [N, O]: for each
-// row, sum_i m_i scale_i nll_i + nll_r (BatchLossInput's dim_nll and target_scale).
-// Returns [M, B]; throws tom::Error as vagram_batch_loss does.
-models::BatchLoss vagram_weighted_nll_loss(torch::Tensor gradient_magnitudes);
+// row, mean_i m_i scale_i nll_i + nll_r (BatchLossInput's dim_nll and target_scale), plus
+// mean_j nll_j over all 1 + O outputs when add_nll. Returns [M, B]; throws tom::Error as
+// vagram_batch_loss does.
+models::BatchLoss vagram_weighted_nll_loss(torch::Tensor gradient_magnitudes, bool add_nll);
 
 class VagramObjective final : public ModelObjective {
  public:
@@ -106,8 +119,9 @@ class VagramObjective final : public ModelObjective {
   explicit VagramObjective(VagramSettings settings);
 
   std::string name() const override { return "vagram"; }
-  // Uniform weights (undefined tensor) and the value-gradient loss of the form for this
-  // buffer. Throws tom::Error on an empty buffer.
+  // Uniform weights (undefined tensor), the value-gradient loss of the form for this
+  // buffer (with its warm-up term while warming up) and the `epoch` setting. Throws
+  // tom::Error on an empty buffer.
   FitPlan plan(const FitContext& context) override;
   // vagram_grad_norm: mean norm of the unclipped gradients over critics and transitions;
   // vagram_clip_threshold: mean clip threshold over the four critics.
