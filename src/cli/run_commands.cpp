@@ -112,7 +112,7 @@ void add_run_commands(CLI::App& app) {
   config_flags->add_to(*config_cmd);
   config_cmd->callback([config_flags] {
     runs::Config config = runs::resolve_config(config_flags->sources());
-    fmt::print("{}", runs::config_to_toml(config));
+    fmt::print("{}\n# {}\n", runs::config_to_toml(config), runs::target_entropy_meaning(config));
   });
 
   auto dir = std::make_shared<std::string>();

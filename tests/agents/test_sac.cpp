@@ -384,3 +384,79 @@ TEST(Sac, PolicyValueViewGivesInputGradients) {
 }
 
 }  // namespace
+
+namespace {
+
+// Bounds +-b: with entropy_units = action, log pi is that of the action in the task's
+// units, so the automatic target -|A| is -|A| nats of that action, which is
+// -|A| - |A| log b nats of the unit action (humanoid, b = 0.4: -17 -> -1.42). A
+// unit-measured agent given that converted target must then take exactly the same
+// temperature step and report the entropy shifted by |A| log b, because both sample the
+// same actions from the same networks. At b = 0.05 the shift (6 nats) is large enough
+// that the unconverted target drives alpha the other way.
+TEST(Sac, ActionUnitsTargetMeansEntropyOfTheActionInTaskUnits) {
+  const int obs_dim = 3, action_dim = 2;
+  const double b = 0.05;
+  const std::vector<double> low(action_dim, -b), high(action_dim, b);
+  SacSettings action_units = small_settings();
+  action_units.entropy_units = "action";
+  SacSettings converted = small_settings();
+  converted.auto_target_entropy = false;
+  converted.target_entropy = -action_dim - action_dim * std::log(b);
+  Sac in_action(action_units, obs_dim, action_dim, low, high, torch::kCPU, 7);
+  Sac in_unit(converted, obs_dim, action_dim, low, high, torch::kCPU, 7);
+  Sac naive(small_settings(), obs_dim, action_dim, low, high, torch::kCPU, 7);
+  EXPECT_DOUBLE_EQ(in_action.target_entropy(), -2.0);
+  EXPECT_NEAR(in_action.log_prob_shift(), -action_dim * std::log(b), 1e-12);
+  EXPECT_EQ(in_unit.log_prob_shift(), 0.0);
+  torch::Generator gen = at::detail::createCPUGenerator(3);
+  const auto batch = random_batch(64, obs_dim, low, high, gen);
+  const auto sa = in_action.update(batch), su = in_unit.update(batch);
+  naive.update(batch);
+  EXPECT_NEAR(sa.entropy, su.entropy + action_dim * std::log(b), 1e-5);
+  EXPECT_DOUBLE_EQ(in_action.alpha(), in_unit.alpha());  // the same drive: log pi + target agree
+  // The unit action's entropy (about 2 nats) is below the converted target (-2 + 6 = 4 nats)...
+  EXPECT_LT(su.entropy, converted.target_entropy);
+  EXPECT_GT(in_action.alpha(), 1.0);  // ...so alpha grows,
+  EXPECT_LT(naive.alpha(), 1.0);      // while against -2 nats of the unit action it shrinks.
+}
+
+TEST(Sac, EntropyUnitsOnUnitBoundsChangeNothing) {
+  const std::vector<double> low(2, -1.0), high(2, 1.0);
+  SacSettings action_units = small_settings();
+  action_units.entropy_units = "action";
+  Sac a(action_units, 3, 2, low, high, torch::kCPU, 5);
+  Sac b(small_settings(), 3, 2, low, high, torch::kCPU, 5);
+  torch::Generator gen = at::detail::createCPUGenerator(4);
+  const auto batch = random_batch(32, 3, low, high, gen);
+  a.update(batch);
+  b.update(batch);
+  EXPECT_EQ(saved(a), saved(b));
+}
+
+TEST(Sac, XavierInitialisationHasXavierMomentsAndZeroBiases) {
+  SacSettings s = small_settings();
+  s.hidden_size = 256;
+  s.init = "xavier";
+  Sac sac(s, 11, 3, std::vector<double>(3, -1.0), std::vector<double>(3, 1.0));
+  const auto& layers = sac.critic(0).layers();
+  for (std::size_t l = 0; l < layers.size(); ++l) {
+    const auto& w = layers.weights[l];
+    const double bound = std::sqrt(6.0 / static_cast<double>(w.size(0) + w.size(1)));
+    EXPECT_LE(w.abs().max().item<double>(), bound);
+    EXPECT_EQ(layers.biases[l].abs().max().item<double>(), 0.0);
+    if (w.numel() > 1000) {  // uniform(-b, b) has variance b^2 / 3
+      EXPECT_NEAR(w.var().item<double>(), bound * bound / 3, 0.1 * bound * bound / 3);
+      EXPECT_NEAR(w.mean().item<double>(), 0.0, 0.05 * bound);
+    }
+  }
+  s.init = "torch";
+  Sac plain(s, 11, 3, std::vector<double>(3, -1.0), std::vector<double>(3, 1.0));
+  const auto& b = plain.critic(0).layers().biases[1];
+  EXPECT_GT(b.abs().max().item<double>(), 0.0);
+  EXPECT_LE(b.abs().max().item<double>(), 1.0 / std::sqrt(256.0));
+  s.init = "normal";
+  EXPECT_THROW(Sac(s, 11, 3, std::vector<double>(3, -1.0), std::vector<double>(3, 1.0)), tom::Error);
+}
+
+}  // namespace

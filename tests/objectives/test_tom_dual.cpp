@@ -650,3 +650,26 @@ TEST(Discriminator, RejectsBadInput) {
 
 }  // namespace
 }  // namespace tom::objectives
+
+namespace {
+
+// tom_dual.init = xavier (the TOM authors' Q network): Xavier-uniform weights, zero biases;
+// the free output bias starts at 0 in both forms.
+TEST(TomDual, XavierInitialisationHasXavierMomentsAndZeroBiases) {
+  tom::objectives::DualNet xavier(40, 256, 2, tom::nn::Init::xavier);
+  const auto layers = xavier->layers();
+  for (std::size_t l = 0; l < layers.size(); ++l) {
+    const auto& w = layers.weights[l];
+    const double bound = std::sqrt(6.0 / static_cast<double>(w.size(0) + w.size(1)));
+    EXPECT_LE(w.abs().max().item<double>(), bound);
+    EXPECT_EQ(layers.biases[l].abs().max().item<double>(), 0.0);
+    if (w.numel() > 1000) EXPECT_NEAR(w.var().item<double>(), bound * bound / 3, 0.1 * bound * bound / 3);
+  }
+  tom::objectives::DualNet plain(40, 256, 2);
+  const auto hidden_bias = plain->layers().biases[0];
+  EXPECT_GT(hidden_bias.abs().max().item<double>(), 0.0);
+  EXPECT_LE(hidden_bias.abs().max().item<double>(), 1.0 / std::sqrt(40.0));
+  EXPECT_EQ(plain->output_bias().item<double>(), 0.0);
+}
+
+}  // namespace

@@ -1,5 +1,6 @@
 // The objective interface's weight checks and diagnostics, and TOM as an objective on a
 // real replay buffer and agent: shapes, normalisation, exact continuation after save/load.
+#include <algorithm>
 #include <cmath>
 
 #include <gtest/gtest.h>
@@ -152,6 +153,34 @@ TEST(TomObjective, WaitsForTheRecentPoolThenGivesClippedFitAndFreshStartWeights)
   const auto spread = [](const torch::Tensor& w) { return (w.max() / w.mean()).item<double>(); };
   EXPECT_GT(spread(plan.start_weights.values()), spread(plan.fit_weights.values()));
   EXPECT_FALSE(torch::equal(plan.start_weights.values(), plan.fit_weights.values()));
+}
+
+// starts_while_waiting = dual (the authors' code): the fits before the pool fills are still
+// plain likelihood, but their rollout starts follow the untrained dual's unclipped weights,
+// and nothing is trained for them (the first TOM fit is the same as without them).
+TEST(TomObjective, WaitingStartsFollowTheUntrainedDualWhenAsked) {
+  tom::set_threads(1);
+  const auto buffer = filled_buffer(4, 2);
+  agents::Sac agent({}, 4, 2, {-1, -1}, {1, 1});
+  auto settings = small_tom();
+  settings.tom.wait_for_recent_pool = true;
+  settings.tom.starts_while_waiting = "dual";
+  auto with_dual_starts = make_objective(settings, 4, 2, torch::kCPU);
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(1);
+  const FitPlan waiting = with_dual_starts->plan({buffer, agent, 290, 250, gen});
+  EXPECT_FALSE(waiting.fit_weights.values().defined());
+  ASSERT_TRUE(waiting.start_weights.values().defined());
+  const auto w = waiting.start_weights.values();
+  EXPECT_EQ(w.size(0), 300);
+  EXPECT_GT((w.max() - w.min()).item<double>(), 1e-3);  // not uniform
+  EXPECT_EQ(waiting.holdout_ratio, 0.0);
+  // Nothing was trained for them: the dual reports no steps yet.
+  Figures figures;
+  with_dual_starts->report(figures);
+  const auto& names = figures.names();
+  const auto at = std::find(names.begin(), names.end(), "tom_dual_steps") - names.begin();
+  ASSERT_LT(at, static_cast<std::ptrdiff_t>(names.size()));
+  EXPECT_EQ(figures.values()[at], 0.0);
 }
 
 // The diagnostic compares the fit's weights with a longer-trained copy of the dual, from

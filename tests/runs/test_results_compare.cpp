@@ -25,7 +25,7 @@ fs::path make_run(const fs::path& root, const std::string& objective, int seed,
                   const std::vector<std::pair<int, double>>& rows, const std::string& env = "inverted_pendulum") {
   const fs::path dir = root / (env + "_" + objective + "_seed" + std::to_string(seed));
   write_text(dir / "config.toml", "[run]\nalgo = \"mbpo\"\nenv = \"" + env + "\"\nseed = " + std::to_string(seed) +
-                                 "\nthreads = " + std::to_string(1 + seed) + "\nsteps = 300\n\n[objective]\nname = \"" +
+                                 "\nthreads = " + std::to_string(1 + seed) + "\nsteps = 300\n\n[provenance]\nrevision = \"aaaaaaaaaaaa\"\n\n[objective]\nname = \"" +
                                  objective + "\"\n\n[tom]\nrecent_pool = 1000\n");
   std::string csv = "step,wall_s,eval_return_mean,eval_return_std\n";
   for (const auto& [step, ret] : rows) csv += std::to_string(step) + ",1.5," + fmt::format("{}", ret) + ",0\n";
@@ -255,4 +255,91 @@ TEST(ResultsCompare, BadInputsGiveErrorsNamingTheProblem) {
   write_text(ragged / "metrics.csv", "step,eval_return_mean\n100.5,1\n");
   EXPECT_NE(message([&] { find_runs({ragged}); }).find("is not a whole number"), std::string::npos);
   fs::remove_all(root);
+}
+
+namespace {
+
+// Replaces the provenance section of a run's config.toml; an empty revision removes it.
+void set_binary(const fs::path& dir, const std::string& revision, bool dirty, const std::string& resumed_by = "") {
+  std::ifstream in(dir / "config.toml");
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const auto start = text.find("\n[provenance]"), end = text.find("\n[", start + 1);
+  text.erase(start, end - start);
+  if (!revision.empty())
+    text += "\n[provenance]\nrevision = \"" + revision + "\"\ndirty = " + (dirty ? "true" : "false") +
+            "\nbuild_type = \"Release\"\nresumed_by = \"" + resumed_by + "\"\n";
+  write_text(dir / "config.toml", text);
+}
+
+std::string notes_of(const CompareResult& result) {
+  std::string all;
+  for (const auto& note : result.notes) all += note + "\n";
+  return all;
+}
+
+}  // namespace
+
+TEST(ResultsCompare, NotesArmsFromDifferentBinariesButKeepsTheirSeedsTogether) {
+  const fs::path root = temp_dir("binaries");
+  for (int s = 0; s < 2; ++s) {
+    set_binary(make_run(root, "mle", s, {{100, 10}, {200, 20}}), "aaaaaaaaaaaa", false);
+    set_binary(make_run(root, "tom", s, {{100, 10}, {200, 30}}), s == 0 ? "aaaaaaaaaaaa" : "bbbbbbbbbbbb", false);
+  }
+  const auto runs = find_runs({root}, resumed_settings);
+  EXPECT_EQ(group_into_arms(runs).size(), 2u);  // provenance does not split an arm
+  const auto notes = notes_of(compare_runs(runs, {}));
+  EXPECT_NE(notes.find("different binaries"), std::string::npos) << notes;
+  EXPECT_NE(notes.find("aaaaaaaaaaaa (1 run), bbbbbbbbbbbb (1 run)"), std::string::npos) << notes;
+  EXPECT_NE(notes.find("aaaaaaaaaaaa (2 runs)"), std::string::npos) << notes;
+}
+
+TEST(ResultsCompare, OneCleanBinaryNeedsNoNoteAndResumedPartsCount) {
+  const fs::path root = temp_dir("one_binary");
+  std::vector<fs::path> dirs;
+  for (int s = 0; s < 2; ++s) {
+    dirs.push_back(make_run(root, "mle", s, {{100, 10}, {200, 20}}));
+    dirs.push_back(make_run(root, "tom", s, {{100, 10}, {200, 30}}));
+  }
+  for (const auto& dir : dirs) set_binary(dir, "aaaaaaaaaaaa", false);
+  EXPECT_EQ(notes_of(compare_runs(find_runs({root}, resumed_settings), {})).find("binar"), std::string::npos);
+  // One run continued by another binary: the arms no longer ran one binary.
+  make_run(root, "tom", 1, {{100, 10}, {200, 30}});  // the same run, its config.toml written anew
+  set_binary(dirs[3], "aaaaaaaaaaaa", false, "cccccccccccc+dirty");
+  const auto notes = notes_of(compare_runs(find_runs({root}, resumed_settings), {}));
+  EXPECT_NE(notes.find("cccccccccccc+dirty (1 run)"), std::string::npos) << notes;
+}
+
+TEST(ResultsCompare, RunsWithoutProvenanceAreSaidToBeUnchecked) {
+  const fs::path root = temp_dir("no_provenance");
+  for (int s = 0; s < 2; ++s) {
+    set_binary(make_run(root, "mle", s, {{100, 10}, {200, 20}}), "", false);
+    set_binary(make_run(root, "tom", s, {{100, 10}, {200, 30}}), "", false);
+  }
+  const auto notes = notes_of(compare_runs(find_runs({root}, resumed_settings), {}));
+  EXPECT_NE(notes.find("no run records its binary"), std::string::npos) << notes;
+}
+
+TEST(Provenance, ANewRunRecordsThisBinaryAndTheSectionIsNotASetting) {
+  ConfigSources sources;
+  sources.env = "inverted_pendulum";
+  const Config config = resolve_config(sources);
+  EXPECT_EQ(config.provenance.revision.size(), 12u);  // a git checkout: 12 hex digits
+  EXPECT_FALSE(config.provenance.build_type.empty());
+  EXPECT_TRUE(config.provenance.resumed_by.empty());
+  sources.overrides = {"provenance.revision=abc"};
+  EXPECT_THROW(resolve_config(sources), tom::Error);
+  // Resuming with the same clean binary records nothing; another binary is listed once.
+  Config resumed = config;
+  EXPECT_EQ(record_binary(resumed, /*creating=*/false), config.provenance.dirty);
+  Config older = config;
+  older.provenance.revision = "0123456789ab";
+  older.provenance.dirty = false;
+  EXPECT_TRUE(record_binary(older, /*creating=*/false));
+  EXPECT_EQ(older.provenance.revision, "0123456789ab");
+  EXPECT_FALSE(older.provenance.resumed_by.empty());
+  const auto once = older.provenance.resumed_by;
+  if (!config.provenance.dirty) {
+    EXPECT_FALSE(record_binary(older, /*creating=*/false));
+    EXPECT_EQ(older.provenance.resumed_by, once);
+  }
 }

@@ -27,6 +27,13 @@ void check_matrix(const torch::Tensor& t, std::int64_t rows, std::int64_t cols, 
          shape_of(t));
 }
 
+// -sum log(half-range): log pi of the action in the task's units, less log pi of the unit action.
+double action_units_shift(const std::vector<double>& low, const std::vector<double>& high) {
+  double shift = 0.0;
+  for (std::size_t i = 0; i < low.size() && i < high.size(); ++i) shift -= std::log(0.5 * (high[i] - low[i]));
+  return shift;
+}
+
 void check_vector(const torch::Tensor& t, std::int64_t rows, const char* what) {
   if (!t.defined() || t.dim() != 1 || t.size(0) != rows)
     fail("SAC: {} must have shape [{}], got {}", what, rows, shape_of(t));
@@ -80,12 +87,14 @@ Sac::Sac(const SacSettings& settings, int obs_dim, int action_dim, std::vector<d
       low_(std::move(low)),
       high_(std::move(high)),
       target_entropy_(settings.auto_target_entropy ? -static_cast<double>(action_dim) : settings.target_entropy),
+      log_prob_shift_(settings.entropy_units == "action" ? action_units_shift(low_, high_) : 0.0),
       gen_(at::make_generator<at::CPUGeneratorImpl>(seed)),
-      policy_(layer_sizes(obs_dim, settings, 2 * std::int64_t{action_dim}), gen_, device),
-      critic1_(layer_sizes(obs_dim + action_dim, settings, 1), gen_, device),
-      critic2_(layer_sizes(obs_dim + action_dim, settings, 1), gen_, device),
-      target1_(critic1_.sizes(), gen_, device),
-      target2_(critic2_.sizes(), gen_, device),
+      policy_(layer_sizes(obs_dim, settings, 2 * std::int64_t{action_dim}), gen_, nn::init_from_name(settings.init),
+              device),
+      critic1_(layer_sizes(obs_dim + action_dim, settings, 1), gen_, nn::init_from_name(settings.init), device),
+      critic2_(layer_sizes(obs_dim + action_dim, settings, 1), gen_, nn::init_from_name(settings.init), device),
+      target1_(critic1_.sizes(), gen_, nn::init_from_name(settings.init), device),
+      target2_(critic2_.sizes(), gen_, nn::init_from_name(settings.init), device),
       policy_adam_(policy_.num_parameters(), settings.actor_lr, device),
       critic1_adam_(critic1_.num_parameters(), settings.critic_lr, device),
       critic2_adam_(critic2_.num_parameters(), settings.critic_lr, device),
@@ -100,6 +109,8 @@ Sac::Sac(const SacSettings& settings, int obs_dim, int action_dim, std::vector<d
   if (!(settings.init_alpha > 0) || !std::isfinite(settings.init_alpha))
     fail("SAC: init_alpha must be positive (got {})", settings.init_alpha);
   if (!std::isfinite(target_entropy_)) fail("SAC: target_entropy must be finite (got {})", target_entropy_);
+  if (settings.entropy_units != "unit" && settings.entropy_units != "action")
+    fail("SAC: entropy_units must be unit or action (got '{}')", settings.entropy_units);
   torch::NoGradGuard no_grad;
   const auto options = torch::TensorOptions().dtype(torch::kFloat64);
   const auto lo = torch::tensor(low_, options), hi = torch::tensor(high_, options);
@@ -233,14 +244,15 @@ SacStats Sac::update(const data::Batch& batch) {
   both([&] { pi = squashed_gaussian(policy_forward(obs), noise); },
        [&] { next = squashed_gaussian(ws.next_policy.forward(policy_, next_obs), next_noise); });
 
-  // TD target y = r + gamma (1 - terminated) (min target Q(s', a') - alpha log pi(a'|s')).
+  // TD target y = r + gamma (1 - terminated) (min target Q(s', a') - alpha log pi(a'|s')),
+  // log pi in entropy_units.
   obs_part.copy_(next_obs);
   action_part.copy_(next.action);
   torch::Tensor next_q1, next_q2;
   both([&] { next_q1 = ws.critic1.forward(target1_, ws.critic_in); },
        [&] { next_q2 = ws.critic2.forward(target2_, ws.critic_in); });
   const auto target = reward + settings_.gamma * (1.0 - terminated) * (torch::min(next_q1, next_q2).squeeze(1) -
-                                                                       alpha * next.log_prob);
+                                                                       alpha * (next.log_prob + log_prob_shift_));
 
   // Critic step on mean squared TD errors, then the Polyak update of the targets (which
   // are not read again in this update).
@@ -271,7 +283,7 @@ SacStats Sac::update(const data::Batch& batch) {
   both([&] { q1 = ws.critic1.forward(critic1_, ws.critic_in); },
        [&] { q2 = ws.critic2.forward(critic2_, ws.critic_in); });
   const auto first_is_min = (q1 <= q2).to(torch::kFloat32);
-  const auto log_prob_mean = pi.log_prob.mean().item<double>();
+  const auto log_prob_mean = pi.log_prob.mean().item<double>() + log_prob_shift_;
   const double policy_loss = alpha * log_prob_mean - torch::min(q1, q2).mean().item<double>();
   torch::Tensor grad_q1, grad_q2;
   both([&] { grad_q1 = ws.critic1.backward(critic1_, -scale * first_is_min, {}, true); },

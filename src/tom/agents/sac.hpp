@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <string>
 #include <vector>
 
 #include <torch/torch.h>
@@ -50,6 +51,8 @@ struct SacSettings {
   bool auto_target_entropy = true;  // target entropy -|A|; else target_entropy
   double target_entropy = -1.0;
   double critic_loss_clamp = 0.0;
+  std::string init = "torch";
+  std::string entropy_units = "unit";
 
   template <class V>
   void visit(V& v) {
@@ -65,6 +68,16 @@ struct SacSettings {
     v("init_alpha", init_alpha, "initial (or, without learn_alpha, fixed) temperature", Range::positive());
     v("auto_target_entropy", auto_target_entropy, "use -|A| as the target entropy");
     v("target_entropy", target_entropy, "target entropy when auto_target_entropy is false", Range::any());
+    v("entropy_units", entropy_units,
+      "what log pi and the target entropy measure: unit (the tanh-squashed action in [-1, 1], as softlearning "
+      "in MBPO's code) or action (the action in the task's units, log pi less sum log((high - low) / 2), as the "
+      "TOM authors' SAC); on a task with bounds +-0.4 a target of -17 means -17 nats of the action, which is "
+      "-1.42 nats of the unit action",
+      OneOf{"unit", "action"});
+    v("init", init,
+      "initialisation of the policy and critics: torch (uniform +-1/sqrt(fan_in), PyTorch's nn.Linear) or "
+      "xavier (Xavier-uniform weights, zero biases: the TOM authors' SAC and softlearning's Keras layers)",
+      OneOf{"torch", "xavier"});
     v("critic_loss_clamp", critic_loss_clamp,
       "a critic whose mean squared TD error exceeds this gets no gradient in that update, as with PyTorch's "
       "clamp_max on the loss (the TOM authors' code: 1000); 0: off",
@@ -77,7 +90,7 @@ struct SacStats {
   double policy_loss = 0;  // mean of alpha * log_prob - min(Q1, Q2)
   double alpha = 0;        // temperature used in this update
   double alpha_loss = 0;   // -log(alpha) * (mean log_prob + target entropy); 0 without learn_alpha
-  double entropy = 0;      // -mean log_prob of the policy's actions (normalised units)
+  double entropy = 0;      // -mean log_prob of the policy's actions (in sac.entropy_units)
 
   template <class V>
   void visit(V& v) {
@@ -123,7 +136,11 @@ class Sac final : public PolicyValue {
   double gamma() const override { return settings_.gamma; }
 
   const SacSettings& settings() const { return settings_; }
+  // In the units of settings().entropy_units.
   double target_entropy() const { return target_entropy_; }
+  // What a log-probability of the unit-squashed action gains in entropy_units: 0 for unit,
+  // -sum log((high - low) / 2) for action (the density of the action in the task's units).
+  double log_prob_shift() const { return log_prob_shift_; }
   torch::Generator& generator() { return gen_; }
   // The networks (parameters are flat tensors; see nn::FlatMlp).
   const nn::FlatMlp& policy() const { return policy_; }
@@ -147,6 +164,7 @@ class Sac final : public PolicyValue {
   std::vector<double> low_, high_;
   torch::Tensor action_scale_, action_offset_;  // [A] on device: action = offset + scale * tanh(u)
   double target_entropy_;
+  double log_prob_shift_;
   torch::Generator gen_;
   nn::FlatMlp policy_, critic1_, critic2_, target1_, target2_;
   nn::FlatAdam policy_adam_, critic1_adam_, critic2_adam_, alpha_adam_;

@@ -8,8 +8,15 @@
 
 namespace tom::algos {
 
-Collector::Collector(std::unique_ptr<envs::Env> env, std::uint64_t seed)
+TimeLimitEnds time_limit_ends_from_name(const std::string& name) {
+  if (name == "bootstrap") return TimeLimitEnds::bootstrap;
+  if (name == "terminal") return TimeLimitEnds::terminal;
+  fail("unknown time-limit handling '{}' (valid: bootstrap, terminal)", name);
+}
+
+Collector::Collector(std::unique_ptr<envs::Env> env, std::uint64_t seed, TimeLimitEnds time_limit_ends)
     : env_(std::move(env)),
+      time_limit_ends_(time_limit_ends),
       rng_(seed ^ 0x9e3779b97f4a7c15ULL),
       last_return_(std::numeric_limits<double>::quiet_NaN()),
       last_length_(std::numeric_limits<double>::quiet_NaN()) {
@@ -27,7 +34,8 @@ std::vector<double> Collector::random_action() {
 
 void Collector::step(const std::vector<double>& action, data::ReplayBuffer& buffer) {
   envs::Step result = env_->step(action);
-  buffer.add(obs_, action, result.reward, result.obs, result.terminated, episode_start_);
+  const bool done = result.terminated || (result.truncated && time_limit_ends_ == TimeLimitEnds::terminal);
+  buffer.add(obs_, action, result.reward, result.obs, done, episode_start_);
   episode_start_ = false;
   episode_return_ += result.reward;
   ++episode_length_;

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <memory>
 #include <random>
+#include <string>
 #include <vector>
 
 #include <torch/serialize/archive.h>
@@ -13,16 +14,22 @@
 
 namespace tom::algos {
 
+// How the replay buffer stores an episode that ends at the time limit: bootstrap (not
+// terminated, so values go on past it, as Gymnasium's `truncated`) or terminal (done, as
+// gym's v2 TimeLimit wrapper made it in the TOM authors' loop).
+enum class TimeLimitEnds { bootstrap, terminal };
+TimeLimitEnds time_limit_ends_from_name(const std::string& name);  // tom::Error if unknown
+
 class Collector {
  public:
-  Collector(std::unique_ptr<envs::Env> env, std::uint64_t seed);
+  Collector(std::unique_ptr<envs::Env> env, std::uint64_t seed, TimeLimitEnds time_limit_ends = TimeLimitEnds::bootstrap);
 
   const envs::Env& env() const { return *env_; }
   const std::vector<double>& obs() const { return obs_; }
   // An action drawn uniformly within the env's bounds (initial exploration).
   std::vector<double> random_action();
-  // Steps the env, stores the transition in `buffer` (time-limit ends are stored as not
-  // terminated, so they are bootstrapped) and resets when the episode ends.
+  // Steps the env, stores the transition in `buffer` (a time-limit end as the constructor
+  // said) and resets when the episode ends.
   void step(const std::vector<double>& action, data::ReplayBuffer& buffer);
 
   std::int64_t episodes() const { return episodes_; }
@@ -34,6 +41,7 @@ class Collector {
 
  private:
   std::unique_ptr<envs::Env> env_;
+  TimeLimitEnds time_limit_ends_;
   std::mt19937_64 rng_;
   std::vector<double> obs_;
   bool episode_start_ = true;

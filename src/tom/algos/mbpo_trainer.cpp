@@ -35,7 +35,7 @@ MbpoTrainer::MbpoTrainer(const MbpoSettings& mbpo, const agents::SacSettings& sa
                          TerminationFn is_terminal, std::uint64_t seed, torch::Device device)
     : settings_(mbpo),
       device_(device),
-      core_(mbpo.replay_capacity, sac, std::move(env), seed, device),
+      core_(mbpo.replay_capacity, sac, std::move(env), seed, device, time_limit_ends_from_name(mbpo.time_limit_ends)),
       model_(std::move(model)),
       objective_(objective ? std::move(objective) : std::make_unique<objectives::MleObjective>()),
       is_terminal_(std::move(is_terminal)),
@@ -122,7 +122,7 @@ void MbpoTrainer::fit_model(const objectives::FitPlan& plan) {
             plan.data.origin.defined() ? plan.data.origin.index_select(0, rows) : rows};
     weights = weights.resampled(rows);
   }
-  const models::FitReport fit = model_->fit(data, weights, plan.loss, plan.holdout_ratio);
+  const models::FitReport fit = model_->fit(data, weights, plan.loss, plan.holdout_ratio, plan.epoch);
   last_fit_ = {fit.train_nll, fit.holdout_nll, fit.train_mse, fit.holdout_mse, static_cast<double>(fit.epochs)};
   counters_.model_fits += 1;
   counters_.model_gradient_steps += static_cast<double>(fit.gradient_steps);

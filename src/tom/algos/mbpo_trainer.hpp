@@ -51,6 +51,7 @@ struct MbpoSettings {
   double real_ratio = 0.05;
   std::int64_t replay_capacity = 1000000;
   double max_nonfinite_fraction = 0.01;
+  std::string time_limit_ends = "bootstrap";
 
   template <class V>
   void visit(V& v) {
@@ -83,6 +84,11 @@ struct MbpoSettings {
     v("replay_capacity", replay_capacity, "real transitions kept", Range::at_least(1));
     v("max_nonfinite_fraction", max_nonfinite_fraction,
       "stop the run when more model predictions than this are NaN/inf (the model diverged)", Range::probability());
+    v("time_limit_ends", time_limit_ends,
+      "a real episode's time-limit end in the replay buffer: bootstrap (not terminal, so SAC's targets and the "
+      "TOM dual's flow go on past it) or terminal (done, as gym's v2 TimeLimit wrapper in the TOM authors' loop "
+      "on hopper, walker2d and halfcheetah)",
+      OneOf{"bootstrap", "terminal"});
   }
 };
 

@@ -18,8 +18,9 @@ struct CoreCounters {
 }  // namespace
 
 OffPolicyCore::OffPolicyCore(std::int64_t replay_capacity, const agents::SacSettings& sac,
-                             std::unique_ptr<envs::Env> env, std::uint64_t seed, torch::Device device)
-    : collector_(std::move(env), seed),
+                             std::unique_ptr<envs::Env> env, std::uint64_t seed, torch::Device device,
+                             TimeLimitEnds time_limit_ends)
+    : collector_(std::move(env), seed, time_limit_ends),
       replay_(replay_capacity, collector_.env().spec().obs_dim, collector_.env().spec().action_dim, device),
       agent_(sac, collector_.env().spec().obs_dim, collector_.env().spec().action_dim,
              collector_.env().spec().action_low, collector_.env().spec().action_high, device, seed) {}

@@ -21,7 +21,7 @@ namespace tom::algos {
 class OffPolicyCore {
  public:
   OffPolicyCore(std::int64_t replay_capacity, const agents::SacSettings& sac, std::unique_ptr<envs::Env> env,
-                std::uint64_t seed, torch::Device device);
+                std::uint64_t seed, torch::Device device, TimeLimitEnds time_limit_ends = TimeLimitEnds::bootstrap);
 
   // One env step into the replay buffer: a uniformly random action if `explore_uniformly`,
   // else an action sampled from the policy.

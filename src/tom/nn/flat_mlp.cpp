@@ -1,7 +1,5 @@
 #include "tom/nn/flat_mlp.hpp"
 
-#include <cmath>
-
 #include "tom/core/error.hpp"
 #include "tom/core/shapes.hpp"
 
@@ -16,7 +14,7 @@ torch::Tensor mlp_forward(const MlpLayers& layers, const torch::Tensor& x) {
   return h;
 }
 
-FlatMlp::FlatMlp(std::vector<std::int64_t> sizes, torch::Generator& gen, torch::Device device)
+FlatMlp::FlatMlp(std::vector<std::int64_t> sizes, torch::Generator& gen, Init init, torch::Device device)
     : sizes_(std::move(sizes)) {
   if (sizes_.size() < 2) fail("an MLP needs at least input and output sizes (got {} sizes)", sizes_.size());
   std::int64_t total = 0;
@@ -27,11 +25,7 @@ FlatMlp::FlatMlp(std::vector<std::int64_t> sizes, torch::Generator& gen, torch::
   torch::NoGradGuard no_grad;
   params_ = torch::empty({total}, torch::TensorOptions().dtype(torch::kFloat32));
   layers_ = layer_views(params_);
-  for (std::size_t l = 0; l < layers_.size(); ++l) {
-    const double bound = 1.0 / std::sqrt(static_cast<double>(sizes_[l]));
-    layers_.weights[l].uniform_(-bound, bound, gen);
-    layers_.biases[l].uniform_(-bound, bound, gen);
-  }
+  for (std::size_t l = 0; l < layers_.size(); ++l) initialise_linear(layers_.weights[l], layers_.biases[l], init, gen);
   if (device != torch::Device(torch::kCPU)) {
     params_ = params_.to(device);
     layers_ = layer_views(params_);

@@ -13,6 +13,8 @@
 
 #include <torch/torch.h>
 
+#include "tom/nn/init.hpp"
+
 namespace tom::nn {
 
 // The layers of a ReLU MLP: per layer its weight [out, in] and bias [out]. A FlatMlp's are
@@ -29,9 +31,10 @@ torch::Tensor mlp_forward(const MlpLayers& layers, const torch::Tensor& x);
 
 class FlatMlp {
  public:
-  // sizes = {in, hidden..., out}: ReLU after every hidden layer, linear output. Weights and
-  // biases start uniform in +-1/sqrt(fan_in) (PyTorch's nn.Linear default), drawn from `gen`.
-  FlatMlp(std::vector<std::int64_t> sizes, torch::Generator& gen, torch::Device device = torch::kCPU);
+  // sizes = {in, hidden..., out}: ReLU after every hidden layer, linear output. Layers start
+  // as `init` says (default: PyTorch's nn.Linear), drawn from `gen` layer by layer.
+  FlatMlp(std::vector<std::int64_t> sizes, torch::Generator& gen, Init init = Init::torch_default,
+          torch::Device device = torch::kCPU);
 
   // x: [B, in] -> [B, out]. Differentiable with respect to x.
   torch::Tensor forward(const torch::Tensor& x) const;

@@ -293,7 +293,7 @@ class MinimaxForm final : public DualForm {
 
 AveragedNet::AveragedNet(std::string key, std::int64_t input_dim, const TomDualSettings& settings,
                          torch::Device device, double output_bias_lr)
-    : online(input_dim, settings.hidden, settings.layers),
+    : online(input_dim, settings.hidden, settings.layers, nn::init_from_name(settings.init)),
       averaged(input_dim, settings.hidden, settings.layers),
       key_(std::move(key)) {
   online->to(device);

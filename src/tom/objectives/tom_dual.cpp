@@ -23,7 +23,7 @@ void TomDualSettings::check() {
   check_settings("tom_dual", *this);
 }
 
-DualNetImpl::DualNetImpl(std::int64_t input_dim, int hidden, int layers) : sizes_{input_dim} {
+DualNetImpl::DualNetImpl(std::int64_t input_dim, int hidden, int layers, nn::Init init) : sizes_{input_dim} {
   std::int64_t in = input_dim;
   for (int i = 0; i < layers; ++i) {
     layers_.push_back(register_module("hidden" + std::to_string(i),
@@ -35,6 +35,11 @@ DualNetImpl::DualNetImpl(std::int64_t input_dim, int hidden, int layers) : sizes
       register_module("out", torch::nn::Linear(torch::nn::LinearOptions(in, 1).bias(false))));
   sizes_.push_back(1);
   output_bias_ = register_parameter("output_bias", torch::zeros({1}));
+  // torch::nn::Linear has drawn PyTorch's initialisation already; redraw only for another.
+  if (init != nn::Init::torch_default) {
+    auto global = at::detail::getDefaultCPUGenerator();
+    for (auto& layer : layers_) nn::initialise_linear(layer->weight, layer->bias, init, global);
+  }
 }
 
 nn::MlpLayers DualNetImpl::layers() const {

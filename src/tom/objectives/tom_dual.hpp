@@ -49,6 +49,7 @@ struct TomDualSettings {
   bool normalise = true;
   int hidden = 256;
   int layers = 2;
+  std::string init = "torch";
 
   template <class V>
   void visit(V& v) {
@@ -87,6 +88,10 @@ struct TomDualSettings {
     v("normalise", normalise, "rescale the weights of a buffer to mean 1");
     v("hidden", hidden, "hidden units per layer of the dual networks", Range::at_least(1));
     v("layers", layers, "hidden ReLU layers of the dual networks", Range::at_least(1));
+    v("init", init,
+      "initialisation of the dual networks: torch (PyTorch's nn.Linear) or xavier (Xavier-uniform weights, zero "
+      "biases: the TOM authors' Q network); the free output bias starts at 0 either way",
+      OneOf{"torch", "xavier"});
   }
 
   // Throws tom::Error naming the first setting out of range.
@@ -118,7 +123,8 @@ struct DualData {
 // by 1-gamma and must not be pulled to zero).
 class DualNetImpl : public torch::nn::Module {
  public:
-  DualNetImpl(std::int64_t input_dim, int hidden, int layers);
+  // Layers start as `init` says, drawn from LibTorch's global generator.
+  DualNetImpl(std::int64_t input_dim, int hidden, int layers, nn::Init init = nn::Init::torch_default);
   torch::Tensor forward(const torch::Tensor& x);  // [n, input_dim] -> [n]
   const torch::Tensor& output_bias() const { return output_bias_; }
 

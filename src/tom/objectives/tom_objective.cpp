@@ -15,11 +15,35 @@ TomObjective::TomObjective(const TomSettings& settings, const TomDualSettings& d
       discriminator_(discriminator, obs_dim, action_dim, device),
       dual_(dual, obs_dim, action_dim, device) {}
 
+torch::Tensor TomObjective::log_ratio_reward(const Transitions& buffer, const torch::Tensor& newest, bool fit,
+                                             torch::Generator& gen) {
+  const std::int64_t n = buffer.s.size(0), pool = newest.size(0);
+  torch::Tensor in_pool = torch::zeros({n}, buffer.s.options());
+  in_pool.index_fill_(0, newest, 1.0);
+  if (!discriminator_.settings().enabled) return in_pool;
+  if (fit) {
+    const Transitions recent{buffer.s.index_select(0, newest), buffer.a.index_select(0, newest),
+                             buffer.s_next.index_select(0, newest)};
+    last_.discriminator_loss = discriminator_.fit(recent, buffer, gen);
+  }
+  const torch::Tensor reward = discriminator_.log_ratio(buffer);
+  // Accuracy as a balanced classifier of pool against the rest of the buffer.
+  const auto says_recent = (reward > 0).to(torch::kFloat32);
+  const double rest = static_cast<double>(n - pool);
+  last_.discriminator_accuracy =
+      rest > 0 ? 0.5 * ((says_recent * in_pool).sum().item<double>() / static_cast<double>(pool) +
+                        ((1 - says_recent) * (1 - in_pool)).sum().item<double>() / rest)
+               : (says_recent.mean().item<double>());
+  return reward;
+}
+
 FitPlan TomObjective::plan(const FitContext& context) {
   const data::Batch all = context.replay.all();
   const std::int64_t n = all.obs.size(0);
   if (n == 0) fail("TOM: the replay buffer is empty");
-  if (settings_.wait_for_recent_pool && context.env_steps - context.exploration_steps < settings_.recent_pool)
+  const bool waiting =
+      settings_.wait_for_recent_pool && context.env_steps - context.exploration_steps < settings_.recent_pool;
+  if (waiting && settings_.starts_while_waiting == "uniform")
     return {replay_transitions(context.replay)};  // plain likelihood until the pool holds the current policy's data
   const torch::Tensor starts = context.replay.episode_start_obs();
   if (starts.size(0) == 0) fail("TOM: the replay buffer holds no episode start states");
@@ -30,24 +54,7 @@ FitPlan TomObjective::plan(const FitContext& context) {
   // The recent pool: slots of the newest transitions.
   const std::int64_t pool = std::min(settings_.recent_pool, n);
   const torch::Tensor newest = std::get<1>(context.replay.insertion_index().topk(pool)).to(device_);
-  torch::Tensor in_pool = torch::zeros({n}, s.options());
-  in_pool.index_fill_(0, newest, 1.0);
-
-  torch::Tensor reward;
-  if (discriminator_.settings().enabled) {
-    const Transitions recent{s.index_select(0, newest), a.index_select(0, newest), s_next.index_select(0, newest)};
-    last_.discriminator_loss = discriminator_.fit(recent, {s, a, s_next}, context.gen);
-    reward = discriminator_.log_ratio({s, a, s_next});
-    // Accuracy as a balanced classifier of pool against the rest of the buffer.
-    const auto says_recent = (reward > 0).to(torch::kFloat32);
-    const double rest = static_cast<double>(n - pool);
-    last_.discriminator_accuracy =
-        rest > 0 ? 0.5 * ((says_recent * in_pool).sum().item<double>() / static_cast<double>(pool) +
-                          ((1 - says_recent) * (1 - in_pool)).sum().item<double>() / rest)
-                 : (says_recent.mean().item<double>());
-  } else {
-    reward = in_pool;
-  }
+  const torch::Tensor reward = log_ratio_reward({s, a, s_next}, newest, /*fit=*/!waiting, context.gen);
   last_.reward_mean = reward.mean().item<double>();
 
   const auto k = dual_.settings().next_actions;
@@ -71,15 +78,20 @@ FitPlan TomObjective::plan(const FitContext& context) {
     return data;
   };
   const DualData data = dual_data(context.gen);
-  if (!settings_.warm_start) dual_ = TomDual(dual_.settings(), obs_dim_, action_dim_, device_);
-  last_.dual = dual_.train(data, dual_.settings().steps);
-  ++plans_;
   const auto next_actions = [&](const DualData& from) {
     return dual_.needs_next_actions() ? from.sample_next_actions(s_next, k) : NextActions{};
   };
   const auto buffer_weights = [&](bool clip) {
     return dual_.weights(s, a, reward, s_next, done, next_actions(data), clip).to(torch::kCPU);
   };
+  if (waiting) {  // plain likelihood; the starts weighted by the dual as it is
+    FitPlan plan{replay_transitions(context.replay)};
+    plan.start_weights = data::Weights::checked(buffer_weights(/*clip=*/false), n, "objective 'tom'");
+    return plan;
+  }
+  if (!settings_.warm_start) dual_ = TomDual(dual_.settings(), obs_dim_, action_dim_, device_);
+  last_.dual = dual_.train(data, dual_.settings().steps);
+  ++plans_;
   if (settings_.reference_steps > 0) {
     // Its own generator: the run is the same with or without the diagnostic.
     torch::Generator reference_gen = at::detail::createCPUGenerator(static_cast<std::uint64_t>(plans_));

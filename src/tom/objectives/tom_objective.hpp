@@ -13,7 +13,9 @@
 //      same weights or (start_weights = fresh, the authors' code) unclipped weights
 //      recomputed with fresh next actions.
 // With wait_for_recent_pool (the authors' code), fits before `recent_pool` transitions
-// have been collected after exploration are plain maximum likelihood.
+// have been collected after exploration are plain maximum likelihood; their rollout starts
+// are uniform, or (starts_while_waiting = dual, the authors' code) weighted by the dual and
+// discriminator as they are then: untrained, before the first TOM fit.
 // The discriminator is re-created at every fit (the paper's code) unless configured
 // otherwise; the dual networks carry over from fit to fit unless warm_start is off.
 #include <memory>
@@ -30,6 +32,7 @@ struct TomSettings {
   bool wait_for_recent_pool = false;
   double holdout_ratio = 0.0;
   std::string start_weights = "fit";
+  std::string starts_while_waiting = "uniform";
   bool warm_start = true;
   int reference_steps = 0;
 
@@ -44,6 +47,11 @@ struct TomSettings {
     v("start_weights", start_weights,
       "rollout starts: fit (the fit's clipped weights) or fresh (unclipped, recomputed with fresh next actions)",
       OneOf{"fit", "fresh"});
+    v("starts_while_waiting", starts_while_waiting,
+      "rollout starts of the plain-likelihood fits before the recent pool fills (wait_for_recent_pool): uniform, "
+      "or dual (unclipped weights of the dual and discriminator as they are, untrained before the first TOM fit: "
+      "the authors' code)",
+      OneOf{"uniform", "dual"});
     v("warm_start", warm_start,
       "the dual networks and their optimiser carry over from fit to fit (the authors' code); false: a fresh "
       "dual at every fit");
@@ -67,6 +75,10 @@ class TomObjective final : public ModelObjective {
  private:
   // The weighted L1 between the fit's weights and those of a copy of the dual trained
   // reference_steps further on fresh draws; sets last_.reference_*.
+  // The log-ratio reward r(s,a,s') of every replay transition: the discriminator's logit
+  // (fitted first when `fit`), or without one 1 inside the recent pool and 0 outside.
+  torch::Tensor log_ratio_reward(const Transitions& buffer, const torch::Tensor& newest, bool fit,
+                                 torch::Generator& gen);
   void measure_reference_gap(const DualData& fit_data, const torch::Tensor& s, const torch::Tensor& a,
                              const torch::Tensor& reward, const torch::Tensor& s_next, const torch::Tensor& done,
                              const NextActions& next);

@@ -4,8 +4,10 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
 
 #include "tom/core/threads.hpp"
+#include "tom/runs/build_info.hpp"
 #include "tom/envs/registry.hpp"
 #include "tom/runs/files.hpp"
 #include "tom/runs/settings_io.hpp"
@@ -33,7 +35,8 @@ std::vector<SettingRef> Config::fields() {
                       settings_of("mbpo", mbpo), settings_of("ensemble", ensemble), settings_of("mdn", mdn),
                       settings_of("objective", objective.choice), settings_of("tom", objective.tom),
                       settings_of("tom_dual", objective.dual), settings_of("discriminator", objective.discriminator),
-                      settings_of("pmac", objective.pmac), settings_of("vagram", objective.vagram)})
+                      settings_of("pmac", objective.pmac), settings_of("vagram", objective.vagram),
+                      settings_of("provenance", provenance)})
     all.insert(all.end(), part.begin(), part.end());
   return all;
 }
@@ -75,8 +78,17 @@ Config resolve_sources(const ConfigSources& sources) {
   }
   if (!sources.user_file.empty()) apply_toml(fields, read_file(sources.user_file), sources.user_file);
   apply_overrides(fields, sources.overrides);
+  if (config_to_toml(config) != [&] {
+        Config same = config;
+        same.provenance = {};
+        return config_to_toml(same);
+      }())
+    fail("the provenance section is recorded by tom when a run is created, not a setting; remove provenance.* "
+         "from {}",
+         sources.user_file.empty() ? "the overrides" : sources.user_file + " and the overrides");
   config.check();
   resolve_thread_count(config);
+  record_binary(config, /*creating=*/true);
   return config;
 }
 
@@ -121,6 +133,42 @@ Config load_run_config(const std::string& toml_text, const std::string& source,
 }
 
 std::string config_to_toml(Config& config) { return to_toml(config.fields()); }
+
+std::string target_entropy_meaning(const Config& config) {
+  const auto env = envs::make_env(config.run.env);
+  const auto& spec = env->spec();
+  double log_half_ranges = 0.0;  // sum log((high - low) / 2): action-units entropy less unit entropy
+  for (int i = 0; i < spec.action_dim; ++i) log_half_ranges += std::log(0.5 * (spec.action_high[i] - spec.action_low[i]));
+  const double target = config.sac.auto_target_entropy ? -spec.action_dim : config.sac.target_entropy;
+  if (config.sac.entropy_units == "action")
+    return fmt::format("sac: target entropy {:.4g} nats of the action in the task's units (sac.entropy_units = action), "
+                       "{:.4g} nats of the tanh-squashed unit action",
+                       target, target - log_half_ranges);
+  return fmt::format("sac: target entropy {:.4g} nats of the tanh-squashed unit action (sac.entropy_units = unit), "
+                     "{:.4g} nats of the action in the task's units",
+                     target, target + log_half_ranges);
+}
+
+bool record_binary(Config& config, bool creating) {
+  auto& p = config.provenance;
+  const auto& built = build_info();
+  if (creating) {
+    if (p.revision == built.revision && p.dirty == built.dirty && p.build_type == built.build_type) return false;
+    p.revision = built.revision;
+    p.dirty = built.dirty;
+    p.build_type = built.build_type;
+    return true;
+  }
+  const std::string mine = binary_label(built.revision, built.dirty);
+  std::map<std::string, std::string> recorded{{"provenance.revision", p.revision},
+                                              {"provenance.dirty", p.dirty ? "true" : "false"},
+                                              {"provenance.resumed_by", p.resumed_by}};
+  const auto known = binaries_of(recorded);
+  // A dirty build may differ from another of the same label, so it is listed each time.
+  if (!built.dirty && std::find(known.begin(), known.end(), mine) != known.end()) return false;
+  p.resumed_by += (p.resumed_by.empty() ? "" : ",") + mine;
+  return true;
+}
 
 std::map<std::string, std::string> resumed_settings(const std::string& toml_text, const std::string& source) {
   auto settings = flatten_toml(toml_text, source);

@@ -56,6 +56,23 @@ struct RunSettings {
   }
 };
 
+// What built the run's binary (runs/build_info.hpp), written when the run is created. Not
+// a setting: a config file or override that sets it is refused.
+struct Provenance {
+  std::string revision;    // git commit; empty in runs made before tom recorded it
+  bool dirty = false;      // built from a checkout with changes not in that commit
+  std::string build_type;  // CMake's build type
+  std::string resumed_by;  // other binaries that continued the run: "revision[+dirty]", comma-separated
+
+  template <class V>
+  void visit(V& v) {
+    v("revision", revision, "recorded: git commit of the tom binary that created the run");
+    v("dirty", dirty, "recorded: that binary was built from a checkout with uncommitted changes");
+    v("build_type", build_type, "recorded: that binary's CMake build type");
+    v("resumed_by", resumed_by, "recorded: other binaries that continued the run (revision[+dirty], comma-separated)");
+  }
+};
+
 struct Config {
   RunSettings run;
   algos::SacLoopSettings sac_loop;
@@ -64,6 +81,7 @@ struct Config {
   models::EnsembleSettings ensemble;
   models::MdnSettings mdn;
   objectives::ObjectiveSettings objective;  // sections objective, tom, tom_dual, discriminator, pmac, vagram
+  Provenance provenance;
 
   // Every field of every section, as "section.name" references into this object.
   std::vector<SettingRef> fields();
@@ -87,6 +105,14 @@ std::vector<std::string> budget_warnings(const Config& config);
 Config load_run_config(const std::string& toml_text, const std::string& source,
                        const std::vector<std::string>& overrides = {});
 std::string config_to_toml(Config& config);
+// What SAC's target entropy means on the config's task, in both units: "sac: target
+// entropy -17 nats of the action in the task's units (sac.entropy_units = action), -1.42
+// nats of the tanh-squashed unit action" (for tom config).
+std::string target_entropy_meaning(const Config& config);
+// Records this binary in config.provenance: as the creator of a new run, or (resuming) in
+// resumed_by when it is not one of the binaries already listed (a dirty build always is
+// listed). Returns whether the provenance changed.
+bool record_binary(Config& config, bool creating);
 // A run's settings as `tom train --resume` would run it: its config.toml flattened
 // ("section.key" -> value text), plus the settings an older version did not write, at
 // the values a resume gives them; so runs made before and after a setting was added

@@ -171,6 +171,40 @@ CompareRow make_row(const std::string& arm, const std::string& quantity, std::in
 
 }  // namespace
 
+namespace {
+
+// Results compared across binaries may differ for that reason alone: say so when the runs
+// (or a run's resumed parts) came from more than one, or from ones that cannot be told apart.
+void note_binaries(const std::vector<Arm>& arms, std::vector<std::string>& notes) {
+  std::set<std::string> all;
+  std::vector<std::string> per_arm;
+  for (const Arm& arm : arms) {
+    std::map<std::string, int> count;
+    for (const auto* run : arm.runs)
+      for (const auto& binary : [&] {
+             const auto binaries = binaries_of(run->settings);
+             return std::set<std::string>(binaries.begin(), binaries.end());
+           }())
+        ++count[binary];
+    std::vector<std::string> parts;
+    for (const auto& [binary, runs] : count) {
+      parts.push_back(fmt::format("{} ({} run{})", binary, runs, runs == 1 ? "" : "s"));
+      all.insert(binary);
+    }
+    per_arm.push_back(fmt::format("arm '{}': {}", arm.label, join(parts)));
+  }
+  if (all.size() > 1)
+    notes.push_back("the runs come from different binaries, so a difference may be the code's: " + join(per_arm, "; "));
+  else if (all.contains("unrecorded"))
+    notes.push_back("no run records its binary (made before tom recorded it): that they ran the same code is unchecked");
+  else if (all.size() == 1 && all.begin()->ends_with("+dirty"))
+    notes.push_back(fmt::format("every run comes from {}, a build with uncommitted changes: the same label may hide "
+                                "different code",
+                                *all.begin()));
+}
+
+}  // namespace
+
 CompareResult compare_runs(const std::vector<RunRecord>& runs, const CompareOptions& options) {
   if (runs.empty()) fail("no runs to compare");
   CompareResult result;
@@ -184,6 +218,8 @@ CompareResult compare_runs(const std::vector<RunRecord>& runs, const CompareOpti
   result.steps = report_steps(runs, options);
   std::map<std::string, std::string> selector;
   if (!options.baseline.empty()) selector = parse_selector(options.baseline, arms);
+
+  note_binaries(arms, result.notes);
 
   std::vector<ArmData> data;
   for (const Arm& arm : arms) {

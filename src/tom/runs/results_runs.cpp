@@ -205,7 +205,27 @@ bool ignored_for_arm(const std::string& key) {
   static const std::set<std::string> ignored = {"run.seed",  "run.threads",        "run.device",
                                                 "run.checkpoint_every", "run.steps", "run.stop_at_return",
                                                 "run.target_return"};
-  return ignored.contains(key);
+  return ignored.contains(key) || key.starts_with("provenance.");
+}
+
+std::string binary_label(const std::string& revision, bool dirty) {
+  if (revision.empty()) return "unrecorded";
+  return dirty ? revision + "+dirty" : revision;
+}
+
+std::vector<std::string> binaries_of(const std::map<std::string, std::string>& settings) {
+  const auto value = [&](const std::string& key) {
+    const auto it = settings.find(key);
+    return it == settings.end() ? std::string{} : it->second;
+  };
+  std::vector<std::string> out{binary_label(value("provenance.revision"), value("provenance.dirty") == "true")};
+  const std::string resumed = value("provenance.resumed_by");
+  for (std::size_t start = 0; start < resumed.size();) {
+    const auto comma = std::min(resumed.find(',', start), resumed.size());
+    if (comma > start) out.push_back(resumed.substr(start, comma - start));
+    start = comma + 1;
+  }
+  return out;
 }
 
 std::vector<Arm> group_into_arms(const std::vector<RunRecord>& runs) {

@@ -63,8 +63,16 @@ std::map<std::string, std::string> flatten_toml(const std::string& text, const s
 std::vector<RunRecord> find_runs(const std::vector<std::filesystem::path>& paths,
                                  const SettingsReader& read_settings = flatten_toml);
 
-// Settings that do not define an arm: the seed, and what cannot change the results.
+// Settings that do not define an arm: the seed, what cannot change the results, and the
+// provenance section (which binary ran it: compare notes when arms differ there).
 bool ignored_for_arm(const std::string& key);
+
+// A binary as runs record it (config.hpp, Provenance): "revision" or "revision+dirty";
+// "unrecorded" for an empty revision (runs made before tom recorded it).
+std::string binary_label(const std::string& revision, bool dirty);
+// The binaries that ran any part of a run, from its flattened settings: the creator's
+// label, then those in provenance.resumed_by.
+std::vector<std::string> binaries_of(const std::map<std::string, std::string>& settings);
 
 // Steps listed for a message ("100, 200, 300"), the middle elided when there are many.
 std::string steps_text(const std::vector<std::int64_t>& steps);

@@ -16,6 +16,7 @@
 #include "tom/core/threads.hpp"
 #include "tom/envs/registry.hpp"
 #include "tom/models/make_model.hpp"
+#include "tom/runs/build_info.hpp"
 #include "tom/runs/checkpoint.hpp"
 #include "tom/runs/files.hpp"
 #include "tom/runs/progress.hpp"
@@ -308,6 +309,7 @@ RunOutcome start_run(Config config, const fs::path& dir) {
   const RunLock lock(dir);
   if (!holds_no_run(dir)) refuse_existing(dir);  // another writer got there first
   remove_stale_temporaries(dir);
+  record_binary(config, /*creating=*/true);
   write_file_atomic(dir / kConfigFile, config_to_toml(config));
   write_first_checkpoint(dir, config, *trainer);
   return train_loop(config, dir, *trainer, 0.0);
@@ -377,12 +379,17 @@ RunOutcome resume_run(const fs::path& dir, std::optional<std::int64_t> steps) {
       fail("{}: checkpoint header and contents disagree on the step", checkpoint.path.string());
     wall_before = checkpoint.header.value("wall_s", 0.0);
   }
+  bool config_changed = record_binary(config, /*creating=*/false);
+  if (config_changed)
+    fmt::print("note: {} continues with another binary ({}); config.toml lists it in provenance.resumed_by\n",
+               dir.string(), binary_label(build_info().revision, build_info().dirty));
   if (steps) {
     if (*steps < trainer->env_steps())
       fail("--steps {} is below the {} steps the run has already done", *steps, trainer->env_steps());
     config.run.steps = *steps;
-    write_file_atomic(dir / kConfigFile, config_to_toml(config));
+    config_changed = true;
   }
+  if (config_changed) write_file_atomic(dir / kConfigFile, config_to_toml(config));
   if (const auto reached = target_reached_at(dir, config.run, trainer->env_steps())) {
     fmt::print("{} is complete: its evaluation return {:.2f} reached the target {} at step {}\n", dir.string(),
                *reached, config.run.target_return, trainer->env_steps());
