@@ -22,11 +22,22 @@ std::filesystem::path fresh_dir(const std::string& name) {
 }
 
 int run_tom(const std::vector<std::string>& args, const std::filesystem::path& log) {
+  return run_tom_in(std::filesystem::current_path(), args, log, log);
+}
+
+int run_tom_in(const std::filesystem::path& cwd, const std::vector<std::string>& args,
+               const std::filesystem::path& out, const std::filesystem::path& errors) {
+  // Resolved here: the child changes directory before opening them.
+  const auto out_file = std::filesystem::absolute(out), errors_file = std::filesystem::absolute(errors);
   const pid_t pid = fork();
   if (pid == 0) {
-    const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    dup2(fd, 1);
-    dup2(fd, 2);
+    if (::chdir(cwd.c_str()) != 0) _exit(126);
+    const int out_fd = ::open(out_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    const int err_fd =
+        errors_file == out_file ? out_fd : ::open(errors_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (out_fd < 0 || err_fd < 0) _exit(125);
+    dup2(out_fd, 1);
+    dup2(err_fd, 2);
     std::vector<char*> argv;
     std::string program = TOM_BINARY_DIR "/tom";
     argv.push_back(program.data());

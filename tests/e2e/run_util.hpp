@@ -10,6 +10,10 @@ namespace tom::test {
 std::filesystem::path fresh_dir(const std::string& name);
 // Runs `tom` with the arguments, waits, returns its exit status; output goes to `log`.
 int run_tom(const std::vector<std::string>& args, const std::filesystem::path& log);
+// The same in directory `cwd`, standard output into `out` and errors into `errors` (which
+// may be the same file).
+int run_tom_in(const std::filesystem::path& cwd, const std::vector<std::string>& args,
+               const std::filesystem::path& out, const std::filesystem::path& errors);
 // metrics.csv as a header and rows of cells.
 struct Csv {
   std::vector<std::string> header;

@@ -4,12 +4,14 @@
 
 #include <unistd.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 
 #include "tom/core/error.hpp"
 #include "tom/runs/config.hpp"
 #include "tom/runs/results_compare.hpp"
+#include "tom/runs/results_report.hpp"
 #include "../support.hpp"
 
 namespace fs = std::filesystem;
@@ -133,7 +135,14 @@ TEST(ResultsCompare, TableHasHandComputedStatisticsAndBaselineDifference) {
   EXPECT_NE(md.find("AUC to 300"), std::string::npos);
   const std::string csv = to_csv(result);
   EXPECT_EQ(csv.substr(0, csv.find('\n')),
-            "arm,quantity,step,n,mean,iqm,ci_low,ci_high,baseline,diff_iqm,diff_ci_low,diff_ci_high");
+            "arm,quantity,step,n,mean,iqm,ci_low,ci_high,baseline,diff_iqm,diff_ci_low,diff_ci_high,welch_t,welch_df,"
+            "welch_p");
+  // tom 60, 61, 62 against mle 30, 31, 32 at step 300: t = 30 / sqrt(2/3) on 4 degrees of freedom.
+  const auto& at_end = row_of(result, "objective.name=tom", "eval_return_mean", 300);
+  ASSERT_TRUE(at_end.welch.has_value());
+  EXPECT_NEAR(at_end.welch->t, 30 / std::sqrt(2.0 / 3.0), 1e-9);
+  EXPECT_NEAR(at_end.welch->df, 4.0, 1e-9);
+  EXPECT_NE(md.find("| < 0.001 |"), std::string::npos) << md;
   EXPECT_NE(csv.find("\"objective.name=tom\",eval_return_mean,300,3,61,61,"), std::string::npos) << csv;
   EXPECT_NE(csv.find("\"objective.name=tom\",auc,300,3,38.5,38.5,"), std::string::npos) << csv;
   fs::remove_all(root);
@@ -342,4 +351,98 @@ TEST(Provenance, ANewRunRecordsThisBinaryAndTheSectionIsNotASetting) {
     EXPECT_FALSE(record_binary(older, /*creating=*/false));
     EXPECT_EQ(older.provenance.resumed_by, once);
   }
+}
+
+namespace {
+
+// Two tasks with different budgets: hopper to 300 steps, walker2d to 200; in each, tom
+// runs `lead` above mle, seeds s = 0..3 adding s to both.
+fs::path make_two_tasks(const std::string& name, double lead) {
+  const fs::path root = temp_dir(name);
+  for (int s = 0; s < 4; ++s) {
+    make_run(root, "mle", s, {{100, 10 + s}, {200, 20 + s}, {300, 30 + s}}, "hopper");
+    make_run(root, "tom", s, {{100, 10 + s}, {200, 20 + lead + s}, {300, 30 + lead + s}}, "hopper");
+    make_run(root, "mle", s, {{100, 10 + s}, {200, 20 + s}}, "walker2d");
+    make_run(root, "tom", s, {{100, 10 + s}, {200, 20 + lead + s}}, "walker2d");
+  }
+  return root;
+}
+
+CompareResult compare_with_last(const fs::path& root, std::vector<std::int64_t> steps) {
+  CompareOptions options;
+  options.baseline = "objective.name=mle";
+  options.steps = std::move(steps);
+  options.last_common = true;
+  return compare_runs(find_runs({root}, resumed_settings), options);
+}
+
+}  // namespace
+
+TEST(ResultsCompare, LastCommonStepMeetsEachArmAtItsOwnEnd) {
+  const auto result = compare_with_last(make_two_tasks("last_common", 5), {300});
+  // walker2d never reached 300: a note and no row there, but a row at its last step, 200.
+  EXPECT_NE(notes_of(result).find("no run reached step 300"), std::string::npos) << notes_of(result);
+  const auto& walker = row_of(result, "env=walker2d, objective.name=tom", "eval_return_mean", 200);
+  ASSERT_TRUE(walker.diff.has_value());
+  EXPECT_DOUBLE_EQ(*walker.diff, 5.0);
+  ASSERT_TRUE(walker.welch.has_value());
+  EXPECT_EQ(walker.values.size(), 4u);
+  EXPECT_EQ(row_of(result, "env=hopper, objective.name=tom", "eval_return_mean", 300).step, 300);
+  EXPECT_THROW(row_of(result, "env=walker2d, objective.name=tom", "eval_return_mean", 300), std::runtime_error);
+}
+
+TEST(ResultsReport, SummarySaysOnlyWhatTheIntervalAndTheTestShow) {
+  // A lead of 50 over a spread of +-1.5: both the interval and Welch's test agree.
+  const auto ahead = summary_markdown(compare_with_last(make_two_tasks("summary_ahead", 50), {}));
+  EXPECT_NE(ahead.find("- **hopper**, eval_return_mean at 300 steps (4 seeds per arm): tom − mle = +50"),
+            std::string::npos)
+      << ahead;
+  EXPECT_NE(ahead.find(": tom higher."), std::string::npos) << ahead;
+  EXPECT_NE(ahead.find("- **walker2d**, eval_return_mean at 200 steps"), std::string::npos) << ahead;
+  // No lead: nothing detectable, and no power statement for a zero difference.
+  const auto none = summary_markdown(compare_with_last(make_two_tasks("summary_none", 0), {}));
+  EXPECT_NE(none.find("no difference detectable at 4 seeds per arm."), std::string::npos) << none;
+  // A lead of 1 within the spread: not shown, with the seeds 80 % power would need.
+  const auto small = summary_markdown(compare_with_last(make_two_tasks("summary_small", 1), {}));
+  EXPECT_NE(small.find("seeds per arm for 80 % power"), std::string::npos) << small;
+  EXPECT_EQ(small.find("higher"), std::string::npos) << small;
+}
+
+TEST(ResultsReport, AggregateNormalisesByThePublishedCurveAndCountsImprovement) {
+  const auto result = compare_with_last(make_two_tasks("aggregate", 50), {});
+  std::vector<std::string> notes;
+  const auto md = aggregate_markdown(result, {}, notes);
+  EXPECT_TRUE(notes.empty());
+  // Every tom run beats every mle run on both tasks: P(tom > mle) = 1 with a degenerate interval.
+  EXPECT_NE(md.find("| tom − mle (objective.name) | hopper (300), walker2d (200) | 16 |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| 1.00 | [1.00, 1.00] |"), std::string::npos) << md;
+  // A task without a published curve is named and left out.
+  const fs::path root = temp_dir("aggregate_pendulum");
+  for (int s = 0; s < 2; ++s) {
+    make_run(root, "mle", s, {{100, 10 + s}});
+    make_run(root, "tom", s, {{100, 20 + s}});
+  }
+  notes.clear();
+  EXPECT_THROW(aggregate_markdown(compare_with_last(root, {}), {}, notes), tom::Error);
+  ASSERT_EQ(notes.size(), 1u);
+  EXPECT_NE(notes[0].find("inverted_pendulum: no published mbpo curve"), std::string::npos) << notes[0];
+}
+
+TEST(ResultsReport, GeneratedBlocksAreFoundAndReplacedInPlace) {
+  const std::string doc = "# Results\n\ntext before\n";
+  const std::string once = with_generated_block(doc, "paper", "experiments/a --summary", "- line one\n");
+  EXPECT_EQ(once, doc + "\n<!-- tom compare paper: experiments/a --summary -->\n- line one\n"
+                        "<!-- end of tom compare paper -->\n");
+  const std::string twice = with_generated_block(once + "after\n", "paper", "experiments/b", "- line two\n");
+  EXPECT_NE(twice.find("experiments/b -->\n- line two\n<!-- end of tom compare paper -->\nafter\n"), std::string::npos)
+      << twice;
+  EXPECT_EQ(twice.find("line one"), std::string::npos);
+  const auto blocks = generated_blocks(with_generated_block(twice, "other", "x", "y\n"));
+  ASSERT_EQ(blocks.size(), 2u);
+  EXPECT_EQ(blocks[0].name, "paper");
+  EXPECT_EQ(blocks[0].args, "experiments/b");
+  EXPECT_EQ(blocks[0].content, "- line two\n");
+  EXPECT_EQ(blocks[1].name, "other");
+  EXPECT_THROW(generated_blocks("<!-- tom compare open: args -->\nno end\n"), tom::Error);
+  EXPECT_THROW(with_generated_block(doc, "two words", "a", "b\n"), tom::Error);
 }

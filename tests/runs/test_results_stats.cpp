@@ -1,6 +1,7 @@
 // Statistics behind `tom compare`, against values worked out by hand.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <numeric>
 
 #include "tom/core/error.hpp"
@@ -101,4 +102,35 @@ TEST(ResultsStats, StrataAreResampledSeparately) {
   EXPECT_THROW(stratified_bootstrap_ci({{1.0}, {}}, only_first, 10, 0.95, 0), tom::Error);
   EXPECT_THROW(stratified_bootstrap_ci({{1.0}}, only_first, 0, 0.95, 0), tom::Error);
   EXPECT_THROW(stratified_bootstrap_ci({{1.0}}, only_first, 10, 1.5, 0), tom::Error);
+}
+
+TEST(ResultsStats, WelchTestMatchesAHandIntegratedValue) {
+  // t and df by hand; p by integrating Student's t density numerically (no library).
+  const WelchTest w = welch_test({1, 2, 3, 4}, {2, 4, 6, 8, 10});
+  EXPECT_NEAR(w.t, -2.25144, 1e-4);
+  EXPECT_NEAR(w.df, 5.52079, 1e-4);
+  EXPECT_NEAR(w.p, 0.06913, 2e-4);
+  EXPECT_NEAR(welch_test({2, 4, 6, 8, 10}, {1, 2, 3, 4}).t, 2.25144, 1e-4);  // antisymmetric
+  const WelchTest flat = welch_test({3, 3}, {3, 3});
+  EXPECT_EQ(flat.p, 1.0);
+  EXPECT_EQ(welch_test({3, 3}, {4, 4}).p, 0.0);
+  EXPECT_THROW(welch_test({1}, {1, 2}), tom::Error);
+}
+
+TEST(ResultsStats, SeedsForPowerMatchTheTwoSampleTTestTables) {
+  // Cohen's d = 1 needs 17 per group and d = 0.5 64 (alpha 0.05 two-sided, power 0.8).
+  EXPECT_EQ(seeds_for_power(1.0, 1.0, 1.0), 17);
+  EXPECT_EQ(seeds_for_power(-0.5, 1.0, 1.0), 64);
+  EXPECT_GT(seeds_for_power(1.0, 1.0, 1.0, 0.05, 0.9), 17);  // more power, more seeds
+  EXPECT_TRUE(std::isinf(seeds_for_power(0.0, 1.0, 1.0)));
+  EXPECT_EQ(seeds_for_power(1.0, 0.0, 0.0), 2);
+  EXPECT_THROW(seeds_for_power(1.0, 1.0, 1.0, 0.0), tom::Error);
+}
+
+TEST(ResultsStats, ProbabilityOfImprovementCountsPairsAndHalfTies) {
+  EXPECT_DOUBLE_EQ(probability_of_improvement({3, 4}, {1, 2}), 1.0);
+  EXPECT_DOUBLE_EQ(probability_of_improvement({1, 2}, {3, 4}), 0.0);
+  EXPECT_DOUBLE_EQ(probability_of_improvement({2, 5}, {2, 3}), 0.625);  // (0.5 + 0 + 1 + 1) / 4
+  EXPECT_THROW(probability_of_improvement({}, {1}), tom::Error);
+  EXPECT_NEAR(sample_sd({1, 2, 3, 4}), std::sqrt(5.0 / 3.0), 1e-12);
 }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <map>
 #include <set>
 
@@ -39,6 +40,16 @@ std::string num(double v) {
   return fmt::format("{:.2f}", v);
 }
 
+// A run directory relative to the working directory when it lies below it, so that text
+// generated from a checkout does not name the machine; else as found.
+std::string shown_path(const std::filesystem::path& dir) {
+  const auto relative = dir.lexically_proximate(std::filesystem::current_path());
+  return relative.empty() || *relative.begin() == ".." ? dir.string() : relative.string();
+}
+
+// A p-value to two significant digits, small ones as "< 0.001".
+std::string p_value(double p) { return p < 0.001 ? "< 0.001" : fmt::format("{:.2g}", p); }
+
 }  // namespace
 
 std::vector<std::int64_t> default_steps(const std::vector<RunRecord>& runs, int points) {
@@ -65,6 +76,8 @@ namespace {
 // The steps to report, sorted: the chosen ones, or evenly spread ones; a chosen step no
 // run evaluated is an error (there is nothing to report there).
 std::vector<std::int64_t> report_steps(const std::vector<RunRecord>& runs, const CompareOptions& options) {
+  // Only "last" asked for: no evenly spread steps beside each arm's last common one.
+  if (options.steps.empty() && options.last_common) return {};
   std::vector<std::int64_t> steps = options.steps.empty() ? default_steps(runs, options.points) : options.steps;
   std::sort(steps.begin(), steps.end());
   steps.erase(std::unique(steps.begin(), steps.end()), steps.end());
@@ -80,6 +93,7 @@ std::vector<std::int64_t> report_steps(const std::vector<RunRecord>& runs, const
 
 // One arm's metric per run, its values at each reported step, and the AUC per run.
 struct ArmData {
+  std::vector<std::int64_t> steps;  // the arm's reported steps
   std::vector<std::map<std::int64_t, double>> series;
   std::map<std::int64_t, std::vector<double>> at_step;
   std::vector<std::int64_t> auc_steps;
@@ -141,6 +155,49 @@ ArmData collect_arm(const Arm& arm, const std::string& metric, const std::vector
   return d;
 }
 
+// The values of the runs of an arm that evaluated `step`.
+std::vector<double> values_at(const ArmData& d, std::int64_t step) {
+  std::vector<double> out;
+  for (const auto& series : d.series)
+    if (const auto it = series.find(step); it != series.end()) out.push_back(it->second);
+  return out;
+}
+
+// The steps one arm reports: the common ones up to the furthest its runs reached (a step
+// beyond that is past the arm's budget: one note, no row), plus with last_common the last
+// step that every run of the arm and of its baseline evaluated.
+std::vector<std::int64_t> arm_steps(const Arm& arm, const Arm* base, const std::vector<std::int64_t>& steps,
+                                    const CompareOptions& options, std::vector<std::string>& notes) {
+  std::int64_t furthest = 0;
+  for (const auto* run : arm.runs) furthest = std::max(furthest, run->steps().back());
+  std::vector<std::int64_t> out, beyond;
+  for (auto s : steps) (s <= furthest ? out : beyond).push_back(s);
+  if (!beyond.empty())
+    notes.push_back(fmt::format("arm '{}': no run reached step {} (they end by {}); no row there", arm.label,
+                                steps_text(beyond), furthest));
+  if (options.last_common) {
+    std::vector<const RunRecord*> runs = arm.runs;
+    if (base) runs.insert(runs.end(), base->runs.begin(), base->runs.end());
+    std::set<std::int64_t> common;
+    for (auto s : runs.front()->steps()) common.insert(s);
+    for (const auto* run : runs) {
+      const auto own = run->steps();
+      std::set<std::int64_t> kept;
+      for (auto s : own)
+        if (common.contains(s)) kept.insert(s);
+      common = kept;
+    }
+    if (common.empty())
+      notes.push_back(fmt::format("arm '{}': its runs and its baseline's share no evaluated step; no last common step",
+                                  arm.label));
+    else if (std::find(out.begin(), out.end(), *common.rbegin()) == out.end())
+      out.push_back(*common.rbegin());
+    std::sort(out.begin(), out.end());
+  }
+  if (out.empty()) fail("arm '{}' has no step to report (its runs end by {})", arm.label, furthest);
+  return out;
+}
+
 // One row: the IQM of `values` with its interval and, given the baseline's values, the
 // difference of IQMs with its interval. `cell` numbers the arm's rows (bootstrap seeds).
 CompareRow make_row(const std::string& arm, const std::string& quantity, std::int64_t step,
@@ -161,10 +218,13 @@ CompareRow make_row(const std::string& arm, const std::string& quantity, std::in
     row.ci = {std::nan(""), std::nan("")};
   }
   if (base) row.baseline = base->label;
+  row.values = values;
   if (base_values && !values.empty() && !base_values->empty()) {
+    row.baseline_values = *base_values;
     row.diff = interquartile_mean(values) - interquartile_mean(*base_values);
     row.diff_ci = stratified_bootstrap_ci({values, *base_values}, iqm_difference, options.reps, options.confidence,
                                           cell_seed(options.seed, arm_index, cell + 1000003));
+    if (values.size() >= 2 && base_values->size() >= 2) row.welch = welch_test(values, *base_values);
   }
   return row;
 }
@@ -175,7 +235,7 @@ namespace {
 
 // Results compared across binaries may differ for that reason alone: say so when the runs
 // (or a run's resumed parts) came from more than one, or from ones that cannot be told apart.
-void note_binaries(const std::vector<Arm>& arms, std::vector<std::string>& notes) {
+std::string binaries_note(const std::vector<Arm>& arms) {
   std::set<std::string> all;
   std::vector<std::string> per_arm;
   for (const Arm& arm : arms) {
@@ -193,14 +253,14 @@ void note_binaries(const std::vector<Arm>& arms, std::vector<std::string>& notes
     }
     per_arm.push_back(fmt::format("arm '{}': {}", arm.label, join(parts)));
   }
-  if (all.size() > 1)
-    notes.push_back("the runs come from different binaries, so a difference may be the code's: " + join(per_arm, "; "));
-  else if (all.contains("unrecorded"))
-    notes.push_back("no run records its binary (made before tom recorded it): that they ran the same code is unchecked");
-  else if (all.size() == 1 && all.begin()->ends_with("+dirty"))
-    notes.push_back(fmt::format("every run comes from {}, a build with uncommitted changes: the same label may hide "
-                                "different code",
-                                *all.begin()));
+  if (all.size() > 1) return "the runs come from different binaries, so a difference may be the code's: " + join(per_arm, "; ");
+  if (all.contains("unrecorded"))
+    return "no run records its binary (made before tom recorded it): that they ran the same code is unchecked";
+  if (all.size() == 1 && all.begin()->ends_with("+dirty"))
+    return fmt::format("every run comes from {}, a build with uncommitted changes: the same label may hide different "
+                       "code",
+                       *all.begin());
+  return "";
 }
 
 }  // namespace
@@ -219,38 +279,43 @@ CompareResult compare_runs(const std::vector<RunRecord>& runs, const CompareOpti
   std::map<std::string, std::string> selector;
   if (!options.baseline.empty()) selector = parse_selector(options.baseline, arms);
 
-  note_binaries(arms, result.notes);
+  result.binaries_note = binaries_note(arms);
+  if (!result.binaries_note.empty()) result.notes.push_back(result.binaries_note);
 
+  std::vector<const Arm*> bases;
+  for (const Arm& arm : arms) bases.push_back(selector.empty() ? nullptr : counterpart(arm, selector, arms));
   std::vector<ArmData> data;
-  for (const Arm& arm : arms) {
-    result.arms.push_back(arm.label);
+  for (std::size_t a = 0; a < arms.size(); ++a) {
+    result.arms.push_back(arms[a].label);
     std::vector<std::string> dirs;
-    for (const auto* run : arm.runs) dirs.push_back(run->dir.string());
+    for (const auto* run : arms[a].runs) dirs.push_back(shown_path(run->dir));
     result.arm_runs.push_back(dirs);
-    data.push_back(collect_arm(arm, options.metric, result.steps, result.notes));
+    result.arm_settings.push_back(arms[a].settings);
+    const auto steps = arm_steps(arms[a], bases[a], result.steps, options, result.notes);
+    data.push_back(collect_arm(arms[a], options.metric, steps, result.notes));
+    data.back().steps = steps;
   }
 
   for (std::size_t a = 0; a < arms.size(); ++a) {
-    const Arm* base = selector.empty() ? nullptr : counterpart(arms[a], selector, arms);
+    const Arm* base = bases[a];
     const std::size_t b = base ? static_cast<std::size_t>(base - arms.data()) : 0;
     const bool other_base = base && b != a;  // an arm is not compared with itself
     if (!selector.empty() && !base)
       result.notes.push_back(fmt::format("arm '{}': no baseline arm with {} and its other settings", arms[a].label,
                                          options.baseline));
     std::size_t cell = 0;
-    for (auto step : result.steps) {
+    for (auto step : data[a].steps) {
       const auto it = data[a].at_step.find(step);
       const std::vector<double> values = it == data[a].at_step.end() ? std::vector<double>{} : it->second;
-      const std::vector<double>* base_values = nullptr;
+      std::vector<double> base_values;
       if (other_base) {
-        const auto found = data[b].at_step.find(step);
-        if (found != data[b].at_step.end())
-          base_values = &found->second;
-        else
+        base_values = values_at(data[b], step);
+        if (base_values.empty())
           result.notes.push_back(fmt::format("step {}: baseline arm '{}' has no evaluation there; no difference for '{}'",
                                              step, base->label, arms[a].label));
       }
-      result.rows.push_back(make_row(arms[a].label, options.metric, step, values, base, base_values, options, a, ++cell));
+      result.rows.push_back(make_row(arms[a].label, options.metric, step, values, base,
+                                     base_values.empty() ? nullptr : &base_values, options, a, ++cell));
     }
     if (data[a].auc.empty()) continue;
     const std::vector<double>* base_auc = nullptr;
@@ -281,15 +346,18 @@ std::string to_markdown(const CompareResult& result) {
                        join(result.arm_runs[a]));
   const bool any_diff = std::any_of(result.rows.begin(), result.rows.end(), [](const CompareRow& r) { return r.diff.has_value(); });
   out += fmt::format("\n| arm | step | n | mean | IQM | {}% CI |", pct);
-  if (any_diff) out += fmt::format(" IQM − baseline | {}% CI |", pct);
-  out += any_diff ? "\n|---|---:|---:|---:|---:|---|---:|---|\n" : "\n|---|---:|---:|---:|---:|---|\n";
+  if (any_diff) out += fmt::format(" IQM − baseline | {}% CI | Welch p |", pct);
+  out += any_diff ? "\n|---|---:|---:|---:|---:|---|---:|---|---:|\n" : "\n|---|---:|---:|---:|---:|---|\n";
   for (const auto& row : result.rows) {
     const std::string step = row.quantity == "auc" ? fmt::format("AUC to {}", row.step) : std::to_string(row.step);
     out += fmt::format("| {} | {} | {} | {} | {} | [{}, {}] |", row.arm, step, row.n, num(row.mean), num(row.iqm),
                        num(row.ci.low), num(row.ci.high));
     if (any_diff) {
-      if (row.diff) out += fmt::format(" {} | [{}, {}] |", num(*row.diff), num(row.diff_ci.low), num(row.diff_ci.high));
-      else out += row.baseline == row.arm ? " (baseline) | |" : " – | |";
+      if (row.diff)
+        out += fmt::format(" {} | [{}, {}] | {} |", num(*row.diff), num(row.diff_ci.low), num(row.diff_ci.high),
+                           row.welch ? p_value(row.welch->p) : "–");
+      else
+        out += row.baseline == row.arm ? " (baseline) | | |" : " – | | |";
     }
     out += "\n";
   }
@@ -302,12 +370,15 @@ std::string to_markdown(const CompareResult& result) {
 
 std::string to_csv(const CompareResult& result) {
   const auto g = [](double v) { return std::isfinite(v) ? fmt::format("{}", v) : std::string(); };
-  std::string out = "arm,quantity,step,n,mean,iqm,ci_low,ci_high,baseline,diff_iqm,diff_ci_low,diff_ci_high\n";
+  std::string out =
+      "arm,quantity,step,n,mean,iqm,ci_low,ci_high,baseline,diff_iqm,diff_ci_low,diff_ci_high,welch_t,welch_df,"
+      "welch_p\n";
   for (const auto& row : result.rows) {
-    out += fmt::format("{},{},{},{},{},{},{},{},{},{},{},{}\n", csv_quoted(row.arm), row.quantity, row.step, row.n,
-                       g(row.mean), g(row.iqm), g(row.ci.low), g(row.ci.high), csv_quoted(row.baseline),
+    out += fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", csv_quoted(row.arm), row.quantity, row.step,
+                       row.n, g(row.mean), g(row.iqm), g(row.ci.low), g(row.ci.high), csv_quoted(row.baseline),
                        row.diff ? g(*row.diff) : "", row.diff ? g(row.diff_ci.low) : "",
-                       row.diff ? g(row.diff_ci.high) : "");
+                       row.diff ? g(row.diff_ci.high) : "", row.welch ? g(row.welch->t) : "",
+                       row.welch ? g(row.welch->df) : "", row.welch ? g(row.welch->p) : "");
   }
   return out;
 }

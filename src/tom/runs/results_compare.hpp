@@ -2,9 +2,10 @@
 // `tom compare`: runs grouped into arms, a metric (evaluation return by default) at
 // chosen steps, per arm the number of seeds, mean, interquartile mean (IQM) with a
 // stratified-bootstrap confidence interval, the normalised area under the curve, and
-// the difference to a baseline arm with its interval. A step an arm's run lacks is
-// named in `notes`, never interpolated. No LibTorch here.
+// the difference to a baseline arm with its interval and Welch's test. A step an arm's
+// run lacks is named in `notes`, never interpolated. No LibTorch here.
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -17,6 +18,9 @@ namespace tom::runs {
 struct CompareOptions {
   std::string metric = "eval_return_mean";
   std::vector<std::int64_t> steps;  // empty: `points` steps across the budget, the last at the end
+  // Also report, per arm, the last step that all of its runs (and its baseline's) reached
+  // (`--steps ...,last`), so arms with different budgets meet at their own ends.
+  bool last_common = false;
   int points = 10;
   std::string baseline;             // selector such as "objective.name=mle"; empty: none
   int reps = 2000;                  // bootstrap resamples
@@ -33,6 +37,8 @@ struct CompareRow {
   Interval ci;           // of the IQM
   std::optional<double> diff;  // IQM minus the baseline's IQM
   Interval diff_ci;
+  std::optional<WelchTest> welch;  // of the means, against the baseline (two values or more on each side)
+  std::vector<double> values, baseline_values;  // per seed: the arm's and (with a difference) its baseline's
   std::string baseline;  // the baseline arm's label, if any
 };
 
@@ -42,8 +48,10 @@ struct CompareResult {
   std::vector<std::int64_t> steps;
   std::vector<std::string> arms;               // labels, in order
   std::vector<std::vector<std::string>> arm_runs;  // run directories of each arm
+  std::vector<std::map<std::string, std::string>> arm_settings;  // each arm's settings (Arm::settings)
   std::vector<CompareRow> rows;
   std::vector<std::string> notes;              // missing/unequal steps and the like, named
+  std::string binaries_note;                   // of `notes`, the one on which binaries ran the runs (if any)
 };
 
 // The default steps: `points` evaluation steps spread evenly over the largest step any

@@ -2,7 +2,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <numeric>
+
+#include <boost/math/distributions/non_central_t.hpp>
+#include <boost/math/distributions/students_t.hpp>
 
 #include "tom/core/error.hpp"
 
@@ -77,6 +81,61 @@ Interval stratified_bootstrap_ci(const Strata& strata, const std::function<doubl
   }
   const double alpha = 1 - confidence;
   return {quantile_of(stats, alpha / 2), quantile_of(stats, 1 - alpha / 2)};
+}
+
+double sample_sd(const std::vector<double>& values) {
+  if (values.size() < 2) fail("a standard deviation needs two values (got {})", values.size());
+  const double m = mean_of(values);
+  double sum = 0;
+  for (double v : values) sum += (v - m) * (v - m);
+  return std::sqrt(sum / static_cast<double>(values.size() - 1));
+}
+
+WelchTest welch_test(const std::vector<double>& a, const std::vector<double>& b) {
+  if (a.size() < 2 || b.size() < 2)
+    fail("Welch's test needs two values per sample (got {} and {})", a.size(), b.size());
+  const double na = static_cast<double>(a.size()), nb = static_cast<double>(b.size());
+  const double va = std::pow(sample_sd(a), 2) / na, vb = std::pow(sample_sd(b), 2) / nb;
+  const double diff = mean_of(a) - mean_of(b);
+  WelchTest test;
+  if (va + vb == 0) {
+    test.t = diff == 0 ? 0 : std::copysign(std::numeric_limits<double>::infinity(), diff);
+    test.df = std::numeric_limits<double>::infinity();
+    test.p = diff == 0 ? 1 : 0;
+    return test;
+  }
+  test.t = diff / std::sqrt(va + vb);
+  test.df = (va + vb) * (va + vb) / (va * va / (na - 1) + vb * vb / (nb - 1));
+  const boost::math::students_t dist(test.df);
+  test.p = 2 * boost::math::cdf(boost::math::complement(dist, std::abs(test.t)));
+  return test;
+}
+
+double seeds_for_power(double difference, double sd_a, double sd_b, double alpha, double power) {
+  if (!(alpha > 0 && alpha < 1) || !(power > 0 && power < 1))
+    fail("power analysis: alpha and power must be in (0, 1) (got {} and {})", alpha, power);
+  const double va = sd_a * sd_a, vb = sd_b * sd_b;
+  if (difference == 0 || !std::isfinite(difference)) return std::numeric_limits<double>::infinity();
+  if (va + vb == 0) return 2;
+  // Welch's test with n seeds per arm: t is noncentral with parameter d / sqrt((va + vb) / n)
+  // on the Welch-Satterthwaite degrees of freedom.
+  constexpr int kMostSeeds = 100000;
+  for (int n = 2; n <= kMostSeeds; ++n) {
+    const double df = (n - 1) * (va + vb) * (va + vb) / (va * va + vb * vb);
+    const double shift = std::abs(difference) / std::sqrt((va + vb) / n);
+    const double critical = boost::math::quantile(boost::math::complement(boost::math::students_t(df), alpha / 2));
+    const boost::math::non_central_t t(df, shift);
+    if (boost::math::cdf(boost::math::complement(t, critical)) + boost::math::cdf(t, -critical) >= power) return n;
+  }
+  return std::numeric_limits<double>::infinity();
+}
+
+double probability_of_improvement(const std::vector<double>& a, const std::vector<double>& b) {
+  if (a.empty() || b.empty()) fail("the probability of improvement needs values in both samples");
+  double wins = 0;
+  for (double x : a)
+    for (double y : b) wins += x > y ? 1.0 : x == y ? 0.5 : 0.0;
+  return wins / (static_cast<double>(a.size()) * static_cast<double>(b.size()));
 }
 
 }  // namespace tom::runs

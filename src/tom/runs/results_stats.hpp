@@ -45,4 +45,26 @@ using Strata = std::vector<std::vector<double>>;
 Interval stratified_bootstrap_ci(const Strata& strata, const std::function<double(const Strata&)>& statistic,
                                  int reps, double confidence, std::uint64_t seed);
 
+// Welch's unequal-variances t-test of mean(a) - mean(b): the statistic, the
+// Welch-Satterthwaite degrees of freedom and the two-sided p-value (Student's t). Needs at
+// least two values in each sample; with zero variance in both, p is 1 for equal means
+// and 0 otherwise (df is then infinite).
+struct WelchTest {
+  double t = 0, df = 0, p = 1;
+};
+WelchTest welch_test(const std::vector<double>& a, const std::vector<double>& b);
+
+// The fewest seeds per arm (at least 2) with which Welch's two-sided test at `alpha` detects
+// a true difference of `difference` with probability `power`, when the arms' values have
+// standard deviations sd_a and sd_b (noncentral t on the Welch-Satterthwaite degrees of
+// freedom). Infinite for a zero difference, or beyond 100000 seeds.
+double seeds_for_power(double difference, double sd_a, double sd_b, double alpha = 0.05, double power = 0.8);
+
+// The sample standard deviation (n - 1 in the denominator); needs two values.
+double sample_sd(const std::vector<double>& values);
+
+// P(X > Y) for X drawn from `a` and Y from `b`, ties counting one half: the probability
+// of improvement of rliable (the Mann-Whitney U statistic over |a| |b|).
+double probability_of_improvement(const std::vector<double>& a, const std::vector<double>& b);
+
 }  // namespace tom::runs

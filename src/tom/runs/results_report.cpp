@@ -1,0 +1,235 @@
+#include "tom/runs/results_report.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+
+#include <fmt/format.h>
+
+#include "tom/core/error.hpp"
+#include "tom/runs/plots_gnuplot.hpp"
+
+namespace tom::runs {
+namespace {
+
+// What sets an arm apart from its baseline, and what they share: "tom - mle
+// (objective.name)" in the context "hopper".
+struct Contrast {
+  std::string context, arm, baseline, keys;
+};
+
+Contrast contrast_of(const CompareResult& result, const std::string& arm, const std::string& baseline) {
+  const auto index = [&](const std::string& label) {
+    return static_cast<std::size_t>(std::find(result.arms.begin(), result.arms.end(), label) - result.arms.begin());
+  };
+  const auto& mine = result.arm_settings.at(index(arm));
+  const auto& theirs = result.arm_settings.at(index(baseline));
+  Contrast c;
+  std::vector<std::string> arm_values, base_values, keys;
+  for (const auto& [key, value] : mine) {
+    const auto it = theirs.find(key);
+    if (it != theirs.end() && it->second == value) continue;
+    arm_values.push_back(value);
+    base_values.push_back(it == theirs.end() ? "(unset)" : it->second);
+    keys.push_back(key);
+  }
+  const auto env = mine.find("run.env");
+  c.context = env == mine.end() ? arm : env->second;
+  c.arm = join(arm_values, "/");
+  c.baseline = join(base_values, "/");
+  c.keys = join(keys, ", ");
+  return c;
+}
+
+// The last row of each arm that has a baseline difference at a step (not the AUC).
+std::vector<const CompareRow*> last_difference_rows(const CompareResult& result) {
+  std::map<std::string, const CompareRow*> last;
+  for (const auto& row : result.rows)
+    if (row.diff && row.quantity != "auc" && (!last.contains(row.arm) || row.step > last[row.arm]->step))
+      last[row.arm] = &row;
+  std::vector<const CompareRow*> out;
+  for (const auto& label : result.arms)
+    if (last.contains(label)) out.push_back(last[label]);
+  return out;
+}
+
+// A difference and its interval, signed: whole numbers when the largest is 10 or more
+// (returns), else three significant digits (small quantities such as model errors).
+std::string signed_interval(double value, double low, double high) {
+  const bool whole = std::max({std::abs(value), std::abs(low), std::abs(high)}) >= 10;
+  const auto f = [whole](double v) { return whole ? fmt::format("{:+.0f}", v) : fmt::format("{:+.3g}", v); };
+  return fmt::format("{} [{}, {}]", f(value), f(low), f(high));
+}
+
+std::string seed_count(std::size_t n) { return fmt::format("{} seed{}", n, n == 1 ? "" : "s"); }
+
+// The published curve's value at `step`, linear between its points (clamped at the ends).
+double curve_at(const std::vector<std::pair<double, double>>& curve, double step) {
+  if (step <= curve.front().first) return curve.front().second;
+  for (std::size_t i = 1; i < curve.size(); ++i)
+    if (step <= curve[i].first) {
+      const auto [x0, y0] = curve[i - 1];
+      const auto [x1, y1] = curve[i];
+      return y0 + (y1 - y0) * (step - x0) / (x1 - x0);
+    }
+  return curve.back().second;
+}
+
+}  // namespace
+
+std::string summary_markdown(const CompareResult& result) {
+  const int pct = static_cast<int>(std::lround(result.confidence * 100));
+  std::string out;
+  for (const CompareRow* row : last_difference_rows(result)) {
+    const Contrast c = contrast_of(result, row->arm, row->baseline);
+    // A direction is shown only when the bootstrap interval excludes 0 and Welch's test
+    // rejects at the same level: with few seeds the percentile bootstrap is too narrow, so
+    // the interval alone would claim too much.
+    const bool interval_excludes = row->diff_ci.low > 0 || row->diff_ci.high < 0;
+    const bool test_rejects = row->welch && row->welch->p < 1 - result.confidence;
+    const std::size_t n = row->values.size(), m = row->baseline_values.size();
+    const std::string seeds =
+        n == m ? fmt::format("{} per arm", seed_count(n)) : fmt::format("{} and {}", seed_count(n), seed_count(m));
+    std::string verdict;
+    if (!row->welch)
+      verdict = fmt::format("no test with {} (Welch's test needs two per arm)", seeds);
+    else if (interval_excludes && test_rejects)
+      verdict = fmt::format("{} {}", c.arm, *row->diff > 0 ? "higher" : "lower");
+    else if (interval_excludes)
+      verdict = fmt::format("not shown at {}: the interval excludes 0 but Welch's test does not reject at {:.2g} (with "
+                            "few seeds the percentile bootstrap is too narrow)",
+                            seeds, 1 - result.confidence);
+    else
+      verdict = fmt::format("no difference detectable at {}", seeds);
+    std::string line = fmt::format("- **{}**, {} at {} steps ({}): {} − {} = {} (IQM, {} % bootstrap interval)",
+                                   c.context, result.metric, row->step, seeds, c.arm, c.baseline,
+                                   signed_interval(*row->diff, row->diff_ci.low, row->diff_ci.high), pct);
+    if (row->welch) line += fmt::format(", Welch p = {:.2g}", row->welch->p);
+    line += fmt::format(": {}", verdict);
+    if (n >= 2 && m >= 2 && !(interval_excludes && test_rejects)) {
+      const double need = seeds_for_power(mean_of(row->values) - mean_of(row->baseline_values), sample_sd(row->values),
+                                          sample_sd(row->baseline_values));
+      if (std::isfinite(need))
+        line += fmt::format("; a true difference this large would need about {:.0f} seeds per arm for 80 % power",
+                            need);
+    }
+    out += line + ".\n";
+  }
+  if (!result.binaries_note.empty()) out += "\nNote: " + result.binaries_note + ".\n";
+  return out;
+}
+
+std::string aggregate_markdown(const CompareResult& result, const AggregateOptions& options,
+                               std::vector<std::string>& notes) {
+  // Per contrast (arm against baseline, whatever the task), per task: normalised scores.
+  struct Task {
+    std::string env;
+    std::int64_t step;
+    std::vector<double> arm, baseline;
+  };
+  std::map<std::string, std::vector<Task>> contrasts;
+  for (const CompareRow* row : last_difference_rows(result)) {
+    const Contrast c = contrast_of(result, row->arm, row->baseline);
+    const auto curve = published_curve(options.reference, c.context);
+    if (curve.empty()) {
+      notes.push_back(fmt::format("{}: no published {} curve to normalise by; left out of the aggregate", c.context,
+                                  options.reference));
+      continue;
+    }
+    const double low = curve.front().second, high = curve_at(curve, static_cast<double>(row->step));
+    if (!(high > low)) {
+      notes.push_back(fmt::format("{}: the published {} curve does not rise by step {}; left out of the aggregate",
+                                  c.context, options.reference, row->step));
+      continue;
+    }
+    Task task{c.context, row->step, {}, {}};
+    for (double v : row->values) task.arm.push_back((v - low) / (high - low));
+    for (double v : row->baseline_values) task.baseline.push_back((v - low) / (high - low));
+    contrasts[fmt::format("{} − {} ({})", c.arm, c.baseline, c.keys)].push_back(std::move(task));
+  }
+  if (contrasts.empty()) fail("nothing to aggregate: no arm has a baseline difference on a task with a published curve");
+  const int pct = static_cast<int>(std::lround(options.confidence * 100));
+  std::string out = fmt::format(
+      "Scores normalised per task by the published {} curve, (R − P(0)) / (P(step) − P(0)): 0 is its first point, 1 "
+      "its mean at the step. IQM over all runs of a side (tasks pooled); P(arm > baseline): the probability that a "
+      "run of the arm beats a run of the baseline on the same task, averaged over tasks. {} % stratified-bootstrap "
+      "intervals (tasks and sides are the strata).\n\n",
+      options.reference, pct);
+  out += fmt::format("| contrast | tasks (step) | runs | IQM arm | {0} % CI | IQM baseline | {0} % CI | P(arm > baseline) | {0} % CI |\n",
+                     pct);
+  out += "|---|---|---:|---:|---|---:|---|---:|---|\n";
+  std::uint64_t cell = 0;
+  for (const auto& [name, tasks] : contrasts) {
+    Strata arm_strata, base_strata, both;
+    std::vector<std::string> where;
+    std::size_t runs = 0;
+    for (const auto& t : tasks) {
+      arm_strata.push_back(t.arm);
+      base_strata.push_back(t.baseline);
+      both.push_back(t.arm);
+      both.push_back(t.baseline);
+      where.push_back(fmt::format("{} ({})", t.env, t.step));
+      runs += t.arm.size() + t.baseline.size();
+    }
+    const auto pooled_iqm = [](const Strata& strata) {
+      std::vector<double> all;
+      for (const auto& s : strata) all.insert(all.end(), s.begin(), s.end());
+      return interquartile_mean(all);
+    };
+    const auto mean_improvement = [](const Strata& s) {
+      double sum = 0;
+      for (std::size_t i = 0; i + 1 < s.size(); i += 2) sum += probability_of_improvement(s[i], s[i + 1]);
+      return sum / static_cast<double>(s.size() / 2);
+    };
+    SplitMix64 seeds(options.seed ^ (0xA66ULL * ++cell));
+    const auto arm_ci = stratified_bootstrap_ci(arm_strata, pooled_iqm, options.reps, options.confidence, seeds.next());
+    const auto base_ci =
+        stratified_bootstrap_ci(base_strata, pooled_iqm, options.reps, options.confidence, seeds.next());
+    const auto poi_ci = stratified_bootstrap_ci(both, mean_improvement, options.reps, options.confidence, seeds.next());
+    out += fmt::format("| {} | {} | {} | {:.2f} | [{:.2f}, {:.2f}] | {:.2f} | [{:.2f}, {:.2f}] | {:.2f} | [{:.2f}, {:.2f}] |\n",
+                       name, join(where), runs, pooled_iqm(arm_strata), arm_ci.low, arm_ci.high,
+                       pooled_iqm(base_strata), base_ci.low, base_ci.high, mean_improvement(both), poi_ci.low,
+                       poi_ci.high);
+  }
+  return out;
+}
+
+namespace {
+
+std::string block_begin(const std::string& name) { return "<!-- tom compare " + name + ": "; }
+std::string block_end(const std::string& name) { return "<!-- end of tom compare " + name + " -->"; }
+
+}  // namespace
+
+std::vector<GeneratedBlock> generated_blocks(const std::string& text) {
+  std::vector<GeneratedBlock> out;
+  const std::string opening = "<!-- tom compare ";
+  for (std::size_t at = text.find(opening); at != std::string::npos; at = text.find(opening, at + 1)) {
+    const auto colon = text.find(": ", at), close = text.find(" -->\n", at);
+    if (colon == std::string::npos || close == std::string::npos || colon > close)
+      fail("a generated block's first line must read <!-- tom compare NAME: ARGS --> (at character {})", at);
+    GeneratedBlock block;
+    block.name = text.substr(at + opening.size(), colon - at - opening.size());
+    block.args = text.substr(colon + 2, close - colon - 2);
+    const auto body = close + 5, end = text.find(block_end(block.name), body);
+    if (end == std::string::npos) fail("generated block '{}' has no closing line {}", block.name, block_end(block.name));
+    block.content = text.substr(body, end - body);
+    out.push_back(std::move(block));
+    at = end;
+  }
+  return out;
+}
+
+std::string with_generated_block(const std::string& text, const std::string& name, const std::string& args,
+                                 const std::string& content) {
+  if (name.empty() || name.find_first_of(" :\n") != std::string::npos)
+    fail("a generated block's name must be one word without a colon (got '{}')", name);
+  const std::string block = block_begin(name) + args + " -->\n" + content + block_end(name);
+  const auto begin = text.find(block_begin(name));
+  if (begin == std::string::npos) return text + (text.empty() || text.ends_with("\n\n") ? "" : text.ends_with("\n") ? "\n" : "\n\n") + block + "\n";
+  const auto end = text.find(block_end(name), begin);
+  if (end == std::string::npos) fail("generated block '{}' has no closing line {}", name, block_end(name));
+  return text.substr(0, begin) + block + text.substr(end + block_end(name).size());
+}
+
+}  // namespace tom::runs
