@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "tom/core/error.hpp"
-#include "tom/runs/results_runs.hpp"
+#include "tom/results/run_records.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string input(reinterpret_cast<const char*>(data), size);

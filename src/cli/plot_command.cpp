@@ -7,8 +7,8 @@
 
 #include "cli/commands.hpp"
 #include "tom/runs/config.hpp"
-#include "tom/runs/plots_gnuplot.hpp"
-#include "tom/runs/results_runs.hpp"
+#include "tom/figures/plots.hpp"
+#include "tom/results/run_records.hpp"
 
 namespace tom::cli {
 

@@ -5,7 +5,7 @@
 #include <fmt/core.h>
 
 #include "cli/commands.hpp"
-#include "tom/runs/plots_render.hpp"
+#include "tom/figures/render.hpp"
 
 namespace tom::cli {
 

@@ -14,7 +14,7 @@
 #include "tom/core/error.hpp"
 #include "tom/runs/config.hpp"
 #include "tom/runs/files.hpp"
-#include "tom/runs/model_errors.hpp"
+#include "tom/results/model_errors.hpp"
 #include "tom/runs/run.hpp"
 
 namespace tom::cli {

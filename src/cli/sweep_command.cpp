@@ -9,8 +9,8 @@
 
 #include "cli/commands.hpp"
 #include "tom/core/error.hpp"
-#include "tom/runs/sweep_local.hpp"
-#include "tom/runs/sweep_slurm.hpp"
+#include "tom/sweeps/local.hpp"
+#include "tom/sweeps/slurm.hpp"
 
 namespace tom::cli {
 

@@ -14,7 +14,7 @@
 #include <thread>
 
 #include "run_util.hpp"
-#include "tom/runs/plots_gnuplot.hpp"
+#include "tom/figures/plots.hpp"
 
 namespace fs = std::filesystem;
 using tom::test::read_csv;

@@ -8,7 +8,7 @@
 #include <sstream>
 
 #include "run_util.hpp"
-#include "tom/runs/results_report.hpp"
+#include "tom/results/report.hpp"
 
 namespace fs = std::filesystem;
 

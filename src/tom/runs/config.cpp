@@ -1,5 +1,4 @@
 #include "tom/runs/config.hpp"
-#include "tom/runs/results_runs.hpp"
 
 #include <fmt/format.h>
 
@@ -10,6 +9,7 @@
 #include "tom/runs/build_info.hpp"
 #include "tom/envs/registry.hpp"
 #include "tom/runs/files.hpp"
+#include "tom/runs/provenance.hpp"
 #include "tom/runs/settings_io.hpp"
 
 namespace tom::runs {

@@ -19,8 +19,9 @@
 #include "tom/runs/build_info.hpp"
 #include "tom/runs/checkpoint.hpp"
 #include "tom/runs/files.hpp"
+#include "tom/runs/metrics_table.hpp"
 #include "tom/runs/progress.hpp"
-#include "tom/runs/results_runs.hpp"
+#include "tom/runs/provenance.hpp"
 #include "tom/runs/run_lock.hpp"
 
 namespace tom::runs {

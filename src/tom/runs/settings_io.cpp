@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <sstream>
 
+#include <fmt/format.h>
 #include <toml++/toml.h>
 
 #include "tom/core/error.hpp"
@@ -102,6 +103,25 @@ void assign(const SettingRef& field, const toml::node& node, const std::string& 
       field.value);
 }
 
+std::string node_text(const toml::node& node) {
+  if (auto s = node.as_string()) return s->get();
+  if (auto i = node.as_integer()) return std::to_string(i->get());
+  if (auto f = node.as_floating_point()) return fmt::format("{}", f->get());
+  if (auto b = node.as_boolean()) return b->get() ? "true" : "false";
+  std::ostringstream out;
+  if (auto a = node.as_array()) out << *a;
+  else if (auto t = node.as_table()) out << *t;
+  return out.str();
+}
+
+void flatten(const toml::table& table, const std::string& prefix, std::map<std::string, std::string>& out) {
+  for (const auto& [key, node] : table) {
+    const std::string name = prefix.empty() ? std::string(key.str()) : prefix + "." + std::string(key.str());
+    if (auto sub = node.as_table()) flatten(*sub, name, out);
+    else out[name] = node_text(node);
+  }
+}
+
 }  // namespace
 
 void apply_toml(const std::vector<SettingRef>& fields, const std::string& text, const std::string& source) {
@@ -157,6 +177,18 @@ std::string to_toml(const std::vector<SettingRef>& fields) {
     out << name << " = " << value << "  # " << f.help << "\n";
   }
   return out.str();
+}
+
+std::map<std::string, std::string> flatten_toml(const std::string& text, const std::string& source) {
+  toml::table doc;
+  try {
+    doc = toml::parse(text, source);
+  } catch (const toml::parse_error& e) {
+    fail("{} is not valid TOML: {}", source, e.description());
+  }
+  std::map<std::string, std::string> out;
+  flatten(doc, "", out);
+  return out;
 }
 
 }  // namespace tom::runs

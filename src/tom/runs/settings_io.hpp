@@ -16,6 +16,10 @@ void apply_toml(const std::vector<SettingRef>& fields, const std::string& text, 
 // Applies overrides such as "sac.lr=1e-3"; unknown keys are errors listing the section's keys.
 void apply_overrides(const std::vector<SettingRef>& fields, const std::vector<std::string>& overrides);
 
+// Flattens a TOML document's tables to "table.key" -> value text (strings unquoted,
+// booleans as true/false); throws tom::Error naming `source` when it is not TOML.
+std::map<std::string, std::string> flatten_toml(const std::string& text, const std::string& source);
+
 // The fields as a TOML document, one table per section, with each help text as a comment.
 std::string to_toml(const std::vector<SettingRef>& fields);
 

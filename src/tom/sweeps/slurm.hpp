@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "tom/runs/sweep_local.hpp"
+#include "tom/sweeps/local.hpp"
 
 namespace tom::runs {
 

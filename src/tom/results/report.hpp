@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "tom/runs/results_compare.hpp"
+#include "tom/results/compare.hpp"
 
 namespace tom::runs {
 

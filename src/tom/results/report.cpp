@@ -1,4 +1,4 @@
-#include "tom/runs/results_report.hpp"
+#include "tom/results/report.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -7,7 +7,7 @@
 #include <fmt/format.h>
 
 #include "tom/core/error.hpp"
-#include "tom/runs/plots_gnuplot.hpp"
+#include "tom/results/reference_curves.hpp"
 
 namespace tom::runs {
 namespace {

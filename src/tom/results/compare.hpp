@@ -10,8 +10,8 @@
 #include <string>
 #include <vector>
 
-#include "tom/runs/results_runs.hpp"
-#include "tom/runs/results_stats.hpp"
+#include "tom/results/run_records.hpp"
+#include "tom/results/stats.hpp"
 
 namespace tom::runs {
 

@@ -1,4 +1,4 @@
-#include "tom/runs/results_stats.hpp"
+#include "tom/results/stats.hpp"
 
 #include <algorithm>
 #include <cmath>

@@ -1,10 +1,10 @@
-#include "tom/runs/model_errors.hpp"
+#include "tom/results/model_errors.hpp"
 
 #include <fmt/format.h>
 #include <torch/torch.h>
 
 #include "tom/core/error.hpp"
-#include "tom/runs/results_runs.hpp"
+#include "tom/results/run_records.hpp"
 #include "tom/runs/run.hpp"
 
 namespace tom::runs {

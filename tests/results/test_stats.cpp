@@ -5,7 +5,7 @@
 #include <numeric>
 
 #include "tom/core/error.hpp"
-#include "tom/runs/results_stats.hpp"
+#include "tom/results/stats.hpp"
 
 using namespace tom::runs;
 

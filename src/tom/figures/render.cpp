@@ -1,4 +1,4 @@
-#include "tom/runs/plots_render.hpp"
+#include "tom/figures/render.hpp"
 
 #include <EGL/egl.h>
 #include <EGL/eglext.h>

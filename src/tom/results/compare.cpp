@@ -1,4 +1,4 @@
-#include "tom/runs/results_compare.hpp"
+#include "tom/results/compare.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "tom/core/error.hpp"
+#include "tom/runs/provenance.hpp"
 
 namespace tom::runs {
 namespace {

@@ -7,7 +7,7 @@
 #include <fstream>
 
 #include "tom/core/error.hpp"
-#include "tom/runs/sweep_local.hpp"
+#include "tom/sweeps/local.hpp"
 
 namespace fs = std::filesystem;
 using namespace tom::runs;

@@ -1,4 +1,4 @@
-#include "tom/runs/sweep_slurm.hpp"
+#include "tom/sweeps/slurm.hpp"
 
 #include <sys/wait.h>
 

@@ -13,27 +13,10 @@
 #include <string>
 #include <vector>
 
+#include "tom/runs/metrics_table.hpp"
+#include "tom/runs/settings_io.hpp"
+
 namespace tom::runs {
-
-// A CSV file of numbers with a header row. Every cell must parse as a finite number or
-// be empty (read as NaN, e.g. an objective column in a row where it does not apply).
-struct NumericTable {
-  std::filesystem::path file;
-  std::vector<std::string> header;
-  std::vector<std::vector<double>> rows;
-
-  bool has(const std::string& column) const;
-  // The column's index; throws tom::Error naming the file and the columns it has.
-  std::size_t index(const std::string& column) const;
-  // The column's values; throws naming the file, row and column of any empty/NaN cell
-  // when `require_finite`.
-  std::vector<double> column(const std::string& name, bool require_finite = true) const;
-};
-// Throws tom::Error naming the file for a missing file, an empty file, a row with the
-// wrong number of cells, or a cell that is not a number.
-NumericTable read_numeric_csv(const std::filesystem::path& file);
-// The same from a stream; `file` names it in messages.
-NumericTable parse_numeric_csv(std::istream& in, const std::filesystem::path& file);
 
 struct RunRecord {
   std::filesystem::path dir;
@@ -54,8 +37,6 @@ RunRecord read_run(const std::filesystem::path& dir, const SettingsReader& read_
 // rows, or steps that are not increasing whole numbers.
 RunRecord parse_run(const std::filesystem::path& dir, std::map<std::string, std::string> settings,
                     std::istream& metrics);
-// Flattens a TOML document's tables to "table.key" -> value text.
-std::map<std::string, std::string> flatten_toml(const std::string& text, const std::string& source);
 
 // Each path is a run directory (it has config.toml) or a directory holding run
 // directories at any depth (a sweep). Throws naming a path that does not exist or holds
@@ -67,12 +48,6 @@ std::vector<RunRecord> find_runs(const std::vector<std::filesystem::path>& paths
 // provenance section (which binary ran it: compare notes when arms differ there).
 bool ignored_for_arm(const std::string& key);
 
-// A binary as runs record it (config.hpp, Provenance): "revision" or "revision+dirty";
-// "unrecorded" for an empty revision (runs made before tom recorded it).
-std::string binary_label(const std::string& revision, bool dirty);
-// The binaries that ran any part of a run, from its flattened settings: the creator's
-// label, then those in provenance.resumed_by.
-std::vector<std::string> binaries_of(const std::map<std::string, std::string>& settings);
 
 // Steps listed for a message ("100, 200, 300"), the middle elided when there are many.
 std::string steps_text(const std::vector<std::int64_t>& steps);

@@ -1,15 +1,11 @@
-#include "tom/runs/results_runs.hpp"
+#include "tom/results/run_records.hpp"
 
 #include <algorithm>
 #include <charconv>
-#include <cerrno>
 #include <cmath>
-#include <cstdlib>
 #include <fstream>
 #include <set>
 #include <sstream>
-
-#include <toml++/toml.h>
 
 #include "tom/core/error.hpp"
 
@@ -18,122 +14,17 @@ namespace fs = std::filesystem;
 namespace tom::runs {
 namespace {
 
-std::vector<std::string> split_line(const std::string& line) {
-  std::vector<std::string> cells;
-  std::string cell;
-  std::stringstream in(line);
-  while (std::getline(in, cell, ',')) cells.push_back(cell);
-  if (!line.empty() && line.back() == ',') cells.emplace_back();
-  return cells;
-}
-
-std::string trim(std::string s) {
-  while (!s.empty() && (s.back() == '\r' || s.back() == ' ')) s.pop_back();
-  while (!s.empty() && s.front() == ' ') s.erase(s.begin());
-  return s;
-}
-
-std::string node_text(const toml::node& node) {
-  if (auto s = node.as_string()) return s->get();
-  if (auto i = node.as_integer()) return std::to_string(i->get());
-  if (auto f = node.as_floating_point()) return fmt::format("{}", f->get());
-  if (auto b = node.as_boolean()) return b->get() ? "true" : "false";
-  std::ostringstream out;
-  if (auto a = node.as_array()) out << *a;
-  else if (auto t = node.as_table()) out << *t;
-  return out.str();
-}
-
-void flatten(const toml::table& table, const std::string& prefix, std::map<std::string, std::string>& out) {
-  for (const auto& [key, node] : table) {
-    const std::string name = prefix.empty() ? std::string(key.str()) : prefix + "." + std::string(key.str());
-    if (auto sub = node.as_table()) flatten(*sub, name, out);
-    else out[name] = node_text(node);
-  }
+// `s` without surrounding spaces (selectors are typed by hand).
+std::string without_spaces(const std::string& s) {
+  const auto first = s.find_first_not_of(' '), last = s.find_last_not_of(' ');
+  return first == std::string::npos ? std::string() : s.substr(first, last - first + 1);
 }
 
 }  // namespace
 
-bool NumericTable::has(const std::string& column) const {
-  return std::find(header.begin(), header.end(), column) != header.end();
-}
-
-std::size_t NumericTable::index(const std::string& column) const {
-  const auto it = std::find(header.begin(), header.end(), column);
-  if (it == header.end()) fail("{} has no column '{}' (its columns: {})", file.string(), column, join(header));
-  return static_cast<std::size_t>(it - header.begin());
-}
-
-std::vector<double> NumericTable::column(const std::string& name, bool require_finite) const {
-  const std::size_t c = index(name);
-  std::vector<double> out;
-  out.reserve(rows.size());
-  for (std::size_t r = 0; r < rows.size(); ++r) {
-    const double v = rows[r][c];
-    if (require_finite && !std::isfinite(v))
-      fail("{}, line {}: column '{}' is {} (a finite number is needed)", file.string(), r + 2, name,
-           std::isnan(v) ? "empty or NaN" : "infinite");
-    out.push_back(v);
-  }
-  return out;
-}
-
-NumericTable read_numeric_csv(const fs::path& file) {
-  std::ifstream in(file);
-  if (!in) fail("cannot read {}: {}", file.string(), fs::exists(file) ? "not readable" : "no such file");
-  return parse_numeric_csv(in, file);
-}
-
-NumericTable parse_numeric_csv(std::istream& in, const fs::path& file) {
-  NumericTable table;
-  table.file = file;
-  std::string line;
-  if (!std::getline(in, line) || trim(line).empty()) fail("{} is empty (no header row)", file.string());
-  for (auto& name : split_line(trim(line))) table.header.push_back(trim(name));
-  std::size_t line_no = 1;
-  while (std::getline(in, line)) {
-    ++line_no;
-    line = trim(line);
-    if (line.empty()) continue;
-    const auto cells = split_line(line);
-    if (cells.size() != table.header.size())
-      fail("{}, line {}: {} cells where the header has {} columns (a truncated or foreign file?)", file.string(),
-           line_no, cells.size(), table.header.size());
-    std::vector<double> row;
-    row.reserve(cells.size());
-    for (std::size_t c = 0; c < cells.size(); ++c) {
-      const std::string cell = trim(cells[c]);
-      if (cell.empty()) {
-        row.push_back(std::nan(""));
-        continue;
-      }
-      char* end = nullptr;
-      errno = 0;
-      const double v = std::strtod(cell.c_str(), &end);
-      if (end != cell.c_str() + cell.size())
-        fail("{}, line {}: column '{}' holds '{}', not a number", file.string(), line_no, table.header[c], cell);
-      row.push_back(v);
-    }
-    table.rows.push_back(std::move(row));
-  }
-  return table;
-}
-
 std::vector<std::int64_t> RunRecord::steps() const {
   std::vector<std::int64_t> out;
   for (double s : metrics.column("step")) out.push_back(static_cast<std::int64_t>(s));
-  return out;
-}
-
-std::map<std::string, std::string> flatten_toml(const std::string& text, const std::string& source) {
-  toml::table doc;
-  try {
-    doc = toml::parse(text, source);
-  } catch (const toml::parse_error& e) {
-    fail("{} is not valid TOML: {}", source, e.description());
-  }
-  std::map<std::string, std::string> out;
-  flatten(doc, "", out);
   return out;
 }
 
@@ -206,26 +97,6 @@ bool ignored_for_arm(const std::string& key) {
                                                 "run.checkpoint_every", "run.steps", "run.stop_at_return",
                                                 "run.target_return"};
   return ignored.contains(key) || key.starts_with("provenance.");
-}
-
-std::string binary_label(const std::string& revision, bool dirty) {
-  if (revision.empty()) return "unrecorded";
-  return dirty ? revision + "+dirty" : revision;
-}
-
-std::vector<std::string> binaries_of(const std::map<std::string, std::string>& settings) {
-  const auto value = [&](const std::string& key) {
-    const auto it = settings.find(key);
-    return it == settings.end() ? std::string{} : it->second;
-  };
-  std::vector<std::string> out{binary_label(value("provenance.revision"), value("provenance.dirty") == "true")};
-  const std::string resumed = value("provenance.resumed_by");
-  for (std::size_t start = 0; start < resumed.size();) {
-    const auto comma = std::min(resumed.find(',', start), resumed.size());
-    if (comma > start) out.push_back(resumed.substr(start, comma - start));
-    start = comma + 1;
-  }
-  return out;
 }
 
 std::vector<Arm> group_into_arms(const std::vector<RunRecord>& runs) {
@@ -316,10 +187,10 @@ std::map<std::string, std::string> parse_selector(const std::string& text, const
   std::stringstream in(text);
   std::string part;
   while (std::getline(in, part, ',')) {
-    part = trim(part);
+    part = without_spaces(part);
     const auto eq = part.find('=');
     if (eq == std::string::npos || eq == 0) fail("'{}' is not key=value (e.g. objective.name=mle)", part);
-    const std::string key = trim(part.substr(0, eq)), value = trim(part.substr(eq + 1));
+    const std::string key = without_spaces(part.substr(0, eq)), value = without_spaces(part.substr(eq + 1));
     std::vector<std::string> matches;
     for (const auto& k : keys)
       if (k == key) matches = {k};

@@ -9,7 +9,7 @@
 #include <sstream>
 
 #include "tom/core/error.hpp"
-#include "tom/runs/sweep_slurm.hpp"
+#include "tom/sweeps/slurm.hpp"
 
 namespace fs = std::filesystem;
 using namespace tom::runs;

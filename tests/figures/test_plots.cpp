@@ -11,7 +11,8 @@
 #include <sstream>
 
 #include "tom/core/error.hpp"
-#include "tom/runs/plots_gnuplot.hpp"
+#include "tom/figures/plots.hpp"
+#include "tom/results/reference_curves.hpp"
 #include "../support.hpp"
 
 namespace fs = std::filesystem;

@@ -1,4 +1,4 @@
-#include "tom/runs/sweep_local.hpp"
+#include "tom/sweeps/local.hpp"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -23,9 +23,11 @@
 
 #include "tom/core/error.hpp"
 #include "tom/core/threads.hpp"
+#include "tom/runs/config.hpp"
 #include "tom/runs/files.hpp"
-#include "tom/runs/results_runs.hpp"
-#include "tom/runs/sweep_slurm.hpp"
+#include "tom/runs/metrics_table.hpp"
+#include "tom/runs/settings_io.hpp"
+#include "tom/sweeps/slurm.hpp"
 
 namespace fs = std::filesystem;
 

@@ -10,8 +10,8 @@
 
 #include "tom/core/error.hpp"
 #include "tom/runs/config.hpp"
-#include "tom/runs/results_compare.hpp"
-#include "tom/runs/results_report.hpp"
+#include "tom/results/compare.hpp"
+#include "tom/results/report.hpp"
 #include "../support.hpp"
 
 namespace fs = std::filesystem;

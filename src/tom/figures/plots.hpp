@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "tom/runs/results_runs.hpp"
+#include "tom/results/run_records.hpp"
 
 namespace tom::runs {
 
@@ -49,10 +49,6 @@ PlotFile plot_model_error(const std::vector<RunRecord>& runs, const PlotOptions&
 // Seconds per phase at the end of each run (time_*_s), averaged over each arm's seeds, stacked.
 PlotFile plot_phase_times(const std::vector<RunRecord>& runs, const PlotOptions& options,
                           std::vector<std::string>& notes);
-
-// The published curve (mean) of `algo` on `env` from assets/reference_curves (compiled
-// in): step -> return. Empty if the task has none.
-std::vector<std::pair<double, double>> published_curve(const std::string& algo, const std::string& env);
 
 // Width and height of a PNG or SVG file as written by gnuplot; throws if it is neither.
 std::pair<int, int> image_size(const std::filesystem::path& file);
