@@ -52,6 +52,7 @@ void add_compare_command(CLI::App& app) {
       if (!steps.empty()) out.push_back("--steps " + join(steps, ","));
       if (options.points != defaults.points) out.push_back(fmt::format("--points {}", options.points));
       if (!options.baseline.empty()) out.push_back("--baseline " + options.baseline);
+      if (!options.pooled.empty()) out.push_back("--pool " + join(options.pooled, ","));
       if (options.reps != defaults.reps) out.push_back(fmt::format("--reps {}", options.reps));
       if (options.confidence != defaults.confidence) out.push_back(fmt::format("--confidence {}", options.confidence));
       if (options.seed != defaults.seed) out.push_back(fmt::format("--bootstrap-seed {}", options.seed));
@@ -76,6 +77,10 @@ void add_compare_command(CLI::App& app) {
   cmd->add_option("--baseline", args->options.baseline,
                   "baseline arm as key=value, e.g. objective.name=mle (each arm is compared with the arm that "
                   "differs from it only there; the difference gets its bootstrap interval and Welch's test)");
+  cmd->add_option("--pool", args->options.pooled,
+                  "settings to leave out of the arms (comma-separated section.name, or section.* for a whole "
+                  "section), so runs that differ only there are pooled; each arm's mix is noted")
+      ->delimiter(',');
   cmd->add_option("--reps", args->options.reps, "bootstrap resamples")->capture_default_str()->check(CLI::Range(1, 10000000));
   cmd->add_option("--confidence", args->options.confidence, "confidence level of the intervals")
       ->capture_default_str()->check(CLI::Range(0.5, 0.9999));

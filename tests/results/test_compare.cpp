@@ -446,3 +446,27 @@ TEST(ResultsReport, GeneratedBlocksAreFoundAndReplacedInPlace) {
   EXPECT_THROW(generated_blocks("<!-- tom compare open: args -->\nno end\n"), tom::Error);
   EXPECT_THROW(with_generated_block(doc, "two words", "a", "b\n"), tom::Error);
 }
+
+TEST(ResultsCompare, PooledSettingsJoinArmsAndTheMixIsNamed) {
+  const fs::path root = temp_dir("pooled");
+  for (int s = 0; s < 4; ++s) {
+    const auto mle = make_run(root, "mle", s, {{100, 10 + s}});
+    const auto tom = make_run(root, "tom", s, {{100, 20 + s}});
+    if (s >= 2)  // seeds 2 and 3 ran with another initialisation
+      for (const auto& dir : {mle, tom}) std::ofstream(dir / "config.toml", std::ios::app) << "\n[sac]\ninit = \"xavier\"\n";
+  }
+  const auto runs = find_runs({root});
+  EXPECT_EQ(group_into_arms(runs).size(), 4u);
+  EXPECT_EQ(group_into_arms(runs, {"sac.init"}).size(), 2u);
+  EXPECT_EQ(group_into_arms(runs, {"sac.*"}).size(), 2u);
+  CompareOptions options;
+  options.pooled = {"sac.init"};
+  options.baseline = "objective.name=mle";
+  const auto result = compare_runs(runs, options);
+  EXPECT_EQ(row_of(result, "objective.name=tom", "eval_return_mean", 100).n, 4);
+  const auto notes = notes_of(result);
+  EXPECT_NE(notes.find("arm 'objective.name=tom' pools runs that differ in sac.init (xavier: 2)"), std::string::npos)
+      << notes;
+  EXPECT_TRUE(is_pooled("tom_dual.init", {"tom_dual.*"}));
+  EXPECT_FALSE(is_pooled("tom.init", {"tom_dual.*"}));
+}

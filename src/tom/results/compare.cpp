@@ -266,6 +266,32 @@ std::string binaries_note(const std::vector<Arm>& arms) {
 
 }  // namespace
 
+namespace {
+
+// What each arm pools: for every pooled setting whose values differ among its runs, the
+// values and how many runs hold each.
+void note_pooled(const std::vector<Arm>& arms, const std::vector<std::string>& pooled,
+                 std::vector<std::string>& notes) {
+  if (pooled.empty()) return;
+  for (const Arm& arm : arms) {
+    std::map<std::string, std::map<std::string, int>> values;
+    for (const auto* run : arm.runs)
+      for (const auto& [k, v] : run->settings)
+        if (is_pooled(k, pooled)) ++values[k][v];
+    std::vector<std::string> mixed;
+    for (const auto& [key, counts] : values) {
+      if (counts.size() < 2 && counts.begin()->second == static_cast<int>(arm.runs.size())) continue;
+      std::vector<std::string> parts;
+      for (const auto& [value, n] : counts) parts.push_back(fmt::format("{}: {}", value, n));
+      mixed.push_back(fmt::format("{} ({})", key, join(parts)));
+    }
+    if (!mixed.empty())
+      notes.push_back(fmt::format("arm '{}' pools runs that differ in {}", arm.label, join(mixed, "; ")));
+  }
+}
+
+}  // namespace
+
 CompareResult compare_runs(const std::vector<RunRecord>& runs, const CompareOptions& options) {
   if (runs.empty()) fail("no runs to compare");
   CompareResult result;
@@ -275,11 +301,12 @@ CompareResult compare_runs(const std::vector<RunRecord>& runs, const CompareOpti
     if (!run.metrics.has(options.metric))
       fail("{} has no column '{}' (its columns: {})", run.metrics.file.string(), options.metric,
            join(run.metrics.header));
-  const auto arms = group_into_arms(runs);
+  const auto arms = group_into_arms(runs, options.pooled);
   result.steps = report_steps(runs, options);
   std::map<std::string, std::string> selector;
   if (!options.baseline.empty()) selector = parse_selector(options.baseline, arms);
 
+  note_pooled(arms, options.pooled, result.notes);
   result.binaries_note = binaries_note(arms);
   if (!result.binaries_note.empty()) result.notes.push_back(result.binaries_note);
 

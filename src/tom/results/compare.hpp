@@ -23,6 +23,7 @@ struct CompareOptions {
   bool last_common = false;
   int points = 10;
   std::string baseline;             // selector such as "objective.name=mle"; empty: none
+  std::vector<std::string> pooled;  // settings left out of the arms (group_into_arms); each arm's mix is noted
   int reps = 2000;                  // bootstrap resamples
   double confidence = 0.95;
   std::uint64_t seed = 0;           // of the bootstrap

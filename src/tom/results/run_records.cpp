@@ -99,12 +99,18 @@ bool ignored_for_arm(const std::string& key) {
   return ignored.contains(key) || key.starts_with("provenance.");
 }
 
-std::vector<Arm> group_into_arms(const std::vector<RunRecord>& runs) {
+bool is_pooled(const std::string& key, const std::vector<std::string>& pooled) {
+  return std::any_of(pooled.begin(), pooled.end(), [&](const std::string& p) {
+    return p == key || (p.ends_with(".*") && key.starts_with(p.substr(0, p.size() - 1)));
+  });
+}
+
+std::vector<Arm> group_into_arms(const std::vector<RunRecord>& runs, const std::vector<std::string>& pooled) {
   std::map<std::map<std::string, std::string>, std::vector<const RunRecord*>> groups;
   for (const auto& run : runs) {
     std::map<std::string, std::string> key;
     for (const auto& [k, v] : run.settings)
-      if (!ignored_for_arm(k)) key[k] = v;
+      if (!ignored_for_arm(k) && !is_pooled(k, pooled)) key[k] = v;
     groups[key].push_back(&run);
   }
   // The keys whose values differ between arms.

@@ -62,7 +62,11 @@ struct Arm {
 // Groups runs into arms, ordered by label. Labels list the settings that differ between
 // arms, as few as tell them apart ("env=hopper, objective.name=tom"; the section "run."
 // is dropped), or "<algo> on <env>" when there is a single arm.
-std::vector<Arm> group_into_arms(const std::vector<RunRecord>& runs);
+// Keys in `pooled` ("section.name", or "section.*" for a whole section) are left out of
+// the grouping too, so runs that differ only there share an arm.
+std::vector<Arm> group_into_arms(const std::vector<RunRecord>& runs, const std::vector<std::string>& pooled = {});
+// Whether `key` is one of `pooled` (as above).
+bool is_pooled(const std::string& key, const std::vector<std::string>& pooled);
 
 // "key=value[,key=value...]" where each key is a full "section.name" or a name that
 // ends exactly one setting's key; returns full keys. Throws for an unknown or ambiguous key.
