@@ -470,3 +470,17 @@ TEST(ResultsCompare, PooledSettingsJoinArmsAndTheMixIsNamed) {
   EXPECT_TRUE(is_pooled("tom_dual.init", {"tom_dual.*"}));
   EXPECT_FALSE(is_pooled("tom.init", {"tom_dual.*"}));
 }
+
+TEST(ResultsCompare, ABaselineMeetsTheShorterArmAtItsLastStep) {
+  const fs::path root = temp_dir("baseline_meets");
+  for (int s = 0; s < 2; ++s) {
+    make_run(root, "mle", s, {{100, 10 + s}, {200, 20 + s}, {300, 30 + s}});
+    make_run(root, "tom", s, {{100, 10 + s}, {200, 25 + s}});  // still running
+  }
+  const auto result = compare_with_last(root, {});
+  EXPECT_EQ(row_of(result, "objective.name=mle", "eval_return_mean", 200).step, 200);
+  EXPECT_THROW(row_of(result, "objective.name=mle", "eval_return_mean", 300), std::runtime_error);
+  const auto& auc = row_of(result, "objective.name=tom", "auc", 0);
+  ASSERT_TRUE(auc.diff.has_value());  // both AUCs end at 200
+  EXPECT_DOUBLE_EQ(*auc.diff, 2.5);   // (0 + 5) / 2 over [100, 200]
+}

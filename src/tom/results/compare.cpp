@@ -166,8 +166,10 @@ std::vector<double> values_at(const ArmData& d, std::int64_t step) {
 
 // The steps one arm reports: the common ones up to the furthest its runs reached (a step
 // beyond that is past the arm's budget: one note, no row), plus with last_common the last
-// step that every run of the arm and of its baseline evaluated.
-std::vector<std::int64_t> arm_steps(const Arm& arm, const Arm* base, const std::vector<std::int64_t>& steps,
+// step that every run of the arm and of its partners evaluated (its baseline, or for a
+// baseline the arms compared with it), so an arm and its baseline meet at one step.
+std::vector<std::int64_t> arm_steps(const Arm& arm, const std::vector<const Arm*>& partners,
+                                    const std::vector<std::int64_t>& steps,
                                     const CompareOptions& options, std::vector<std::string>& notes) {
   std::int64_t furthest = 0;
   for (const auto* run : arm.runs) furthest = std::max(furthest, run->steps().back());
@@ -178,7 +180,7 @@ std::vector<std::int64_t> arm_steps(const Arm& arm, const Arm* base, const std::
                                 steps_text(beyond), furthest));
   if (options.last_common) {
     std::vector<const RunRecord*> runs = arm.runs;
-    if (base) runs.insert(runs.end(), base->runs.begin(), base->runs.end());
+    for (const Arm* partner : partners) runs.insert(runs.end(), partner->runs.begin(), partner->runs.end());
     std::set<std::int64_t> common;
     for (auto s : runs.front()->steps()) common.insert(s);
     for (const auto* run : runs) {
@@ -189,7 +191,7 @@ std::vector<std::int64_t> arm_steps(const Arm& arm, const Arm* base, const std::
       common = kept;
     }
     if (common.empty())
-      notes.push_back(fmt::format("arm '{}': its runs and its baseline's share no evaluated step; no last common step",
+      notes.push_back(fmt::format("arm '{}': its runs and those it is compared with share no evaluated step; no last common step",
                                   arm.label));
     else if (std::find(out.begin(), out.end(), *common.rbegin()) == out.end())
       out.push_back(*common.rbegin());
@@ -319,7 +321,11 @@ CompareResult compare_runs(const std::vector<RunRecord>& runs, const CompareOpti
     for (const auto* run : arms[a].runs) dirs.push_back(shown_path(run->dir));
     result.arm_runs.push_back(dirs);
     result.arm_settings.push_back(arms[a].settings);
-    const auto steps = arm_steps(arms[a], bases[a], result.steps, options, result.notes);
+    // An arm meets its baseline, and a baseline every arm compared with it, at one last step.
+    std::vector<const Arm*> partners;
+    for (std::size_t x = 0; x < arms.size(); ++x)
+      if (x != a && (bases[a] == &arms[x] || bases[x] == &arms[a])) partners.push_back(&arms[x]);
+    const auto steps = arm_steps(arms[a], partners, result.steps, options, result.notes);
     data.push_back(collect_arm(arms[a], options.metric, steps, result.notes));
     data.back().steps = steps;
   }

@@ -18,8 +18,9 @@ namespace tom::runs {
 struct CompareOptions {
   std::string metric = "eval_return_mean";
   std::vector<std::int64_t> steps;  // empty: `points` steps across the budget, the last at the end
-  // Also report, per arm, the last step that all of its runs (and its baseline's) reached
-  // (`--steps ...,last`), so arms with different budgets meet at their own ends.
+  // Also report, per arm, the last step that all of its runs and its baseline's (for a
+  // baseline: the arms compared with it) reached (`--steps ...,last`), so arms with
+  // different budgets meet their baselines at their own ends.
   bool last_common = false;
   int points = 10;
   std::string baseline;             // selector such as "objective.name=mle"; empty: none
