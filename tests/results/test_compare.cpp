@@ -484,3 +484,21 @@ TEST(ResultsCompare, ABaselineMeetsTheShorterArmAtItsLastStep) {
   ASSERT_TRUE(auc.diff.has_value());  // both AUCs end at 200
   EXPECT_DOUBLE_EQ(*auc.diff, 2.5);   // (0 + 5) / 2 over [100, 200]
 }
+
+TEST(ResultsReport, PairsOfAnotherFamilyAreSummarisedAndAggregatedApart) {
+  const fs::path root = temp_dir("families");
+  for (int s = 0; s < 4; ++s) {
+    make_run(root, "mle", s, {{100, 10 + s}}, "hopper");
+    make_run(root, "tom", s, {{100, 20 + s}}, "hopper");
+    for (const auto* objective : {"mle", "tom"}) {  // the same pair with another initialisation
+      const auto dir = make_run(root / "xavier", objective, s, {{100, 15.0 + s}}, "hopper");
+      std::ofstream(dir / "config.toml", std::ios::app) << "\n[sac]\ninit = \"xavier\"\n";
+    }
+  }
+  const auto result = compare_with_last(root, {});
+  const auto summary = summary_markdown(result);
+  EXPECT_NE(summary.find("- **hopper (sac.init=xavier)**"), std::string::npos) << summary;
+  std::vector<std::string> notes;
+  const auto md = aggregate_markdown(result, {}, notes);
+  EXPECT_NE(md.find("| tom − mle (objective.name), sac.init=xavier | hopper (100) | 8 |"), std::string::npos) << md;
+}

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <sstream>
 
 #include <fmt/format.h>
 
@@ -13,9 +14,12 @@ namespace tom::runs {
 namespace {
 
 // What sets an arm apart from its baseline, and what they share: "tom - mle
-// (objective.name)" in the context "hopper".
+// (objective.name)" on the task "hopper", with `family` the other settings the arm's label
+// names ("mbpo.time_limit_ends=terminal": what tells this pair from other pairs on the
+// same task, e.g. runs of another version of a setting family).
 struct Contrast {
-  std::string context, arm, baseline, keys;
+  std::string task, family, arm, baseline, keys;
+  std::string context() const { return family.empty() ? task : task + " (" + family + ")"; }
 };
 
 Contrast contrast_of(const CompareResult& result, const std::string& arm, const std::string& baseline) {
@@ -34,7 +38,19 @@ Contrast contrast_of(const CompareResult& result, const std::string& arm, const 
     keys.push_back(key);
   }
   const auto env = mine.find("run.env");
-  c.context = env == mine.end() ? arm : env->second;
+  c.task = env == mine.end() ? arm : env->second;
+  std::vector<std::string> family;
+  std::stringstream parts(arm);
+  for (std::string part; std::getline(parts, part, ',');) {
+    const auto start = part.find_first_not_of(' ');
+    part = start == std::string::npos ? "" : part.substr(start);
+    const std::string key = part.substr(0, part.find('='));
+    const bool named = key == "env" || key == "run.env" ||
+                       std::find(keys.begin(), keys.end(), key) != keys.end() ||
+                       std::any_of(keys.begin(), keys.end(), [&](const std::string& k) { return k.ends_with("." + key); });
+    if (!part.empty() && part.find('=') != std::string::npos && !named) family.push_back(part);
+  }
+  c.family = join(family, ", ");
   c.arm = join(arm_values, "/");
   c.baseline = join(base_values, "/");
   c.keys = join(keys, ", ");
@@ -102,7 +118,7 @@ std::string summary_markdown(const CompareResult& result) {
     else
       verdict = fmt::format("no difference detectable at {}", seeds);
     std::string line = fmt::format("- **{}**, {} at {} steps ({}): {} − {} = {} (IQM, {} % bootstrap interval)",
-                                   c.context, result.metric, row->step, seeds, c.arm, c.baseline,
+                                   c.context(), result.metric, row->step, seeds, c.arm, c.baseline,
                                    signed_interval(*row->diff, row->diff_ci.low, row->diff_ci.high), pct);
     if (row->welch) line += fmt::format(", Welch p = {:.2g}", row->welch->p);
     line += fmt::format(": {}", verdict);
@@ -130,22 +146,24 @@ std::string aggregate_markdown(const CompareResult& result, const AggregateOptio
   std::map<std::string, std::vector<Task>> contrasts;
   for (const CompareRow* row : last_difference_rows(result)) {
     const Contrast c = contrast_of(result, row->arm, row->baseline);
-    const auto curve = published_curve(options.reference, c.context);
+    const auto curve = published_curve(options.reference, c.task);
     if (curve.empty()) {
-      notes.push_back(fmt::format("{}: no published {} curve to normalise by; left out of the aggregate", c.context,
+      notes.push_back(fmt::format("{}: no published {} curve to normalise by; left out of the aggregate", c.context(),
                                   options.reference));
       continue;
     }
     const double low = curve.front().second, high = curve_at(curve, static_cast<double>(row->step));
     if (!(high > low)) {
       notes.push_back(fmt::format("{}: the published {} curve does not rise by step {}; left out of the aggregate",
-                                  c.context, options.reference, row->step));
+                                  c.context(), options.reference, row->step));
       continue;
     }
-    Task task{c.context, row->step, {}, {}};
+    Task task{c.task, row->step, {}, {}};
     for (double v : row->values) task.arm.push_back((v - low) / (high - low));
     for (double v : row->baseline_values) task.baseline.push_back((v - low) / (high - low));
-    contrasts[fmt::format("{} − {} ({})", c.arm, c.baseline, c.keys)].push_back(std::move(task));
+    // Pairs of different families are aggregated apart: they are different code.
+    contrasts[fmt::format("{} − {} ({}){}", c.arm, c.baseline, c.keys, c.family.empty() ? "" : ", " + c.family)]
+        .push_back(std::move(task));
   }
   if (contrasts.empty()) fail("nothing to aggregate: no arm has a baseline difference on a task with a published curve");
   const int pct = static_cast<int>(std::lround(options.confidence * 100));
