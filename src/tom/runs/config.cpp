@@ -78,11 +78,8 @@ Config resolve_sources(const ConfigSources& sources) {
   }
   if (!sources.user_file.empty()) apply_toml(fields, read_file(sources.user_file), sources.user_file);
   apply_overrides(fields, sources.overrides);
-  if (config_to_toml(config) != [&] {
-        Config same = config;
-        same.provenance = {};
-        return config_to_toml(same);
-      }())
+  const Provenance& given = config.provenance;
+  if (!given.revision.empty() || given.dirty || !given.build_type.empty() || !given.resumed_by.empty())
     fail("the provenance section is recorded by tom when a run is created, not a setting; remove provenance.* "
          "from {}",
          sources.user_file.empty() ? "the overrides" : sources.user_file + " and the overrides");
