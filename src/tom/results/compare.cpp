@@ -122,7 +122,7 @@ ArmData collect_arm(const Arm& arm, const std::string& metric, const std::vector
       for (const auto& [s, v] : d.series[r]) have.push_back(s);
       notes.push_back(fmt::format("arm '{}': run {} has no evaluation at step {} (it has {}); that step's statistics "
                                   "use the {} run(s) that have it",
-                                  arm.label, arm.runs[r]->dir.string(), step, steps_text(have),
+                                  arm.label, shown_path(arm.runs[r]->dir), step, steps_text(have),
                                   arm.runs.size() - missing.size()));
     }
   }
