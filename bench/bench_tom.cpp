@@ -101,7 +101,7 @@ void BM_TomPlan(benchmark::State& state) {
   settings.choice.name = "tom";
   settings.dual.form = state.range(0) == 0 ? "conjugate" : "conjugate-u";
   auto tom = make_objective(settings, kObs, kAct, torch::kCPU);
-  for (auto _ : state) benchmark::DoNotOptimize(tom->plan({buffer, agent, kTransitions, 0, gen}).fit_weights);
+  for (auto _ : state) benchmark::DoNotOptimize(tom->plan({buffer, every_view(agent), kTransitions, 0, gen}).fit_weights);
   state.SetLabel(settings.dual.form);
 }
 BENCHMARK(BM_TomPlan)->Arg(0)->Arg(1)->Iterations(1)->Unit(benchmark::kSecond);

@@ -15,6 +15,8 @@ mdn=(--set mbpo.rollout_batch_size=500 --set mdn.hidden_units=32 --set mdn.max_e
      --set discriminator.passes=2 --set mbpo.random_steps=500 --set sac.batch_size=64
      --set tom.recent_pool=200 --set mbpo.model_train_freq=250)
 declare -A cases=(
+  # The main job (scripts/run.sh) as it runs, to 3000 of its 6000 steps.
+  [main]="--family tom-paper --env inverted_pendulum --model-objective tom --steps 3000 --set mbpo.rollout_batch_size=10000 --eval-every 500"
   [sac]="--algo sac --env inverted_pendulum --steps 1000 --seed 3 --set sac_loop.random_steps=300 --set sac_loop.update_after=300"
   [mle]="--family mbpo-paper --env inverted_pendulum --steps 1000 --seed 5 --model-objective mle ${mbpo[*]}"
   [tom]="--family mbpo-paper --env inverted_pendulum --steps 1000 --seed 5 --model-objective tom ${mbpo[*]}"
@@ -42,7 +44,9 @@ for name in $(printf '%s\n' "${!cases[@]}" | sort); do
     # shellcheck disable=SC2086  # the case strings are word lists on purpose
     threads=1
     [[ $side == new ]] && threads=${NEW_THREADS:-1}
-    "$bin" train ${cases[$name]} "${small[@]}" --threads "$threads" --out "$work/$side/$name" > "$work/$side/$name.log" 2>&1 ||
+    extra=("${small[@]}")
+    [[ $name == main ]] && extra=()
+    "$bin" train ${cases[$name]} "${extra[@]}" --threads "$threads" --out "$work/$side/$name" > "$work/$side/$name.log" 2>&1 ||
       { echo "$name: $side binary failed, see $work/$side/$name.log"; status=1; continue 2; }
   done
   for file in metrics.csv weights.csv; do

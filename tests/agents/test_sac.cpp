@@ -365,13 +365,14 @@ TEST(Sac, RejectsBadInputs) {
   EXPECT_THROW(sac.q_values(torch::zeros({3, 4}), torch::zeros({2, 2})), tom::Error);
 }
 
-TEST(Sac, PolicyValueViewGivesInputGradients) {
+TEST(Sac, ModelLearningViewsGiveInputGradients) {
   tom::set_threads(1);
   Sac sac(small_settings(), 4, 2, kLow, kHigh);
-  const tom::agents::PolicyValue& view = sac;
+  const tom::agents::ActionSampler& sampler = sac;
+  const tom::agents::ValueFunction& view = sac;
   auto gen = at::make_generator<at::CPUGeneratorImpl>(12);
   const auto next_obs = torch::randn({5, 4}, gen).requires_grad_(true);
-  const auto sample = view.sample_actions(next_obs, gen);
+  const auto sample = sampler.sample_actions(next_obs, gen);
   EXPECT_EQ(sample.action.sizes(), (std::vector<std::int64_t>{5, 2}));
   EXPECT_EQ(sample.log_prob.sizes(), (std::vector<std::int64_t>{5}));
   const auto q = view.q_values(next_obs, sample.action);

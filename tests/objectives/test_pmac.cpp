@@ -17,28 +17,16 @@ namespace tom::objectives {
 namespace {
 
 // A 1-D policy whose pre-tanh Gaussian is N(params[0], exp(params[1])^2) in every state.
-class FakePolicy final : public agents::PolicyValue {
+// PMAC needs only the policy's snapshots, so that is all it is offered.
+class FakePolicy final : public agents::PolicySnapshots {
  public:
   torch::Tensor params = torch::zeros({2});
   int obs_dim() const override { return 1; }
-  int action_dim() const override { return 1; }
-  agents::ActionSample sample_actions(const torch::Tensor& obs, torch::Generator& gen) const override {
-    return {torch::tanh(torch::randn({obs.size(0), 1}, gen)), torch::zeros({obs.size(0)})};
-  }
-  torch::Tensor mean_actions(const torch::Tensor& obs) const override { return torch::zeros({obs.size(0), 1}); }
-  agents::TwinQ q_values(const torch::Tensor& obs, const torch::Tensor&) const override {
-    return {obs.sum(1), obs.sum(1)};
-  }
-  agents::TwinQ target_q_values(const torch::Tensor& obs, const torch::Tensor&) const override {
-    return {obs.sum(1), obs.sum(1)};
-  }
   torch::Tensor policy_parameters() const override { return params.clone(); }
   agents::GaussianHead policy_gaussian(const torch::Tensor& obs, const torch::Tensor& p) const override {
     const auto ones = torch::ones({obs.size(0), 1});
     return {ones * p[0], ones * p[1]};
   }
-  double alpha() const override { return 0.2; }
-  double gamma() const override { return 0.99; }
 };
 
 // Adds n transitions whose observation is their insertion number.
@@ -95,7 +83,7 @@ TEST(Pmac, GeometricBlockMassesAreExact) {
   data::ReplayBuffer replay(1000, 1, 1);
   auto gen = at::make_generator<at::CPUGeneratorImpl>(1);
   PmacObjective pmac({});
-  const FitContext context{replay, agent, 0, 0, gen};
+  const FitContext context{replay, {.snapshots = &agent}, 0, 0, gen};
 
   add(replay, 20);
   auto plan = pmac.plan(context);
@@ -135,7 +123,7 @@ TEST(Pmac, GeometricEvictionFromRingBuffer) {
   data::ReplayBuffer replay(10, 1, 1);
   auto gen = at::make_generator<at::CPUGeneratorImpl>(1);
   PmacObjective pmac({});
-  const FitContext context{replay, agent, 0, 0, gen};
+  const FitContext context{replay, {.snapshots = &agent}, 0, 0, gen};
   add(replay, 6);  // block A = [0, 6)
   pmac.plan(context);
   add(replay, 6);  // block B = [6, 12); A loses 0 and 1
@@ -161,7 +149,7 @@ TEST(Pmac, GeometricSaveLoadContinuesIdentically) {
   FakePolicy agent;
   data::ReplayBuffer replay(50, 1, 1);
   auto gen = at::make_generator<at::CPUGeneratorImpl>(1);
-  const FitContext context{replay, agent, 0, 0, gen};
+  const FitContext context{replay, {.snapshots = &agent}, 0, 0, gen};
   PmacObjective a({});
   for (int k = 0; k < 4; ++k) {  // 4 blocks of 15: the first is evicted by the end
     add(replay, 15);
@@ -195,12 +183,12 @@ TEST(Pmac, RejectsBadUse) {
   auto gen = at::make_generator<at::CPUGeneratorImpl>(1);
   data::ReplayBuffer empty(10, 1, 1);
   PmacObjective pmac({});
-  EXPECT_THROW(pmac.plan({empty, agent, 0, 0, gen}), Error);
+  EXPECT_THROW(pmac.plan({empty, {.snapshots = &agent}, 0, 0, gen}), Error);
   data::ReplayBuffer big(100, 1, 1), small(100, 1, 1);
   add(big, 30);
   add(small, 10);
-  pmac.plan({big, agent, 0, 0, gen});
-  EXPECT_THROW(pmac.plan({small, agent, 0, 0, gen}), Error);  // fewer insertions than before
+  pmac.plan({big, {.snapshots = &agent}, 0, 0, gen});
+  EXPECT_THROW(pmac.plan({small, {.snapshots = &agent}, 0, 0, gen}), Error);  // fewer insertions than before
   PmacSettings s;
   s.form = "kl";
   EXPECT_THROW(PmacObjective{s}, Error);
@@ -244,7 +232,7 @@ TEST(Pmac, TvBlockWeights) {
   FakePolicy agent;
   data::ReplayBuffer replay(1000, 1, 1);
   auto gen = at::make_generator<at::CPUGeneratorImpl>(5);
-  const FitContext context{replay, agent, 0, 0, gen};
+  const FitContext context{replay, {.snapshots = &agent}, 0, 0, gen};
   PmacObjective pmac(tv_settings());
   const auto set_mean = [&](double mu) { agent.params = torch::tensor({static_cast<float>(mu), 0.0f}); };
 
@@ -287,7 +275,7 @@ TEST(Pmac, TvMergesOldestBlocksKeepingTheNewerSnapshot) {
   FakePolicy agent;
   data::ReplayBuffer replay(1000, 1, 1);
   auto gen = at::make_generator<at::CPUGeneratorImpl>(6);
-  const FitContext context{replay, agent, 0, 0, gen};
+  const FitContext context{replay, {.snapshots = &agent}, 0, 0, gen};
   PmacSettings s = tv_settings();
   s.max_snapshots = 3;
   s.tv_states = 2000;
@@ -319,7 +307,7 @@ TEST(Pmac, TvSaveLoadContinuesIdentically) {
   for (int k = 0; k < 3; ++k) {
     agent.params = torch::tensor({0.4f * static_cast<float>(k), -0.1f * static_cast<float>(k)});
     add(replay, 12);
-    a.plan({replay, agent, 0, 0, gen});
+    a.plan({replay, {.snapshots = &agent}, 0, 0, gen});
   }
   PmacObjective b(s);
   load_bytes(b, save_bytes(a));
@@ -328,8 +316,8 @@ TEST(Pmac, TvSaveLoadContinuesIdentically) {
     agent.params = torch::tensor({0.4f * static_cast<float>(k), -0.1f * static_cast<float>(k)});
     add(replay, 12);
     auto gen_a = at::make_generator<at::CPUGeneratorImpl>(100 + k), gen_b = at::make_generator<at::CPUGeneratorImpl>(100 + k);
-    const auto wa = a.plan({replay, agent, 0, 0, gen_a}).fit_weights.values();
-    const auto wb = b.plan({replay, agent, 0, 0, gen_b}).fit_weights.values();
+    const auto wa = a.plan({replay, {.snapshots = &agent}, 0, 0, gen_a}).fit_weights.values();
+    const auto wb = b.plan({replay, {.snapshots = &agent}, 0, 0, gen_b}).fit_weights.values();
     EXPECT_TRUE(torch::equal(wa, wb));
   }
   // A snapshot of another size (another agent) is reported, not crashed on.
@@ -337,7 +325,7 @@ TEST(Pmac, TvSaveLoadContinuesIdentically) {
   load_bytes(c, save_bytes(a));
   agent.params = torch::zeros({3});
   add(replay, 5);
-  EXPECT_THROW(c.plan({replay, agent, 0, 0, gen}), Error);
+  EXPECT_THROW(c.plan({replay, {.snapshots = &agent}, 0, 0, gen}), Error);
   PmacObjective geometric({});
   EXPECT_THROW(load_bytes(geometric, save_bytes(a)), Error);
 }
@@ -354,7 +342,7 @@ TEST(Pmac, PerUpdateDecayMatchesTheAuthorsCodeByHand) {
   PmacSettings settings;
   settings.policy_change = "update";
   PmacObjective pmac(settings);
-  const FitContext context{replay, agent, 0, 0, gen};
+  const FitContext context{replay, {.snapshots = &agent}, 0, 0, gen};
   add(replay, 5000);
   EXPECT_TRUE(torch::allclose(pmac.plan(context).fit_weights.values(), torch::ones({5000})));  // before any update
   add(replay, 1);

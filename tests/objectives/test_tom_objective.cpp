@@ -74,7 +74,7 @@ TEST(TomObjective, PlansMeanOneWeightsAndContinuesExactlyAfterSaveLoad) {
   auto tom = make_objective(settings, obs_dim, action_dim, torch::kCPU);
   EXPECT_EQ(tom->name(), "tom");
   auto gen = at::make_generator<at::CPUGeneratorImpl>(9);
-  const FitPlan first = tom->plan({buffer, agent, 300, 0, gen});
+  const FitPlan first = tom->plan({buffer, every_view(agent), 300, 0, gen});
   ASSERT_EQ(first.fit_weights.values().sizes(), torch::IntArrayRef({300}));
   EXPECT_FALSE(first.loss);
   EXPECT_NEAR(first.fit_weights.values().mean().item<double>(), 1.0, 1e-4);
@@ -93,8 +93,8 @@ TEST(TomObjective, PlansMeanOneWeightsAndContinuesExactlyAfterSaveLoad) {
   // The figures of the last plan come back column for column (metrics.csv after a resume).
   EXPECT_EQ(tom::test::figures_of(*copy).values(), tom::test::figures_of(*tom).values());
   auto gen_copy = gen.clone();
-  const auto again = tom->plan({buffer, agent, 300, 0, gen}).fit_weights.values();
-  const auto resumed = copy->plan({buffer, agent, 300, 0, gen_copy}).fit_weights.values();
+  const auto again = tom->plan({buffer, every_view(agent), 300, 0, gen}).fit_weights.values();
+  const auto resumed = copy->plan({buffer, every_view(agent), 300, 0, gen_copy}).fit_weights.values();
   EXPECT_TRUE(torch::equal(again, resumed));
   EXPECT_EQ(tom::test::figures_of(*tom).values(), tom::test::figures_of(*copy).values());
 
@@ -115,7 +115,7 @@ TEST(TomObjective, WithoutDiscriminatorRewardMarksThePool) {
   settings.discriminator.enabled = false;
   auto tom = make_objective(settings, 4, 2, torch::kCPU);
   auto gen = at::make_generator<at::CPUGeneratorImpl>(1);
-  tom->plan({buffer, agent, 300, 0, gen});
+  tom->plan({buffer, every_view(agent), 300, 0, gen});
   const auto names = tom::test::figures_of(*tom).names();
   const auto values = tom::test::figures_of(*tom).values();
   const auto at = std::find(names.begin(), names.end(), "tom_reward_mean") - names.begin();
@@ -138,11 +138,11 @@ TEST(TomObjective, WaitsForTheRecentPoolThenGivesClippedFitAndFreshStartWeights)
   auto tom = make_objective(settings, 4, 2, torch::kCPU);
   auto gen = at::make_generator<at::CPUGeneratorImpl>(1);
   // 250 exploration steps, 40 since: the pool of 50 is not yet the current policy's.
-  const FitPlan waiting = tom->plan({buffer, agent, 290, 250, gen});
+  const FitPlan waiting = tom->plan({buffer, every_view(agent), 290, 250, gen});
   EXPECT_FALSE(waiting.fit_weights.values().defined());
   EXPECT_FALSE(waiting.start_weights.values().defined());
   EXPECT_EQ(waiting.holdout_ratio, 0.0);
-  const FitPlan plan = tom->plan({buffer, agent, 300, 250, gen});
+  const FitPlan plan = tom->plan({buffer, every_view(agent), 300, 250, gen});
   ASSERT_TRUE(plan.fit_weights.values().defined());
   ASSERT_TRUE(plan.start_weights.values().defined());
   EXPECT_EQ(plan.holdout_ratio, 0.1);
@@ -167,7 +167,7 @@ TEST(TomObjective, WaitingStartsFollowTheUntrainedDualWhenAsked) {
   settings.tom.starts_while_waiting = "dual";
   auto with_dual_starts = make_objective(settings, 4, 2, torch::kCPU);
   auto gen = at::make_generator<at::CPUGeneratorImpl>(1);
-  const FitPlan waiting = with_dual_starts->plan({buffer, agent, 290, 250, gen});
+  const FitPlan waiting = with_dual_starts->plan({buffer, every_view(agent), 290, 250, gen});
   EXPECT_FALSE(waiting.fit_weights.values().defined());
   ASSERT_TRUE(waiting.start_weights.values().defined());
   const auto w = waiting.start_weights.values();
@@ -203,8 +203,8 @@ TEST(TomObjective, ReferenceGapIsMeasuredWithoutChangingThePlan) {
     torch::manual_seed(7);
     auto tom = make_objective(settings, 4, 2, torch::kCPU);
     auto gen = at::make_generator<at::CPUGeneratorImpl>(5);
-    plans.push_back(tom->plan({buffer, agent, 300, 0, gen}));
-    plans.push_back(tom->plan({buffer, agent, 300, 0, gen}));  // and the next plan too
+    plans.push_back(tom->plan({buffer, every_view(agent), 300, 0, gen}));
+    plans.push_back(tom->plan({buffer, every_view(agent), 300, 0, gen}));  // and the next plan too
     EXPECT_EQ(metric(*tom, "tom_dual_steps"), 30.0);
     EXPECT_GT(metric(*tom, "tom_dual_weight_change"), 0.0);
     if (reference_steps == 0) {
@@ -234,12 +234,12 @@ TEST(TomObjective, WarmStartCarriesTheDualOverAndColdStartDoesNot) {
     auto used = make_objective(settings, 4, 2, torch::kCPU);
     auto fresh = make_objective(settings, 4, 2, torch::kCPU);
     auto gen = at::make_generator<at::CPUGeneratorImpl>(5);
-    used->plan({buffer, agent, 300, 0, gen});
+    used->plan({buffer, every_view(agent), 300, 0, gen});
     auto gen_copy = gen.clone();
     torch::manual_seed(11);
-    const auto after_a_plan = used->plan({buffer, agent, 300, 0, gen}).fit_weights.values();
+    const auto after_a_plan = used->plan({buffer, every_view(agent), 300, 0, gen}).fit_weights.values();
     torch::manual_seed(11);
-    const auto first_plan = fresh->plan({buffer, agent, 300, 0, gen_copy}).fit_weights.values();
+    const auto first_plan = fresh->plan({buffer, every_view(agent), 300, 0, gen_copy}).fit_weights.values();
     EXPECT_EQ(torch::equal(after_a_plan, first_plan), !warm) << "warm_start " << warm;
   }
 }
@@ -250,7 +250,7 @@ TEST(MakeObjective, MleIsUniform) {
   const auto buffer = filled_buffer(4, 2);
   agents::Sac agent({}, 4, 2, {-1, -1}, {1, 1});
   auto gen = at::make_generator<at::CPUGeneratorImpl>(1);
-  const FitPlan plan = mle->plan({buffer, agent, 300, 0, gen});
+  const FitPlan plan = mle->plan({buffer, every_view(agent), 300, 0, gen});
   EXPECT_FALSE(plan.fit_weights.values().defined());
   EXPECT_FALSE(plan.loss);
 }

@@ -277,7 +277,7 @@ TEST(Vagram, PlanMatchesTheDefinition) {
   VagramObjective vagram({});
   auto gen = at::make_generator<at::CPUGeneratorImpl>(9);
   // After the warm-up (env steps 2000 >= 0 + 1000): no squared-error term.
-  const auto plan = vagram.plan({f.replay, f.sac, 2000, 0, gen});
+  const auto plan = vagram.plan({f.replay, every_view(f.sac), 2000, 0, gen});
   EXPECT_FALSE(plan.fit_weights.values().defined());  // uniform
   EXPECT_FALSE(plan.trains_distribution);   // the loss shapes the mean only: rollouts use the mean
   EXPECT_EQ(plan.epoch, "");                // the model's own epoch setting
@@ -301,14 +301,14 @@ TEST(Vagram, PlanMatchesTheDefinition) {
   EXPECT_TRUE(
       torch::allclose(out.to(torch::kFloat64), definition_loss(clipped.gradients, mean, target, indices), 1e-5, 1e-6));
   // Within the first 1000 steps after exploration the squared error is added.
-  const auto warm = vagram.plan({f.replay, f.sac, 1500, 600, gen});
+  const auto warm = vagram.plan({f.replay, every_view(f.sac), 1500, 600, gen});
   EXPECT_TRUE(torch::allclose(warm.loss({mean, zeros, target, indices, zeros, ones}).to(torch::kFloat64),
                               definition_loss(clipped.gradients, mean, target, indices, true), 1e-5, 1e-6));
   // The weighted-NLL form: mean |g| per dimension, and the plan trains the distribution.
   VagramSettings port;
   port.form = "weighted-nll";
   VagramObjective weighted(port);
-  const auto weighted_plan = weighted.plan({f.replay, f.sac, 2000, 0, gen});
+  const auto weighted_plan = weighted.plan({f.replay, every_view(f.sac), 2000, 0, gen});
   EXPECT_TRUE(weighted_plan.trains_distribution);
   EXPECT_EQ(weighted_plan.epoch, "");
   const auto nll = torch::rand({3, 8, 1 + kObs}, rng), scale = torch::rand({1 + kObs}, rng) + 0.5;
@@ -326,7 +326,7 @@ TEST(Vagram, PlanMatchesTheDefinition) {
   EXPECT_NEAR(values[1], clipped.thresholds.mean().item<double>(), 1e-5 * values[1]);
 
   data::ReplayBuffer empty(10, kObs, kAct);
-  EXPECT_THROW(vagram.plan({empty, f.sac, 0, 0, gen}), Error);
+  EXPECT_THROW(vagram.plan({empty, every_view(f.sac), 0, 0, gen}), Error);
   VagramSettings bad;
   bad.quantile = 1.5;
   EXPECT_THROW(VagramObjective{bad}, Error);
@@ -351,11 +351,11 @@ TEST(Vagram, FirstEpochNllSwitchesOffAfterTheFirstEpoch) {
   auto rng = at::make_generator<at::CPUGeneratorImpl>(14);
   const auto mean = torch::randn({1, 8, 1 + kObs}, rng), nll = torch::rand({1, 8, 1 + kObs}, rng) * 3;
   const auto indices = torch::randint(40, {1, 8}, rng, torch::kInt64), scale = torch::rand({1 + kObs}, rng) + 0.5;
-  const auto after = vagram.plan({f.replay, f.sac, 6000, 5000, gen});
+  const auto after = vagram.plan({f.replay, every_view(f.sac), 6000, 5000, gen});
   const auto loss_after = after.loss({mean, mean, mean, indices, nll, scale});
   EXPECT_EQ(after.epoch, "pass-drop-last");
   for (std::int64_t step : {5000, 5250, 5500, 5750, 6000, 6250, 10000}) {
-    const auto plan = vagram.plan({f.replay, f.sac, step, 5000, gen});
+    const auto plan = vagram.plan({f.replay, every_view(f.sac), step, 5000, gen});
     EXPECT_EQ(plan.epoch, "pass-drop-last");
     const auto added = plan.loss({mean, mean, mean, indices, nll, scale}) - loss_after;
     const auto expected = step < 6000 ? nll.mean(2) : torch::zeros({1, 8});
@@ -394,7 +394,7 @@ TEST(Vagram, BothFormsDriveEnsembleAndMdnFits) {
     if (form == "weighted-nll") settings.epoch = "pass-drop-last";
     VagramObjective vagram(settings);
     auto gen = at::make_generator<at::CPUGeneratorImpl>(12);
-    const auto plan = vagram.plan({f.replay, f.sac, 0, 0, gen});
+    const auto plan = vagram.plan({f.replay, every_view(f.sac), 0, 0, gen});
     models::EnsembleSettings es;
     es.members = 2;
     es.elites = 1;

@@ -102,7 +102,7 @@ struct SacStats {
   }
 };
 
-class Sac final : public PolicyValue {
+class Sac final : public ActionSampler, public ValueFunction, public PolicySnapshots {
  public:
   // low/high: the env's action bounds (action_dim entries, low < high, finite); the
   // policy's tanh output in [-1, 1] maps linearly onto them.
@@ -123,7 +123,7 @@ class Sac final : public PolicyValue {
   // become NaN/inf.
   SacStats update(const data::Batch& batch);
 
-  // PolicyValue
+  // The views model learning uses (policy_value.hpp): SAC offers all three.
   int obs_dim() const override { return obs_dim_; }
   int action_dim() const override { return action_dim_; }
   ActionSample sample_actions(const torch::Tensor& obs, torch::Generator& gen) const override;
@@ -132,8 +132,8 @@ class Sac final : public PolicyValue {
   TwinQ target_q_values(const torch::Tensor& obs, const torch::Tensor& action) const override;
   torch::Tensor policy_parameters() const override;
   GaussianHead policy_gaussian(const torch::Tensor& obs, const torch::Tensor& parameters) const override;
-  double alpha() const override;
-  double gamma() const override { return settings_.gamma; }
+  double alpha() const;  // current entropy temperature
+  double gamma() const { return settings_.gamma; }
 
   const SacSettings& settings() const { return settings_; }
   // In the units of settings().entropy_units.

@@ -1,28 +1,14 @@
 #include "tom/algos/mbpo_trainer.hpp"
 
 #include <algorithm>
-#include <chrono>
 
 #include <torch/torch.h>
 
 #include "tom/core/archive.hpp"
 #include "tom/core/error.hpp"
-#include "tom/objectives/make_objective.hpp"
+#include "tom/core/phase_timer.hpp"
 
 namespace tom::algos {
-namespace {
-
-class PhaseTimer {
- public:
-  explicit PhaseTimer(double& total) : total_(total), start_(std::chrono::steady_clock::now()) {}
-  ~PhaseTimer() { total_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count(); }
-
- private:
-  double& total_;
-  std::chrono::steady_clock::time_point start_;
-};
-
-}  // namespace
 
 bool update_burst_due(std::int64_t epoch_updates, std::int64_t epoch_step, double max_updates_per_step) {
   return max_updates_per_step <= 0 ||
@@ -30,22 +16,21 @@ bool update_burst_due(std::int64_t epoch_updates, std::int64_t epoch_step, doubl
 }
 
 MbpoTrainer::MbpoTrainer(const MbpoSettings& mbpo, const agents::SacSettings& sac,
-                         std::unique_ptr<models::DynamicsModel> model,
-                         std::unique_ptr<objectives::ModelObjective> objective, std::unique_ptr<envs::Env> env,
+                         std::unique_ptr<model_learning::Stage> learning, std::unique_ptr<envs::Env> env,
                          TerminationFn is_terminal, std::uint64_t seed, torch::Device device)
     : settings_(mbpo),
+      explore_uniformly_(mbpo.exploration == "uniform"),
       device_(device),
       core_(mbpo.replay_capacity, sac, std::move(env), seed, device, time_limit_ends_from_name(mbpo.time_limit_ends)),
-      model_(std::move(model)),
-      objective_(objective ? std::move(objective) : std::make_unique<objectives::MleObjective>()),
+      learning_(std::move(learning)),
       is_terminal_(std::move(is_terminal)),
       gen_(at::detail::createCPUGenerator(seed + 2)) {
   if (settings_.rollout_max_epoch <= settings_.rollout_min_epoch && settings_.rollout_max_length != settings_.rollout_min_length)
     fail("mbpo.rollout_max_epoch ({}) must exceed mbpo.rollout_min_epoch ({}) when the rollout length grows",
          settings_.rollout_max_epoch, settings_.rollout_min_epoch);
+  if (!learning_) fail("MBPO needs a model-learning stage");
   model_buffer_ = std::make_unique<data::ReplayBuffer>(model_buffer_capacity(), core_.replay().obs_dim(),
                                                        core_.replay().action_dim(), device);
-  last_weights_.age_bins.assign(kWeightBins, 1.0);
 }
 
 int MbpoTrainer::rollout_length() const {
@@ -71,65 +56,19 @@ bool MbpoTrainer::model_fit_due() const {
 
 void MbpoTrainer::step() {
   if (model_fit_due()) {
-    measure_fresh_error();
-    const objectives::FitPlan plan = make_plan();
-    record_weights(plan);
-    fit_model(plan);
+    const agents::Sac& agent = core_.agent();
+    const model_learning::Fitted fitted = learning_->fit(
+        {core_.replay(), {&agent, &agent, &agent}, env_steps(), settings_.random_steps, gen_});
     resize_model_buffer();
-    roll_out(plan);
+    roll_out(fitted);
   }
   if (env_steps() % settings_.epoch_length == 0) epoch_updates_ = 0;
   {
     PhaseTimer timer(counters_.env_s);
-    core_.collect(/*explore_uniformly=*/env_steps() < settings_.random_steps && settings_.exploration == "uniform");
+    core_.collect(/*explore_uniformly=*/env_steps() < settings_.random_steps && explore_uniformly_);
   }
   if (env_steps() > settings_.random_steps && model_buffer_->size() > 0) update_agent();
 }
-
-void MbpoTrainer::measure_fresh_error() {
-  const data::ReplayBuffer& replay = core_.replay();
-  const std::int64_t fresh = std::min(replay.size(), replay.total_added() - fitted_through_);
-  if (counters_.model_fits == 0 || fresh <= 0) return;
-  const data::Batch rows = replay.newest(fresh);
-  fresh_mse_ = models::prediction_mse(*model_, rows.obs, rows.action, rows.reward, rows.next_obs);
-}
-
-objectives::FitPlan MbpoTrainer::make_plan() {
-  PhaseTimer timer(counters_.objective_s);
-  return objective_->plan({core_.replay(), core_.agent(), env_steps(), settings_.random_steps, gen_});
-}
-
-void MbpoTrainer::record_weights(const objectives::FitPlan& plan) {
-  last_weights_ =
-      objectives::summarise_weights(plan.fit_weights, core_.replay().insertion_index(), 1000, kWeightBins);
-  std::vector<double> row{static_cast<double>(env_steps())};
-  row.insert(row.end(), last_weights_.age_bins.begin(), last_weights_.age_bins.end());
-  weight_rows_.push_back(std::move(row));
-}
-
-void MbpoTrainer::fit_model(const objectives::FitPlan& plan) {
-  PhaseTimer timer(counters_.model_fit_s);
-  models::Transitions data = plan.data;
-  data::Weights weights = plan.fit_weights;
-  if (settings_.fit_data == "bootstrap") {
-    // A resample of the plan's rows with replacement, as the authors' code fits on; each
-    // row keeps its weight and its slot (for a custom loss's lookups).
-    const std::int64_t n = plan.data.obs.size(0);
-    const auto rows = torch::randint(n, {n}, gen_, torch::kInt64);
-    const auto on_data = rows.to(plan.data.obs.device());
-    data = {plan.data.obs.index_select(0, on_data), plan.data.action.index_select(0, on_data),
-            plan.data.reward.index_select(0, on_data), plan.data.next_obs.index_select(0, on_data),
-            plan.data.origin.defined() ? plan.data.origin.index_select(0, rows) : rows};
-    weights = weights.resampled(rows);
-  }
-  const models::FitReport fit = model_->fit(data, weights, plan.loss, plan.holdout_ratio, plan.epoch);
-  last_fit_ = {fit.train_nll, fit.holdout_nll, fit.train_mse, fit.holdout_mse, static_cast<double>(fit.epochs)};
-  counters_.model_fits += 1;
-  counters_.model_gradient_steps += static_cast<double>(fit.gradient_steps);
-  fitted_through_ = core_.replay().total_added();
-}
-
-std::vector<std::vector<double>> MbpoTrainer::take_weight_rows() { return std::exchange(weight_rows_, {}); }
 
 void MbpoTrainer::resize_model_buffer() {
   // The model buffer holds model_retain_epochs epochs at the current length: rebuild it
@@ -149,16 +88,13 @@ void MbpoTrainer::resize_model_buffer() {
   model_buffer_ = std::move(resized);
 }
 
-void MbpoTrainer::roll_out(const objectives::FitPlan& plan) {
+void MbpoTrainer::roll_out(const model_learning::Fitted& fitted) {
   PhaseTimer timer(counters_.rollout_s);
   torch::NoGradGuard no_grad;
-  torch::Tensor obs = core_.replay().sample_weighted(settings_.rollout_batch_size, plan.start_weights, gen_).obs;
+  torch::Tensor obs = core_.replay().sample_weighted(settings_.rollout_batch_size, fitted.start_weights, gen_).obs;
   for (int t = 0; t < rollout_length() && obs.size(0) > 0; ++t) {
     const torch::Tensor action = core_.agent().sample_actions(obs, gen_).action;
-    // A model whose loss shaped only its mean is stepped with the mean: its variances
-    // (and the MDN's components) were never trained.
-    const models::ModelStep step =
-        models::sample_step(*model_, obs, action, is_terminal_, /*sample=*/plan.trains_distribution);
+    const models::ModelStep step = models::sample_step(learning_->model(), obs, action, is_terminal_, fitted.sample);
     const torch::Tensor finite = torch::isfinite(step.next_obs).all(1) & torch::isfinite(step.reward);
     const auto kept = finite.nonzero().squeeze(1);
     const double dropped = static_cast<double>(obs.size(0) - kept.size(0));
@@ -186,7 +122,7 @@ void MbpoTrainer::update_agent() {
   const data::ReplayBuffer& replay = core_.replay();
   const int batch_size = core_.agent().settings().batch_size;
   const auto real = static_cast<std::int64_t>(settings_.real_ratio * batch_size);
-  const double model_data = objective_->model_data_probability(
+  const double model_data = learning_->model_data_probability(
       std::max<std::int64_t>(0, env_steps() - settings_.random_steps) / settings_.epoch_length);
   for (int i = 0; i < settings_.updates_per_step; ++i) {
     const data::Batch r = replay.sample(real, gen_);
@@ -202,33 +138,40 @@ void MbpoTrainer::update_agent() {
     }
     ++epoch_updates_;
   }
-  objective_->policy_updated(replay.total_added());
+  learning_->policy_updated(replay.total_added());
 }
 
 void MbpoTrainer::report(Figures& out) const {
+  // The columns keep the order metrics.csv has always had.
+  const model_learning::FitWork& work = learning_->work();
   core_.report(out);
-  out.add(last_fit_);
+  out.add(learning_->last_fit());
   out("rollout_length", static_cast<double>(rollout_length()));
   out("model_buffer_size", static_cast<double>(model_buffer_->size()));
   out("sac_updates", static_cast<double>(core_.updates()));
-  out.add(counters_);
-  out("model_fresh_mse", fresh_mse_);
-  out.add(last_weights_);
-  objective_->report(out);
+  out("model_fits", work.fits);
+  out("model_gradient_steps", work.gradient_steps);
+  out("model_transitions", counters_.model_transitions);
+  out("nonfinite_predictions", counters_.nonfinite_predictions);
+  out("time_env_s", counters_.env_s);
+  out("time_sac_s", counters_.sac_s);
+  out("time_model_fit_s", work.fit_s);
+  out("time_rollout_s", counters_.rollout_s);
+  out("time_objective_s", work.objective_s);
+  out("model_fresh_mse", work.fresh_mse);
+  out.add(learning_->weights());
+  learning_->report_objective(out);
 }
 
 namespace {
 
-// The trainer's own counters and last figures besides the named groups.
+// The trainer's own counters besides the named groups.
 struct LoopState {
-  std::int64_t epoch_updates = 0, fitted_through = 0, model_buffer_capacity = 0;
-  double fresh_mse = 0;
+  std::int64_t epoch_updates = 0, model_buffer_capacity = 0;
   template <class V>
   void visit(V& v) {
     v("epoch_updates", epoch_updates);
-    v("fitted_through", fitted_through);
     v("model_buffer_capacity", model_buffer_capacity);
-    v("model_fresh_mse", fresh_mse);
   }
 };
 
@@ -236,47 +179,28 @@ struct LoopState {
 
 void MbpoTrainer::save(torch::serialize::OutputArchive& archive) const {
   core_.save(archive);
-  torch::serialize::OutputArchive model_buffer, model, objective;
+  learning_->save(archive);
+  torch::serialize::OutputArchive model_buffer;
   model_buffer_->save(model_buffer);
-  model_->save(model);
-  objective_->save(objective);
   archive.write("model_buffer", model_buffer);
-  archive.write("model", model);
-  archive.write("objective", objective);
-  write_string(archive, "objective_name", objective_->name());
   archive.write("gen", gen_.get_state());
-  save_fields(archive, "loop", LoopState{epoch_updates_, fitted_through_, model_buffer_->capacity(), fresh_mse_});
-  save_fields(archive, "last_fit", last_fit_);
+  save_fields(archive, "loop", LoopState{epoch_updates_, model_buffer_->capacity()});
   save_fields(archive, "counters", counters_);
-  save_fields(archive, "weight_summary", last_weights_);
-  archive.write("weight_age_bins", torch::tensor(last_weights_.age_bins, torch::kFloat64));
 }
 
 void MbpoTrainer::load(torch::serialize::InputArchive& archive) {
-  const std::string objective_name = read_string(archive, "objective_name", "MBPO");
-  if (objective_name != objective_->name())
-    fail("the checkpoint was written with model objective '{}', this run uses '{}'", objective_name,
-         objective_->name());
+  learning_->load(archive);  // first: it names a checkpoint of another objective
   core_.load(archive);
   LoopState loop;
   load_fields(archive, "loop", loop, "MBPO");
   epoch_updates_ = loop.epoch_updates;
-  fitted_through_ = loop.fitted_through;
-  fresh_mse_ = loop.fresh_mse;
-  torch::serialize::InputArchive model_buffer, model, objective;
+  torch::serialize::InputArchive model_buffer;
   archive.read("model_buffer", model_buffer);
-  archive.read("model", model);
-  archive.read("objective", objective);
   model_buffer_ = std::make_unique<data::ReplayBuffer>(loop.model_buffer_capacity, core_.replay().obs_dim(),
                                                        core_.replay().action_dim(), device_);
   model_buffer_->load(model_buffer);
-  model_->load(model);
-  objective_->load(objective);
   gen_.set_state(read_tensor(archive, "gen", "MBPO"));
-  load_fields(archive, "last_fit", last_fit_, "MBPO");
   load_fields(archive, "counters", counters_, "MBPO");
-  load_fields(archive, "weight_summary", last_weights_, "MBPO");
-  last_weights_.age_bins = read_doubles(archive, "weight_age_bins", kWeightBins, "MBPO");
 }
 
 }  // namespace tom::algos

@@ -3,11 +3,9 @@
 //   1. the first random_steps env steps explore: uniformly random actions, or (exploration
 //      = policy, the TOM authors' code) the initial, untrained policy;
 //   2. every model_train_freq env steps after that (step()):
-//        plan:     ask the model-learning objective (objectives/model_objective.hpp) for
-//                  the fit's weights, the rollout starts' weights and the loss shape;
-//        record:   the weight-vs-age row of weights.csv;
-//        fit:      the dynamics model on the replay buffer (or a bootstrap resample of
-//                  it, fit_data = bootstrap) with the plan;
+//        fit:      the model-learning stage (model_learning/stage.hpp) fits the dynamics
+//                  model by its objective (MLE, TOM, PMAC, VaGraM), which sees SAC's policy
+//                  and critics, and gives the rollout starts' weights;
 //        roll out: the current policy in the model from rollout_batch_size replay states
 //                  (drawn by the start weights) for rollout_length steps (a per-epoch
 //                  schedule), cut by the task's termination rule, into the model buffer,
@@ -27,9 +25,7 @@
 #include "tom/core/settings.hpp"
 #include "tom/data/replay_buffer.hpp"
 #include "tom/envs/env.hpp"
-#include "tom/models/dynamics_model.hpp"
-#include "tom/models/make_model.hpp"
-#include "tom/objectives/model_objective.hpp"
+#include "tom/model_learning/stage.hpp"
 
 namespace tom::algos {
 
@@ -99,10 +95,9 @@ bool update_burst_due(std::int64_t epoch_updates, std::int64_t epoch_step, doubl
 
 class MbpoTrainer final : public Trainer {
  public:
-  // objective: null means plain maximum likelihood (mle).
-  MbpoTrainer(const MbpoSettings& mbpo, const agents::SacSettings& sac, std::unique_ptr<models::DynamicsModel> model,
-              std::unique_ptr<objectives::ModelObjective> objective, std::unique_ptr<envs::Env> env,
-              TerminationFn is_terminal, std::uint64_t seed, torch::Device device);
+  // learning: the stage with the model and objective (its fit_data from mbpo.fit_data).
+  MbpoTrainer(const MbpoSettings& mbpo, const agents::SacSettings& sac, std::unique_ptr<model_learning::Stage> learning,
+              std::unique_ptr<envs::Env> env, TerminationFn is_terminal, std::uint64_t seed, torch::Device device);
 
   void step() override;
   std::int64_t env_steps() const override { return core_.env_steps(); }
@@ -112,63 +107,37 @@ class MbpoTrainer final : public Trainer {
   void report(Figures& out) const override;
   void save(torch::serialize::OutputArchive& archive) const override;
   void load(torch::serialize::InputArchive& archive) override;
-  int weight_bins() const override { return kWeightBins; }
-  std::vector<std::vector<double>> take_weight_rows() override;
-  static constexpr int kWeightBins = 100;
+  model_learning::Stage* model_learning() override { return learning_.get(); }
 
   int rollout_length() const;
 
  private:
   bool model_fit_due() const;
-  void measure_fresh_error();
-  objectives::FitPlan make_plan();
-  void record_weights(const objectives::FitPlan& plan);
-  void fit_model(const objectives::FitPlan& plan);
   void resize_model_buffer();
-  void roll_out(const objectives::FitPlan& plan);
+  void roll_out(const model_learning::Fitted& fitted);
   void update_agent();
   std::int64_t model_buffer_capacity() const;
 
   MbpoSettings settings_;
+  bool explore_uniformly_;  // settings_.exploration == "uniform"
   torch::Device device_;
   OffPolicyCore core_;
   std::unique_ptr<data::ReplayBuffer> model_buffer_;  // re-created when the rollout length grows
-  std::unique_ptr<models::DynamicsModel> model_;
-  std::unique_ptr<objectives::ModelObjective> objective_;
+  std::unique_ptr<model_learning::Stage> learning_;
   TerminationFn is_terminal_;
-  torch::Generator gen_;  // rollout starts, policy noise in rollouts, batch sampling
+  torch::Generator gen_;  // rollout starts, policy noise in rollouts, batch sampling, the stage's draws
 
   std::int64_t epoch_updates_ = 0;  // SAC updates in the current epoch
-  // The last fit's figures, as metrics.csv reports them.
-  struct FitFigures {
-    double train_nll = 0, holdout_nll = 0, train_mse = 0, holdout_mse = 0, epochs = 0;
-    template <class V>
-    void visit(V& v) {
-      v("model_train_nll", train_nll);
-      v("model_holdout_nll", holdout_nll);
-      v("model_train_mse", train_mse);
-      v("model_holdout_mse", holdout_mse);
-      v("model_fit_epochs", epochs);
-    }
-  } last_fit_;
-  double fresh_mse_ = 0.0;  // model error on the transitions collected since the previous fit
-  std::int64_t fitted_through_ = 0;  // replay insertions the model has been fitted on
-  objectives::WeightSummary last_weights_;
-  std::vector<std::vector<double>> weight_rows_;
   struct Counters {
-    double model_fits = 0, model_gradient_steps = 0, model_transitions = 0, nonfinite_predictions = 0;
-    double env_s = 0, sac_s = 0, model_fit_s = 0, rollout_s = 0, objective_s = 0;  // seconds per phase
+    double model_transitions = 0, nonfinite_predictions = 0;
+    double env_s = 0, sac_s = 0, rollout_s = 0;  // seconds per phase
     template <class V>
     void visit(V& v) {
-      v("model_fits", model_fits);
-      v("model_gradient_steps", model_gradient_steps);
       v("model_transitions", model_transitions);
       v("nonfinite_predictions", nonfinite_predictions);
       v("time_env_s", env_s);
       v("time_sac_s", sac_s);
-      v("time_model_fit_s", model_fit_s);
       v("time_rollout_s", rollout_s);
-      v("time_objective_s", objective_s);
     }
   } counters_;
 };

@@ -10,6 +10,10 @@
 
 #include "tom/core/figures.hpp"
 
+namespace tom::model_learning {
+class Stage;
+}
+
 namespace tom::algos {
 
 class Trainer {
@@ -23,11 +27,9 @@ class Trainer {
   // The trainer's metrics, named (the same names, in the same order, at every call):
   // latest losses, temperature, model errors, work counters, seconds per phase...
   virtual void report(Figures& out) const = 0;
-  // Model-learning weight diagnostics for weights.csv: the number of age bins (0 for
-  // backbones without a learned model), and the rows (step, then one mean weight per bin,
-  // oldest first) of the model fits since the last call.
-  virtual int weight_bins() const { return 0; }
-  virtual std::vector<std::vector<double>> take_weight_rows() { return {}; }
+  // The model-learning stage of a model-based backbone (its weight log becomes
+  // weights.csv); null for a model-free one.
+  virtual model_learning::Stage* model_learning() { return nullptr; }
   // All state needed to continue exactly: networks, optimisers, buffers, generators,
   // the environment mid-episode, counters.
   virtual void save(torch::serialize::OutputArchive& archive) const = 0;

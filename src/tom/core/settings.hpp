@@ -43,6 +43,7 @@ struct Range {
 struct OneOf {
   std::vector<std::string> values;
   OneOf(std::initializer_list<std::string> allowed) : values(allowed) {}
+  explicit OneOf(std::vector<std::string> allowed) : values(std::move(allowed)) {}
   void check(const std::string& name, const std::string& value) const;
 };
 

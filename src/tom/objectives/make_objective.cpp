@@ -1,19 +1,60 @@
 #include "tom/objectives/make_objective.hpp"
 
+#include <algorithm>
+
 #include "tom/core/error.hpp"
 
 namespace tom::objectives {
+namespace {
+
+using Made = std::unique_ptr<ModelObjective>;
+
+// One entry per objective: name, summary, the views it needs, how it is made.
+constexpr ObjectiveEntry kRegistry[] = {
+    {"mle", "maximum likelihood on every replay transition (plain MBPO)", {},
+     [](const ObjectiveSettings&, int, int, torch::Device) -> Made { return std::make_unique<MleObjective>(); }},
+    {"tom", "transition occupancy matching: likelihood weighted by d^pi/d^R from a DICE dual", {.policy = true},
+     [](const ObjectiveSettings& s, int obs_dim, int action_dim, torch::Device device) -> Made {
+       return std::make_unique<TomObjective>(s.tom, s.dual, s.discriminator, obs_dim, action_dim, device);
+     }},
+    {"pmac", "policy-adapted recency weighting of the replay", {.snapshots = true},
+     [](const ObjectiveSettings& s, int, int, torch::Device) -> Made { return std::make_unique<PmacObjective>(s.pmac); }},
+    {"vagram", "value-gradient weighted model loss", {.value = true},
+     [](const ObjectiveSettings& s, int, int, torch::Device) -> Made {
+       return std::make_unique<VagramObjective>(s.vagram);
+     }},
+};
+
+}  // namespace
+
+std::span<const ObjectiveEntry> objective_registry() { return kRegistry; }
+
+std::vector<std::string> objective_names() {
+  std::vector<std::string> names;
+  for (const auto& entry : kRegistry) names.emplace_back(entry.name);
+  return names;
+}
+
+const ObjectiveEntry& objective_entry(const std::string& name) {
+  const auto* it = std::find_if(std::begin(kRegistry), std::end(kRegistry),
+                                [&](const ObjectiveEntry& entry) { return entry.name == name; });
+  if (it == std::end(kRegistry)) fail("unknown model objective '{}' (valid: {})", name, join(objective_names()));
+  return *it;
+}
+
+std::string missing_view(const std::string& name, const Views& offers, const std::string& backbone) {
+  const Views needs = objective_entry(name).needs;
+  const char* missing = needs.policy && !offers.policy         ? "a policy to sample actions from"
+                        : needs.value && !offers.value         ? "a value function"
+                        : needs.snapshots && !offers.snapshots ? "snapshots of its policy"
+                                                               : nullptr;
+  if (missing == nullptr) return {};
+  return fmt::format("{} needs {}; the {} backbone has none", name, missing, backbone);
+}
 
 std::unique_ptr<ModelObjective> make_objective(const ObjectiveSettings& settings, int obs_dim, int action_dim,
                                                torch::Device device) {
-  const std::string& name = settings.choice.name;
-  if (name == "mle") return std::make_unique<MleObjective>();
-  if (name == "tom")
-    return std::make_unique<TomObjective>(settings.tom, settings.dual, settings.discriminator, obs_dim, action_dim,
-                                          device);
-  if (name == "pmac") return std::make_unique<PmacObjective>(settings.pmac);
-  if (name == "vagram") return std::make_unique<VagramObjective>(settings.vagram);
-  fail("unknown model objective '{}' (valid: mle, tom, pmac, vagram)", name);
+  return objective_entry(settings.choice.name).make(settings, obs_dim, action_dim, device);
 }
 
 }  // namespace tom::objectives

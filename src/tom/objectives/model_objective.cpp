@@ -6,6 +6,26 @@
 
 namespace tom::objectives {
 
+namespace {
+
+template <class View>
+const View& offered(const View* view, const char* objective, const char* what) {
+  if (view == nullptr) fail("model objective '{}' needs {}; the backbone offers none", objective, what);
+  return *view;
+}
+
+}  // namespace
+
+const agents::ActionSampler& FitContext::policy(const char* objective) const {
+  return offered(views.policy, objective, "a policy to sample actions from");
+}
+const agents::ValueFunction& FitContext::value(const char* objective) const {
+  return offered(views.value, objective, "a value function");
+}
+const agents::PolicySnapshots& FitContext::snapshots(const char* objective) const {
+  return offered(views.snapshots, objective, "snapshots of the policy");
+}
+
 models::Transitions replay_transitions(const data::ReplayBuffer& replay) {
   const data::Batch all = replay.all();
   return {all.obs, all.action, all.reward, all.next_obs, {}};

@@ -23,14 +23,33 @@
 
 namespace tom::objectives {
 
+// What a backbone offers model learning (agents/policy_value.hpp): null where it has none.
+struct BackboneViews {
+  const agents::ActionSampler* policy = nullptr;
+  const agents::ValueFunction* value = nullptr;
+  const agents::PolicySnapshots* snapshots = nullptr;
+};
+
+// All three views of an agent that offers them (agents::Sac does).
+template <class Agent>
+BackboneViews every_view(const Agent& agent) {
+  return {&agent, &agent, &agent};
+}
+
 // What an objective sees before a fit. The replay buffer's rows are in slot order
 // (ReplayBuffer::all()); weights refer to that order.
 struct FitContext {
   const data::ReplayBuffer& replay;
-  const agents::PolicyValue& agent;  // the current policy and its critics
-  std::int64_t env_steps;            // real env steps so far
-  std::int64_t exploration_steps;    // the first env steps, which explored before any learning
-  torch::Generator& gen;             // the backbone's generator (checkpointed with it)
+  BackboneViews views;
+  std::int64_t env_steps;          // real env steps so far
+  std::int64_t exploration_steps;  // the first env steps, which explored before any learning
+  torch::Generator& gen;           // the backbone's generator (checkpointed with it)
+
+  // The views, or a tom::Error naming the objective that needs the missing one (the
+  // settings check refuses such a combination before a run starts; this guards C++ use).
+  const agents::ActionSampler& policy(const char* objective) const;
+  const agents::ValueFunction& value(const char* objective) const;
+  const agents::PolicySnapshots& snapshots(const char* objective) const;
 };
 
 // The replay buffer's transitions in slot order, as a fit's data.

@@ -28,7 +28,7 @@ void PmacSettings::check() {
          "block, too many at one per update)");
 }
 
-std::vector<double> estimate_tv(const agents::PolicyValue& agent, const torch::Tensor& states,
+std::vector<double> estimate_tv(const agents::PolicySnapshots& agent, const torch::Tensor& states,
                                 const torch::Tensor& current, const std::vector<torch::Tensor>& snapshots,
                                 int samples, torch::Generator& gen) {
   if (!states.defined() || states.dim() != 2 || states.size(0) < 1 || states.size(1) != agent.obs_dim())
@@ -71,7 +71,7 @@ void PmacObjective::record_block(const FitContext& context) {
   const bool tv = settings_.form == "tv";
   torch::Tensor snapshot;
   if (tv) {
-    snapshot = context.agent.policy_parameters().detach().to(torch::kCPU, torch::kFloat32).contiguous();
+    snapshot = context.snapshots("pmac").policy_parameters().detach().to(torch::kCPU, torch::kFloat32).contiguous();
     if (snapshot.dim() != 1) fail("pmac: the agent's policy snapshot must be a flat tensor");
   }
   if (!planned_) {
@@ -157,7 +157,7 @@ void PmacObjective::compute_block_weights(const FitContext& context) {
   std::vector<torch::Tensor> snapshots;
   snapshots.reserve(k);
   for (const auto& block : blocks_) snapshots.push_back(block.policy);
-  const auto tv = estimate_tv(context.agent, states, current, snapshots, settings_.tv_samples, context.gen);
+  const auto tv = estimate_tv(context.snapshots("pmac"), states, current, snapshots, settings_.tv_samples, context.gen);
   for (std::size_t j = 0; j < k; ++j) {
     blocks_[j].tv = tv[j];
     blocks_[j].weight = 1.0 / std::max(tv[j], settings_.min_tv);

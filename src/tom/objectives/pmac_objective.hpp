@@ -74,7 +74,7 @@ struct PmacSettings {
 // the pre-tanh Gaussians, `samples` draws of u per state from `gen`. The same draws serve
 // every snapshot (common random numbers: differences between blocks are less noisy).
 // Returns one TV per snapshot (not clamped). No gradient.
-std::vector<double> estimate_tv(const agents::PolicyValue& agent, const torch::Tensor& states,
+std::vector<double> estimate_tv(const agents::PolicySnapshots& agent, const torch::Tensor& states,
                                 const torch::Tensor& current, const std::vector<torch::Tensor>& snapshots,
                                 int samples, torch::Generator& gen);
 

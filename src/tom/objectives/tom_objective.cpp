@@ -57,6 +57,7 @@ FitPlan TomObjective::plan(const FitContext& context) {
   const torch::Tensor reward = log_ratio_reward({s, a, s_next}, newest, /*fit=*/!waiting, context.gen);
   last_.reward_mean = reward.mean().item<double>();
 
+  const agents::ActionSampler& policy = context.policy("tom");
   const auto k = dual_.settings().next_actions;
   const auto dual_data = [&](torch::Generator& gen) {
     DualData data;
@@ -72,7 +73,7 @@ FitPlan TomObjective::plan(const FitContext& context) {
       torch::NoGradGuard no_grad;
       std::vector<torch::Tensor> actions;
       for (std::int64_t i = 0; i < count; ++i)
-        actions.push_back(context.agent.sample_actions(states, gen).action.to(device_, torch::kFloat32));
+        actions.push_back(policy.sample_actions(states, gen).action.to(device_, torch::kFloat32));
       return NextActions{torch::stack(actions), {}};
     };
     return data;

@@ -10,7 +10,7 @@
 namespace tom::objectives {
 namespace {
 
-void check_rows(const agents::PolicyValue& agent, const torch::Tensor& next_obs, int chunk) {
+void check_rows(const agents::ValueFunction& agent, const torch::Tensor& next_obs, int chunk) {
   if (!next_obs.defined() || next_obs.dim() != 2 || next_obs.size(1) != agent.obs_dim())
     fail("vagram: next observations must have shape [N, {}], got {}", agent.obs_dim(), shape_of(next_obs));
   if (chunk < 1) fail("vagram: chunk must be positive (got {})", chunk);
@@ -67,7 +67,7 @@ class RowTable {
 
 void VagramSettings::check() { check_settings("vagram", *this); }
 
-torch::Tensor mean_next_actions(const agents::PolicyValue& agent, const torch::Tensor& next_obs, int chunk) {
+torch::Tensor mean_next_actions(const agents::ValueFunction& agent, const torch::Tensor& next_obs, int chunk) {
   check_rows(agent, next_obs, chunk);
   torch::NoGradGuard no_grad;
   const std::int64_t n = next_obs.size(0);
@@ -79,7 +79,7 @@ torch::Tensor mean_next_actions(const agents::PolicyValue& agent, const torch::T
   return out;
 }
 
-torch::Tensor value_gradients(const agents::PolicyValue& agent, const torch::Tensor& next_obs,
+torch::Tensor value_gradients(const agents::ValueFunction& agent, const torch::Tensor& next_obs,
                               const torch::Tensor& next_action, int chunk) {
   check_rows(agent, next_obs, chunk);
   const std::int64_t n = next_obs.size(0), o = next_obs.size(1);
@@ -171,8 +171,9 @@ FitPlan VagramObjective::plan(const FitContext& context) {
   const auto& replay = context.replay;
   if (replay.size() == 0) fail("vagram: the replay buffer is empty");
   const auto next_obs = replay.all().next_obs;
-  const auto next_action = mean_next_actions(context.agent, next_obs, settings_.chunk);
-  const auto gradients = value_gradients(context.agent, next_obs, next_action, settings_.chunk);
+  const agents::ValueFunction& value = context.value("vagram");
+  const auto next_action = mean_next_actions(value, next_obs, settings_.chunk);
+  const auto gradients = value_gradients(value, next_obs, next_action, settings_.chunk);
   torch::NoGradGuard no_grad;
   if (!torch::isfinite(gradients).all().item<bool>()) fail("vagram: the value gradients contain NaN or inf");
   mean_norm_ = gradients.to(torch::kFloat64).norm(2, {2}).mean().item<double>();

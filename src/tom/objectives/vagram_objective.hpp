@@ -85,11 +85,11 @@ struct VagramSettings {
 
 // The policy's mean action at each row of next_obs [N, O], in chunks of `chunk` rows. No
 // gradient. Returns [N, A] (CPU).
-torch::Tensor mean_next_actions(const agents::PolicyValue& agent, const torch::Tensor& next_obs, int chunk);
+torch::Tensor mean_next_actions(const agents::ValueFunction& agent, const torch::Tensor& next_obs, int chunk);
 
 // d/ds' Q_v(s', a') per row for the critics {Q1, Q2, target Q1, target Q2}, with a' held
 // fixed: [4, N, O] float (CPU). Computed in chunks of `chunk` rows with autograd on s'.
-torch::Tensor value_gradients(const agents::PolicyValue& agent, const torch::Tensor& next_obs,
+torch::Tensor value_gradients(const agents::ValueFunction& agent, const torch::Tensor& next_obs,
                               const torch::Tensor& next_action, int chunk);
 
 // Clips each row's gradient g [C, N, O] to norm at most the `quantile` quantile (linear

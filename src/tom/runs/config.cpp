@@ -46,9 +46,17 @@ void Config::check() {
   const auto names = envs::env_names();
   if (std::find(names.begin(), names.end(), run.env) == names.end())
     fail("setting run.env = '{}' is not a task; valid: {}", run.env, join(names));
-  if (run.algo == "sac" && objective.choice.name != "mle")
-    fail("setting objective.name = '{}' needs a model-based backbone (run.algo = mbpo); SAC learns no model",
-         objective.choice.name);
+  const BackboneEntry& backbone = backbone_entry(run.algo);
+  if (!backbone.learns_model && objective.choice.name != "mle") {
+    std::vector<std::string> model_based;
+    for (const auto& entry : backbone_registry())
+      if (entry.learns_model) model_based.emplace_back(entry.name);
+    fail("setting objective.name = '{}' needs a model-based backbone (run.algo = {}); {} learns no model",
+         objective.choice.name, join(model_based, " or "), run.algo);
+  }
+  if (const auto missing = objectives::missing_view(objective.choice.name, backbone.offers, run.algo);
+      !missing.empty())
+    fail("setting objective.name = '{}': {}", objective.choice.name, missing);
   if (run.device != "cpu" && !run.device.starts_with("cuda"))
     fail("setting run.device = '{}' is not a device (cpu, cuda or cuda:N)", run.device);
 }
@@ -93,28 +101,22 @@ Config resolve_sources(const ConfigSources& sources) {
 
 Config resolve_config(const ConfigSources& sources) {
   Config config = resolve_sources(sources);
-  if (!sources.family.empty() || config.run.algo != "mbpo") return config;
-  // MBPO without a family runs its paper's settings for the task, not generic ones.
+  const std::string_view family = backbone_entry(config.run.algo).family;
+  if (!sources.family.empty() || family.empty()) return config;
+  // A backbone without a family runs its paper's settings for the task (MBPO: mbpo-paper).
   ConfigSources with_family = sources;
-  with_family.family = "mbpo-paper";
+  with_family.family = family;
   return resolve_sources(with_family);
 }
 
 std::vector<std::string> budget_warnings(const Config& config) {
   std::vector<std::string> warnings;
-  const auto steps = config.run.steps;
-  if (config.run.algo == "mbpo") {
-    if (steps <= config.mbpo.random_steps)
-      warnings.push_back(fmt::format(
-          "the budget of {} steps ends before learning starts: the first mbpo.random_steps = {} steps only explore "
-          "and no model is fitted; raise --steps above {}",
-          steps, config.mbpo.random_steps, config.mbpo.random_steps));
-  } else if (steps <= config.sac_loop.update_after) {
-    warnings.push_back(fmt::format(
-        "the budget of {} steps ends before learning starts: SAC updates begin after sac_loop.update_after = {} "
-        "steps; raise --steps above {}",
-        steps, config.sac_loop.update_after, config.sac_loop.update_after));
-  }
+  const BackboneEntry& backbone = backbone_entry(config.run.algo);
+  const std::int64_t starts = backbone.learning_starts(config);
+  if (config.run.steps <= starts)
+    warnings.push_back(fmt::format("the budget of {} steps ends before learning starts: {} learns only after {} = {} "
+                                   "steps; raise --steps above {}",
+                                   config.run.steps, config.run.algo, backbone.learning_starts_setting, starts, starts));
   return warnings;
 }
 

@@ -11,7 +11,9 @@
 #include "tom/algos/mbpo_trainer.hpp"
 #include "tom/algos/sac_trainer.hpp"
 #include "tom/core/settings.hpp"
+#include "tom/models/make_model.hpp"
 #include "tom/objectives/make_objective.hpp"
+#include "tom/runs/backbones.hpp"
 
 namespace tom::runs {
 
@@ -36,7 +38,7 @@ struct RunSettings {
 
   template <class V>
   void visit(V& v) {
-    v("algo", algo, "backbone loop: sac (model-free) or mbpo", OneOf{"sac", "mbpo"});
+    v("algo", algo, "backbone: sac (model-free) or mbpo (runs/backbones.hpp lists them)", OneOf{backbone_names()});
     v("family", family, "setting family the run was created with (choose it with --family)",
       OneOf{"", "mbpo-paper", "tom-paper"});
     v("env", env, "task name (tom envs lists them)");

@@ -10,12 +10,13 @@
 #include <fmt/format.h>
 #include <torch/torch.h>
 
-#include "tom/algos/mbpo_trainer.hpp"
-#include "tom/algos/sac_trainer.hpp"
+#include "tom/agents/sac.hpp"
 #include "tom/core/error.hpp"
 #include "tom/core/threads.hpp"
 #include "tom/envs/registry.hpp"
+#include "tom/model_learning/stage.hpp"
 #include "tom/models/make_model.hpp"
+#include "tom/runs/backbones.hpp"
 #include "tom/runs/build_info.hpp"
 #include "tom/runs/checkpoint.hpp"
 #include "tom/runs/files.hpp"
@@ -133,7 +134,7 @@ class CsvLog {
 // The checkpoint's layout: raised when a trainer's saved state changes shape, so that an
 // older checkpoint is refused with a message rather than half read. 2: named counters
 // and figures, one off-policy core.
-constexpr int kCheckpointLayout = 2;
+constexpr int kCheckpointLayout = 3;  // 3: the model-learning stage's parts
 
 nlohmann::json checkpoint_header(const Config& config, std::int64_t step, double wall_s) {
   return {{"format", "tom-rl run checkpoint"}, {"layout", kCheckpointLayout}, {"algo", config.run.algo},
@@ -147,9 +148,10 @@ RunOutcome train_loop(Config& config, const fs::path& dir, algos::Trainer& train
   CsvLog metrics(dir / kMetricsFile, metric_names, trainer.env_steps());
   // A model fit labelled with step L runs during the env step that ends at L + 1.
   std::optional<CsvLog> weights;
-  if (const int bins = trainer.weight_bins(); bins > 0) {
+  model_learning::Stage* learning = trainer.model_learning();
+  if (learning) {
     std::vector<std::string> header{"step"};
-    for (int b = 0; b < bins; ++b) header.push_back(fmt::format("bin_{}", b));
+    for (int b = 0; b < model_learning::Stage::kWeightBins; ++b) header.push_back(fmt::format("bin_{}", b));
     weights.emplace(dir / kWeightsFile, header, trainer.env_steps() - 1);
   }
   std::int64_t saved_step = trainer.env_steps();  // the checkpoint on disk holds this step
@@ -180,8 +182,8 @@ RunOutcome train_loop(Config& config, const fs::path& dir, algos::Trainer& train
     } catch (const Error& e) {
       fail("{}. The run stopped at step {}; {}", e.what(), trainer.env_steps(), kept());
     }
-    if (weights)
-      for (const auto& row : trainer.take_weight_rows()) weights->append(row);
+    if (learning)
+      for (const auto& row : learning->take_weight_rows()) weights->append(row);
     const std::int64_t step = trainer.env_steps();
     const bool evaluated = step % config.run.eval_every == 0 || step == config.run.steps;
     double eval_return = 0.0;
@@ -231,15 +233,7 @@ std::unique_ptr<algos::Trainer> make_trainer(const Config& config) {
   const torch::Device device = device_of(config);
   const auto seed = static_cast<std::uint64_t>(config.run.seed);
   torch::manual_seed(seed);
-  auto env = envs::make_env(config.run.env);
-  if (config.run.algo == "mbpo") {
-    const auto& spec = env->spec();
-    auto model = models::make_model(config.mbpo.model, config.ensemble, config.mdn, spec.obs_dim, spec.action_dim, seed, device);
-    auto objective = objectives::make_objective(config.objective, spec.obs_dim, spec.action_dim, device);
-    return std::make_unique<algos::MbpoTrainer>(config.mbpo, config.sac, std::move(model), std::move(objective),
-                                                std::move(env), envs::termination_fn(config.run.env), seed, device);
-  }
-  return std::make_unique<algos::SacTrainer>(config.sac_loop, config.sac, std::move(env), seed, device);
+  return backbone_entry(config.run.algo).make(config, envs::make_env(config.run.env), seed, device);
 }
 
 EvalResult evaluate_policy(const Policy& policy, const std::string& env_name, int episodes,
@@ -424,8 +418,9 @@ std::unique_ptr<agents::Sac> load_agent(const fs::path& dir, const std::optional
 RunModel load_run_model(const fs::path& dir) {
   RunModel out{read_run_config(dir)};
   const Config& config = out.config;
-  if (config.run.algo != "mbpo")
-    fail("{} is a {} run: it has no dynamics model (only mbpo runs have one)", dir.string(), config.run.algo);
+  if (!backbone_entry(config.run.algo).learns_model)
+    fail("{} is a {} run: it has no dynamics model (only model-based backbones have one)", dir.string(),
+         config.run.algo);
   const Checkpoint checkpoint = read_matching_checkpoint(dir / kCheckpointFile, config);
   out.step = checkpoint.header.value("step", std::int64_t{0});
   set_threads(config.run.threads);

@@ -1,0 +1,59 @@
+#include "tom/runs/backbones.hpp"
+
+#include <algorithm>
+
+#include "tom/algos/mbpo_trainer.hpp"
+#include "tom/algos/sac_trainer.hpp"
+#include "tom/core/error.hpp"
+#include "tom/envs/registry.hpp"
+#include "tom/models/make_model.hpp"
+#include "tom/runs/config.hpp"
+
+namespace tom::runs {
+namespace {
+
+using Made = std::unique_ptr<algos::Trainer>;
+
+Made make_sac(const Config& config, std::unique_ptr<envs::Env> env, std::uint64_t seed, torch::Device device) {
+  return std::make_unique<algos::SacTrainer>(config.sac_loop, config.sac, std::move(env), seed, device);
+}
+
+Made make_mbpo(const Config& config, std::unique_ptr<envs::Env> env, std::uint64_t seed, torch::Device device) {
+  const auto& spec = env->spec();
+  // In this order: both may draw initial weights from the global generator.
+  auto model = models::make_model(config.mbpo.model, config.ensemble, config.mdn, spec.obs_dim, spec.action_dim, seed,
+                                  device);
+  auto objective = objectives::make_objective(config.objective, spec.obs_dim, spec.action_dim, device);
+  auto learning = std::make_unique<model_learning::Stage>(std::move(model), std::move(objective),
+                                                          model_learning::fit_data_from_name(config.mbpo.fit_data));
+  return std::make_unique<algos::MbpoTrainer>(config.mbpo, config.sac, std::move(learning), std::move(env),
+                                              envs::termination_fn(config.run.env), seed, device);
+}
+
+constexpr objectives::Views kEveryView{.policy = true, .value = true, .snapshots = true};
+
+constexpr BackboneEntry kRegistry[] = {
+    {"sac", "model-free soft actor-critic", false, {}, "", make_sac,
+     [](const Config& config) { return config.sac_loop.update_after; }, "sac_loop.update_after"},
+    {"mbpo", "model-based policy optimisation: SAC on model rollouts", true, kEveryView, "mbpo-paper", make_mbpo,
+     [](const Config& config) { return config.mbpo.random_steps; }, "mbpo.random_steps"},
+};
+
+}  // namespace
+
+std::span<const BackboneEntry> backbone_registry() { return kRegistry; }
+
+std::vector<std::string> backbone_names() {
+  std::vector<std::string> names;
+  for (const auto& entry : kRegistry) names.emplace_back(entry.name);
+  return names;
+}
+
+const BackboneEntry& backbone_entry(const std::string& name) {
+  const auto* it = std::find_if(std::begin(kRegistry), std::end(kRegistry),
+                                [&](const BackboneEntry& entry) { return entry.name == name; });
+  if (it == std::end(kRegistry)) fail("unknown backbone '{}' (valid: {})", name, join(backbone_names()));
+  return *it;
+}
+
+}  // namespace tom::runs
