@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include "../objectives/small_tom.hpp"
 #include "../support.hpp"
 
 #include "tom/core/archive.hpp"
@@ -61,19 +62,7 @@ std::unique_ptr<models::DynamicsModel> small_model() {
   return models::make_model("ensemble", ensemble, {}, kObs, kAct, /*seed=*/1, torch::kCPU);
 }
 
-objectives::ObjectiveSettings small_tom() {
-  objectives::ObjectiveSettings settings;
-  settings.choice.name = "tom";
-  settings.tom.recent_pool = 60;
-  settings.dual.steps = 30;
-  settings.dual.batch = 32;
-  settings.dual.hidden = 16;
-  settings.discriminator.passes = 2;
-  settings.discriminator.batch = 32;
-  settings.discriminator.branch_hidden = 8;
-  settings.discriminator.hidden = 16;
-  return settings;
-}
+objectives::ObjectiveSettings small_tom() { return test::small_tom(/*recent_pool=*/60); }
 
 TEST(ModelLearningStage, FitsTomOnAUsersTransitionsWithTheirPolicy) {
   tom::set_threads(1);

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "../support.hpp"
+#include "small_tom.hpp"
 
 #include "tom/agents/sac.hpp"
 #include "tom/core/error.hpp"
@@ -49,19 +50,7 @@ data::ReplayBuffer filled_buffer(int obs_dim, int action_dim) {
   return buffer;
 }
 
-ObjectiveSettings small_tom() {
-  ObjectiveSettings settings;
-  settings.choice.name = "tom";
-  settings.tom.recent_pool = 50;
-  settings.dual.steps = 30;
-  settings.dual.batch = 32;
-  settings.dual.hidden = 16;
-  settings.discriminator.passes = 2;
-  settings.discriminator.batch = 32;
-  settings.discriminator.branch_hidden = 8;
-  settings.discriminator.hidden = 16;
-  return settings;
-}
+ObjectiveSettings small_tom() { return test::small_tom(/*recent_pool=*/50); }
 
 TEST(TomObjective, PlansMeanOneWeightsAndContinuesExactlyAfterSaveLoad) {
   tom::set_threads(1);
