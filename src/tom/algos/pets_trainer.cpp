@@ -5,11 +5,12 @@
 #include "tom/core/archive.hpp"
 #include "tom/core/error.hpp"
 #include "tom/core/phase_timer.hpp"
+#include "tom/objectives/make_objective.hpp"
 
 namespace tom::algos {
 
 PetsTrainer::PetsTrainer(const PetsSettings& pets, const agents::CemSettings& cem,
-                         std::unique_ptr<model_learning::Stage> learning, std::unique_ptr<envs::Env> env,
+                         const agents::DistillSettings& distill, std::unique_ptr<model_learning::Stage> learning, std::unique_ptr<envs::Env> env,
                          TerminationFn is_terminal, std::uint64_t seed, torch::Device device)
     : settings_(pets),
       propagation_(pets.propagation == "ts1"           ? Propagation::ts1
@@ -21,8 +22,13 @@ PetsTrainer::PetsTrainer(const PetsSettings& pets, const agents::CemSettings& ce
       is_terminal_(std::move(is_terminal)),
       planner_(cem, collector_.env().spec().action_low, collector_.env().spec().action_high, seed + 3, device),
       eval_planner_(cem, collector_.env().spec().action_low, collector_.env().spec().action_high, seed + 4, device),
+      distilled_(distill, collector_.env().spec().obs_dim, collector_.env().spec().action_low,
+                 collector_.env().spec().action_high, seed + 5, device),
       gen_(at::detail::createCPUGenerator(seed + 2)) {
   if (!learning_) fail("PETS needs a model-learning stage");
+  const objectives::Views needs = objectives::objective_entry(learning_->objective().name()).needs;
+  if (needs.value) fail("{}", objectives::missing_view(learning_->objective().name(), {.policy = true, .snapshots = true}, "pets"));
+  distills_ = needs.policy || needs.snapshots;
   const std::int64_t blocks = propagation_ == Propagation::ts_inf ? learning_->model().predictors() : 1;
   if (cem.particles % blocks != 0)
     fail("cem.particles ({}) must be a multiple of the model's {} elites for ts-inf propagation (each elite keeps "
@@ -49,9 +55,19 @@ std::vector<double> PetsTrainer::plan(agents::CemPlanner& planner, std::span<con
   return planner.act(obs, step, blocks);
 }
 
+void PetsTrainer::fit_model() {
+  if (distills_) {
+    PhaseTimer timer(counters_.distill_s);
+    const data::Batch recent = replay_.newest(std::min(replay_.size(), distilled_.settings().window));
+    last_distill_ = distilled_.fit(recent.obs, recent.action, gen_);
+  }
+  learning_->fit({replay_, {.policy = &distilled_, .snapshots = &distilled_}, env_steps_, settings_.random_steps,
+                  gen_});
+}
+
 void PetsTrainer::step() {
   if (fit_pending_) {
-    learning_->fit({replay_, {}, env_steps_, settings_.random_steps, gen_});
+    fit_model();
     fit_pending_ = false;
   }
   std::vector<double> action;
@@ -94,6 +110,7 @@ void PetsTrainer::report(Figures& out) const {
   out("time_objective_s", learning_->work().objective_s);
   out("model_fresh_mse", learning_->work().fresh_mse);
   out.add(counters_);
+  out.add(last_distill_);
   out.add(learning_->weights());
   learning_->report_objective(out);
 }
@@ -112,11 +129,14 @@ struct PetsLoopState {
 }  // namespace
 
 void PetsTrainer::save(torch::serialize::OutputArchive& archive) const {
-  torch::serialize::OutputArchive collector, replay, planner, eval_planner;
+  torch::serialize::OutputArchive collector, replay, planner, eval_planner, distilled;
   collector_.save(collector);
   replay_.save(replay);
   planner_.save(planner);
   eval_planner_.save(eval_planner);
+  distilled_.save(distilled);
+  archive.write("distilled_policy", distilled);
+  save_fields(archive, "last_distill", last_distill_);
   archive.write("collector", collector);
   archive.write("replay", replay);
   archive.write("planner", planner);
@@ -129,10 +149,13 @@ void PetsTrainer::save(torch::serialize::OutputArchive& archive) const {
 
 void PetsTrainer::load(torch::serialize::InputArchive& archive) {
   learning_->load(archive);
-  torch::serialize::InputArchive collector, replay, planner, eval_planner;
+  torch::serialize::InputArchive collector, replay, planner, eval_planner, distilled;
   if (!archive.try_read("collector", collector) || !archive.try_read("replay", replay) ||
-      !archive.try_read("planner", planner) || !archive.try_read("eval_planner", eval_planner))
-    fail("the checkpoint is not a PETS run's (no collector, replay buffer or planners)");
+      !archive.try_read("planner", planner) || !archive.try_read("eval_planner", eval_planner) ||
+      !archive.try_read("distilled_policy", distilled))
+    fail("the checkpoint is not a PETS run's (no collector, replay buffer, planners or distilled policy)");
+  distilled_.load(distilled);
+  load_fields(archive, "last_distill", last_distill_, "PETS");
   collector_.load(collector);
   replay_.load(replay);
   planner_.load(planner);

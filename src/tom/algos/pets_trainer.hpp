@@ -9,13 +9,16 @@
 //      propagated through the model (propagation: ts-inf keeps each particle on one elite,
 //      ts1 draws an elite per step, expectation steps the elites' mean) and executes the
 //      first action of its plan.
-// There is no actor and no critic: PETS offers its objectives no policy views, so only
-// objectives that need none run with it (runs/backbones.cpp says which).
+// There is no actor and no critic. For objectives that need a policy (TOM's a ~ pi(.|s'),
+// PMAC's snapshots), a policy distilled from the planner's latest executed actions
+// (agents/distilled_policy.hpp) is refitted before each model fit and stands for the
+// planner; no value function exists, so VaGraM is refused (runs/backbones.cpp).
 #include <cstdint>
 #include <memory>
 #include <string>
 
 #include "tom/agents/cem_planner.hpp"
+#include "tom/agents/distilled_policy.hpp"
 #include "tom/algos/collector.hpp"
 #include "tom/algos/trainer.hpp"
 #include "tom/core/settings.hpp"
@@ -53,7 +56,7 @@ struct PetsSettings {
 
 class PetsTrainer final : public Trainer {
  public:
-  PetsTrainer(const PetsSettings& pets, const agents::CemSettings& cem,
+  PetsTrainer(const PetsSettings& pets, const agents::CemSettings& cem, const agents::DistillSettings& distill,
               std::unique_ptr<model_learning::Stage> learning, std::unique_ptr<envs::Env> env,
               TerminationFn is_terminal, std::uint64_t seed, torch::Device device);
 
@@ -69,6 +72,7 @@ class PetsTrainer final : public Trainer {
  private:
   enum class Propagation { ts_inf, ts1, expectation };
   bool fit_due(bool episode_ended) const;
+  void fit_model();
   std::vector<double> plan(agents::CemPlanner& planner, std::span<const double> obs);
 
   PetsSettings settings_;
@@ -78,15 +82,19 @@ class PetsTrainer final : public Trainer {
   std::unique_ptr<model_learning::Stage> learning_;
   TerminationFn is_terminal_;
   agents::CemPlanner planner_, eval_planner_;
+  agents::DistilledPolicy distilled_;
+  bool distills_;  // the objective needs a policy: distil one before each fit
+  agents::DistillFigures last_distill_;
   torch::Generator gen_;  // the stage's draws
   std::int64_t env_steps_ = 0;
   bool fit_pending_ = false;  // a fit is due before the next action
   struct Counters {
-    double env_s = 0, plan_s = 0, planned_return = 0;
+    double env_s = 0, plan_s = 0, distill_s = 0, planned_return = 0;
     template <class V>
     void visit(V& v) {
       v("time_env_s", env_s);
       v("time_plan_s", plan_s);
+      v("time_distill_s", distill_s);
       v("plan_elite_return", planned_return);
     }
   } counters_;

@@ -38,7 +38,7 @@ Made make_pets(const Config& config, std::unique_ptr<envs::Env> env, std::uint64
   auto objective = objectives::make_objective(config.objective, spec.obs_dim, spec.action_dim, device);
   auto learning = std::make_unique<model_learning::Stage>(std::move(model), std::move(objective),
                                                           model_learning::fit_data_from_name(config.pets.fit_data));
-  return std::make_unique<algos::PetsTrainer>(config.pets, config.cem, std::move(learning), std::move(env),
+  return std::make_unique<algos::PetsTrainer>(config.pets, config.cem, config.distill, std::move(learning), std::move(env),
                                               envs::termination_fn(config.run.env), seed, device);
 }
 
@@ -49,7 +49,9 @@ constexpr BackboneEntry kRegistry[] = {
      [](const Config& config) { return config.sac_loop.update_after; }, "sac_loop.update_after"},
     {"mbpo", "model-based policy optimisation: SAC on model rollouts", true, kEveryView, "mbpo-paper", make_mbpo,
      [](const Config& config) { return config.mbpo.random_steps; }, "mbpo.random_steps"},
-    {"pets", "probabilistic ensemble and trajectory sampling: model-predictive control by CEM", true, {}, "",
+    // PETS has no actor or critic; its policy view is a policy distilled from the planner.
+    {"pets", "probabilistic ensemble and trajectory sampling: model-predictive control by CEM", true,
+     {.policy = true, .snapshots = true}, "",
      make_pets, [](const Config& config) { return config.pets.random_steps; }, "pets.random_steps"},
 };
 

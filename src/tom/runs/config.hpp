@@ -84,6 +84,7 @@ struct Config {
   algos::MbpoSettings mbpo;
   algos::PetsSettings pets;
   agents::CemSettings cem;  // PETS's planner
+  agents::DistillSettings distill;  // PETS's policy for objectives that need one
   models::EnsembleSettings ensemble;
   models::MdnSettings mdn;
   objectives::ObjectiveSettings objective;  // sections objective, tom, tom_dual, discriminator, pmac, vagram
