@@ -40,6 +40,9 @@ TEST(PetsRun, TomResumedRunMatchesUninterruptedRun) {
   tom::test::expect_same_cells(whole / "weights.csv", split / "weights.csv");
   // Fits at 200 (exploration ends) and every 100 steps after: 200, 300, 400.
   EXPECT_EQ(tom::test::read_csv(whole / "weights.csv").rows.size(), 3u);
+  // tom eval plans with the restored model (PETS has no agent to read alone).
+  ASSERT_EQ(run_tom({"eval", whole.string(), "--episodes", "1"}, whole.string() + ".eval.log"), 0);
+  EXPECT_NE(tom::test::read_text(whole.string() + ".eval.log").find("return"), std::string::npos);
 }
 
 TEST(PetsRun, RefusesAnObjectiveWithoutTheViewItNeeds) {

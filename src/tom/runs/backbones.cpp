@@ -45,12 +45,12 @@ Made make_pets(const Config& config, std::unique_ptr<envs::Env> env, std::uint64
 constexpr objectives::Views kEveryView{.policy = true, .value = true, .snapshots = true};
 
 constexpr BackboneEntry kRegistry[] = {
-    {"sac", "model-free soft actor-critic", false, {}, "", make_sac,
+    {"sac", "model-free soft actor-critic", false, true, {}, "", make_sac,
      [](const Config& config) { return config.sac_loop.update_after; }, "sac_loop.update_after"},
-    {"mbpo", "model-based policy optimisation: SAC on model rollouts", true, kEveryView, "mbpo-paper", make_mbpo,
+    {"mbpo", "model-based policy optimisation: SAC on model rollouts", true, true, kEveryView, "mbpo-paper", make_mbpo,
      [](const Config& config) { return config.mbpo.random_steps; }, "mbpo.random_steps"},
     // PETS has no actor or critic; its policy view is a policy distilled from the planner.
-    {"pets", "probabilistic ensemble and trajectory sampling: model-predictive control by CEM", true,
+    {"pets", "probabilistic ensemble and trajectory sampling: model-predictive control by CEM", true, false,
      {.policy = true, .snapshots = true}, "",
      make_pets, [](const Config& config) { return config.pets.random_steps; }, "pets.random_steps"},
 };
