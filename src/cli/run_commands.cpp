@@ -28,7 +28,7 @@ struct ConfigFlags {
   std::vector<std::string> sets;
 
   void add_to(CLI::App& cmd) {
-    cmd.add_option("--algo", algo, "backbone: sac or mbpo");
+    cmd.add_option("--algo", algo, "backbone: sac, mbpo or pets");
     cmd.add_option("--family", family, "setting family of a paper: mbpo-paper or tom-paper");
     cmd.add_option("--model-objective", model_objective, "how the model is learned: mle, tom, pmac or vagram");
     cmd.add_option("--env", env, "task (see tom envs)")->capture_default_str();

@@ -30,7 +30,7 @@ void add_sweep_command(CLI::App& app) {
       "sweep", "run a grid of `tom train` runs (one run directory per cell); again to continue; `sweep status DIR`");
   cmd->add_option("--file", args->file, "sweep file (TOML: env, model_objective, seeds, steps, set, [grid], ...)");
   cmd->add_option("--env", args->envs, "tasks (comma-separated)")->delimiter(',');
-  cmd->add_option("--algo", args->algos, "backbones (comma-separated): sac, mbpo")->delimiter(',');
+  cmd->add_option("--algo", args->algos, "backbones (comma-separated): sac, mbpo, pets")->delimiter(',');
   cmd->add_option("--model-objective", args->objectives, "model objectives (comma-separated): mle, tom, pmac, vagram")
       ->delimiter(',');
   cmd->add_option("--seeds", args->seeds, "seeds: 0-2, or 0,1,5 (default 0)");

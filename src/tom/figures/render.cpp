@@ -80,7 +80,7 @@ RenderResult render_run(const fs::path& dir, const RenderOptions& o) {
   if (o.out.empty()) fail("no output file given");
   if (!fs::exists(dir / "config.toml")) fail("{} is not a run directory: it has no config.toml", dir.string());
   const Config config = load_run_config(read_file(dir / "config.toml"), (dir / "config.toml").string());
-  const auto agent = load_agent(dir, o.checkpoint);
+  const Policy policy = load_policy(dir, o.checkpoint);
 
   auto env = envs::make_env(config.run.env);
   auto* mujoco_env = dynamic_cast<envs::MujocoEnv*>(env.get());
@@ -147,7 +147,7 @@ RenderResult render_run(const fs::path& dir, const RenderOptions& o) {
   std::vector<double> obs = env->reset(o.seed);
   frame();
   while (result.steps < o.max_steps && !write_failed) {
-    const auto action = agent->act(obs, /*deterministic=*/true);
+    const auto action = policy(obs);
     const envs::Step step = env->step(action);
     result.episode_return += step.reward;
     ++result.steps;

@@ -165,6 +165,13 @@ class DynamicsModel {
   virtual Prediction sample(const torch::Tensor& obs, const torch::Tensor& action) = 0;
   // The expected transition (ensemble: the mean over elites).
   virtual Prediction mean(const torch::Tensor& obs, const torch::Tensor& action) = 0;
+  // TS-inf propagation (PETS): the predictors a particle can be kept on (an ensemble's
+  // elites; 1 for a single network), and one sampled transition per row with the rows in
+  // that many equal consecutive blocks, block b always predicted by predictor b.
+  virtual std::int64_t predictors() const { return 1; }
+  virtual Prediction sample_by_block(const torch::Tensor& obs, const torch::Tensor& action) {
+    return sample(obs, action);
+  }
 
   // Parameters, optimiser state, normalisers, elites and generator state.
   void save(torch::serialize::OutputArchive& archive) const;

@@ -122,6 +122,19 @@ Prediction ProbabilisticEnsemble::sample(const torch::Tensor& obs, const torch::
   return to_prediction(obs, y);
 }
 
+Prediction ProbabilisticEnsemble::sample_by_block(const torch::Tensor& obs, const torch::Tensor& action) {
+  torch::NoGradGuard no_grad;
+  const auto inputs = normalised_inputs(obs, action);
+  const auto rows = inputs.size(0), outputs = obs_dim_ + 1;
+  const auto elites = static_cast<std::int64_t>(elites_.size());
+  if (rows % elites != 0) fail("{} rows cannot be shared in equal blocks by {} elites", rows, elites);
+  const auto members = torch::tensor(elites_, torch::kInt64).to(device_);
+  auto [mean, logvar] = network(inputs.view({elites, rows / elites, -1}), members);
+  const auto drawn = torch::addcmul(mean.reshape({rows, outputs}), torch::exp(0.5 * logvar.reshape({rows, outputs})),
+                                    gaussian({rows, outputs}));
+  return to_prediction(obs, drawn);
+}
+
 Prediction ProbabilisticEnsemble::mean(const torch::Tensor& obs, const torch::Tensor& action) {
   torch::NoGradGuard no_grad;
   const auto inputs = normalised_inputs(obs, action);

@@ -46,6 +46,9 @@ class ProbabilisticEnsemble final : public DynamicsModel {
   // elites by a random balanced partition, so each elite computes only its own rows.
   Prediction sample(const torch::Tensor& obs, const torch::Tensor& action) override;
   Prediction mean(const torch::Tensor& obs, const torch::Tensor& action) override;
+  std::int64_t predictors() const override { return settings_.elites; }
+  // Block b of the rows is predicted by elite b (rows: a multiple of the elites).
+  Prediction sample_by_block(const torch::Tensor& obs, const torch::Tensor& action) override;
 
   const EnsembleSettings& settings() const { return settings_; }
   // The learned log-variance bounds [1, 1 + O] (normalised target units).

@@ -27,6 +27,7 @@ struct BackboneEntry {
   std::string_view name;
   std::string_view summary;
   bool learns_model;
+  bool agent_acts;  // its checkpoint's SAC agent ("agent") acts alone, without the buffers
   objectives::Views offers;      // what its model-learning objectives may use
   std::string_view family;       // the setting family a run without --family gets ("" for none)
   std::unique_ptr<algos::Trainer> (*make)(const Config& config, std::unique_ptr<envs::Env> env, std::uint64_t seed,

@@ -32,7 +32,9 @@ void resolve_thread_count(Config& config) {
 std::vector<SettingRef> Config::fields() {
   std::vector<SettingRef> all;
   for (auto&& part : {settings_of("run", run), settings_of("sac_loop", sac_loop), settings_of("sac", sac),
-                      settings_of("mbpo", mbpo), settings_of("ensemble", ensemble), settings_of("mdn", mdn),
+                      settings_of("mbpo", mbpo), settings_of("pets", pets), settings_of("cem", cem),
+                      settings_of("distill", distill),
+                      settings_of("ensemble", ensemble), settings_of("mdn", mdn),
                       settings_of("objective", objective.choice), settings_of("tom", objective.tom),
                       settings_of("tom_dual", objective.dual), settings_of("discriminator", objective.discriminator),
                       settings_of("pmac", objective.pmac), settings_of("vagram", objective.vagram),

@@ -8,7 +8,9 @@
 #include <vector>
 
 #include "tom/agents/sac.hpp"
+#include "tom/agents/cem_planner.hpp"
 #include "tom/algos/mbpo_trainer.hpp"
+#include "tom/algos/pets_trainer.hpp"
 #include "tom/algos/sac_trainer.hpp"
 #include "tom/core/settings.hpp"
 #include "tom/models/make_model.hpp"
@@ -38,7 +40,7 @@ struct RunSettings {
 
   template <class V>
   void visit(V& v) {
-    v("algo", algo, "backbone: sac (model-free) or mbpo (runs/backbones.hpp lists them)", OneOf{backbone_names()});
+    v("algo", algo, "backbone: sac (model-free), mbpo or pets (runs/backbones.hpp lists them)", OneOf{backbone_names()});
     v("family", family, "setting family the run was created with (choose it with --family)",
       OneOf{"", "mbpo-paper", "tom-paper"});
     v("env", env, "task name (tom envs lists them)");
@@ -80,6 +82,9 @@ struct Config {
   algos::SacLoopSettings sac_loop;
   agents::SacSettings sac;
   algos::MbpoSettings mbpo;
+  algos::PetsSettings pets;
+  agents::CemSettings cem;  // PETS's planner
+  agents::DistillSettings distill;  // PETS's policy for objectives that need one
   models::EnsembleSettings ensemble;
   models::MdnSettings mdn;
   objectives::ObjectiveSettings objective;  // sections objective, tom, tom_dual, discriminator, pmac, vagram

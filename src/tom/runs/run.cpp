@@ -415,6 +415,18 @@ std::unique_ptr<agents::Sac> load_agent(const fs::path& dir, const std::optional
   return agent;
 }
 
+Policy load_policy(const fs::path& dir, const std::optional<fs::path>& checkpoint_file) {
+  const Config config = read_run_config(dir);
+  if (backbone_entry(config.run.algo).agent_acts) {
+    std::shared_ptr<agents::Sac> agent = load_agent(dir, checkpoint_file);
+    return [agent](std::span<const double> obs) { return agent->act(obs, /*deterministic=*/true); };
+  }
+  const Checkpoint checkpoint = read_matching_checkpoint(checkpoint_file.value_or(dir / kCheckpointFile), config);
+  std::shared_ptr<algos::Trainer> trainer = make_trainer(config);
+  checkpoint.load([&](torch::serialize::InputArchive& archive) { trainer->load(archive); });
+  return [trainer](std::span<const double> obs) { return trainer->act_deterministic(obs); };
+}
+
 RunModel load_run_model(const fs::path& dir) {
   RunModel out{read_run_config(dir)};
   const Config& config = out.config;
@@ -441,10 +453,9 @@ RunModel load_run_model(const fs::path& dir) {
 
 EvalResult evaluate_run(const fs::path& dir, int episodes, const std::optional<fs::path>& checkpoint) {
   if (episodes < 1) fail("--episodes must be at least 1 (got {})", episodes);
-  const auto agent = load_agent(dir, checkpoint);
+  const Policy policy = load_policy(dir, checkpoint);
   const Config config = read_run_config(dir);
-  return evaluate_policy([&](std::span<const double> obs) { return agent->act(obs, /*deterministic=*/true); },
-                         config.run.env, episodes, 0xE7A1ULL);
+  return evaluate_policy(policy, config.run.env, episodes, 0xE7A1ULL);
 }
 
 }  // namespace tom::runs

@@ -47,6 +47,12 @@ RunOutcome resume_run(const std::filesystem::path& dir, std::optional<std::int64
 std::unique_ptr<agents::Sac> load_agent(const std::filesystem::path& dir,
                                         const std::optional<std::filesystem::path>& checkpoint = std::nullopt);
 
+// The deterministic policy of a run's latest checkpoint (or of `checkpoint`): its agent
+// alone where the backbone has one (SAC, MBPO: no buffers are built), else the whole
+// trainer restored (PETS plans with its model). The policy owns what it acts with.
+Policy load_policy(const std::filesystem::path& dir,
+                   const std::optional<std::filesystem::path>& checkpoint = std::nullopt);
+
 // The learned dynamics model and the real replay buffer of an MBPO run's latest
 // checkpoint, read without building the trainer around them.
 struct RunModel {

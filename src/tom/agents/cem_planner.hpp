@@ -1,0 +1,99 @@
+#pragma once
+// Model-predictive control by the cross-entropy method (PETS: Chua et al. 2018; the
+// defaults are mbrl-lib's). Each act():
+//
+//   1. start from the previous plan shifted by one step (the new last step at the middle
+//      of the action bounds), with the initial spread ((high - low) / 4)^2;
+//   2. iterations times: draw `population` action sequences of `horizon` steps from the
+//      per-step Gaussians, truncated at two standard deviations and kept inside the
+//      bounds; score each by the mean over `particles` propagated trajectories of the
+//      summed predicted reward (a particle's reward ends when the task's rule says it
+//      terminated); refit mean and variance to the `elites` best, mixed with the previous
+//      ones by `momentum`;
+//   3. execute the first action of the final mean (mbrl-lib's return_mean_elites: the best
+//      single sequence is a noisier choice).
+//
+// Particles are propagated in blocks (TS-inf): the rows of a step come in `blocks` equal
+// consecutive blocks, block b always stepped by the model's predictor b (an ensemble's
+// elite), so each particle keeps its predictor for the whole horizon. The planner asks a
+// ParticleStep for each horizon step; all population x particles rows go through it in
+// one call (one batched pass per layer per step, no per-particle loop).
+#include <cstdint>
+#include <functional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include <torch/serialize/archive.h>
+#include <torch/types.h>
+
+#include "tom/core/settings.hpp"
+
+namespace tom::agents {
+
+struct CemSettings {
+  int horizon = 30;
+  int population = 500;
+  int elites = 50;
+  int iterations = 5;
+  double momentum = 0.1;
+  int particles = 20;
+
+  template <class V>
+  void visit(V& v) {
+    v("horizon", horizon, "planning horizon in env steps", Range::at_least(1));
+    v("population", population, "action sequences drawn per CEM iteration", Range::at_least(2));
+    v("elites", elites, "best sequences the distribution is refitted to", Range::at_least(1));
+    v("iterations", iterations, "CEM iterations per env step", Range::at_least(1));
+    v("momentum", momentum, "weight of the previous mean and variance in each refit (mbrl-lib's alpha)",
+      Range::probability());
+    v("particles", particles, "trajectories each sequence is scored on (the model's randomness)",
+      Range::at_least(1));
+  }
+};
+
+// Rows [R, O] of observations and [R, A] of actions in, the next observations [R, O],
+// rewards [R] and termination flags [R] (bool) out.
+struct ParticleStepResult {
+  torch::Tensor next_obs, reward, terminated;
+};
+using ParticleStep = std::function<ParticleStepResult(const torch::Tensor& obs, const torch::Tensor& action)>;
+
+class CemPlanner {
+ public:
+  // low/high: the action bounds (finite, low < high). Throws tom::Error on bad settings
+  // (elites > population).
+  CemPlanner(const CemSettings& settings, const std::vector<double>& low, const std::vector<double>& high,
+             std::uint64_t seed = 0, torch::Device device = torch::kCPU);
+
+  // The action to take at observation `obs` [O]; `blocks` (>= 1, dividing particles)
+  // is the number of predictors `step` propagates in blocks. Keeps the plan for the next
+  // call's warm start.
+  std::vector<double> act(std::span<const double> obs, const ParticleStep& step, int blocks = 1);
+  // A new episode: forget the plan.
+  void reset();
+
+  const CemSettings& settings() const { return settings_; }
+  // The last act()'s figures: the best sequence's predicted return, and the mean over
+  // the last elites.
+  double last_best_return() const { return best_return_; }
+  double last_elite_return() const { return elite_return_; }
+
+  // The plan in force (for the warm start) and the generator.
+  void save(torch::serialize::OutputArchive& archive) const;
+  void load(torch::serialize::InputArchive& archive);
+
+ private:
+  torch::Tensor returns(const torch::Tensor& obs, const torch::Tensor& sequences, const ParticleStep& step,
+                        int blocks) const;
+
+  CemSettings settings_;
+  torch::Device device_;
+  std::int64_t action_dim_;
+  torch::Tensor low_, high_;  // [A] float32
+  torch::Tensor mean_;        // [H, A] the plan; undefined after reset()
+  torch::Generator gen_;
+  double best_return_ = 0.0, elite_return_ = 0.0;
+};
+
+}  // namespace tom::agents
