@@ -25,7 +25,7 @@ namespace {
 
 constexpr std::int64_t kFilledBuffer = 20000, kEpoch = 1000;
 
-std::map<std::string, double> figures_of(const tom::algos::Trainer& trainer) {
+std::map<std::string, double> figures_of(const tom::backbones::Trainer& trainer) {
   tom::Figures figures;
   trainer.report(figures);
   std::map<std::string, double> out;

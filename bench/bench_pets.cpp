@@ -24,7 +24,7 @@ namespace {
 
 constexpr std::int64_t kRandomSteps = 1000, kMeasuredSteps = 10;
 
-double figure(const tom::algos::Trainer& trainer, const std::string& name) {
+double figure(const tom::backbones::Trainer& trainer, const std::string& name) {
   tom::Figures figures;
   trainer.report(figures);
   for (std::size_t i = 0; i < figures.names().size(); ++i)

@@ -5,6 +5,7 @@
 #   scripts/same_results.sh OLD_TOM NEW_TOM [WORK_DIR]
 # NEW_THREADS=2 runs the new side at --threads 2 (with the same binary on both sides:
 # whether 2 threads compute exactly what 1 thread does).
+# ONLY="pmac tom" runs only the cases named (see `cases` below).
 # Give WORK_DIR to keep the OLD runs for the next comparison. Exit status 0 when every run matches; the differing files are named otherwise.
 set -euo pipefail
 old=$1 new=$2 work=${3:-$(mktemp -d /tmp/tom_same.XXXXXX)}
@@ -36,6 +37,7 @@ strip_times() {
 mkdir -p "$work/old" "$work/new"
 status=0
 for name in $(printf '%s\n' "${!cases[@]}" | sort); do
+  [[ -n ${ONLY:-} && " $ONLY " != *" $name "* ]] && continue
   for side in old new; do
     bin=${!side}
     # The old binary's runs are kept in WORK_DIR and reused when it is given again.

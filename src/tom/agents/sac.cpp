@@ -207,6 +207,130 @@ TwinQ Sac::target_q_values(const torch::Tensor& obs, const torch::Tensor& action
   return {target1_.forward(x).squeeze(1), target2_.forward(x).squeeze(1)};
 }
 
+// One update's shared state and its steps, in the order update() runs them. Each step
+// reads and writes the Workspace's buffers; `both` runs two independent computations at
+// the same time with 2+ threads (tom::PairedWork), with the same results as with 1.
+struct Sac::UpdateStep {
+  Sac& sac;
+  Workspace& ws;
+  PairedWork both;
+  torch::Tensor obs, next_obs, reward, terminated, action;
+  double alpha;
+  double scale;  // d(mean)/d(element) over the batch
+  torch::Tensor obs_part, action_part;  // the critic input's two column blocks
+
+  UpdateStep(Sac& sac, const data::Batch& batch)
+      : sac(sac), ws(*sac.workspace_), both(sac.worker_, sac.device_.is_cpu()) {
+    const auto as_input = [&](const torch::Tensor& t) { return t.to(sac.device_, torch::kFloat32); };
+    obs = as_input(batch.obs);
+    next_obs = as_input(batch.next_obs);
+    reward = as_input(batch.reward);
+    terminated = as_input(batch.terminated);
+    action = sac.normalise_action(as_input(batch.action));
+    alpha = std::exp(sac.log_alpha_.item<double>());
+    scale = 1.0 / static_cast<double>(obs.size(0));
+    obs_part = ws.critic_in.narrow(1, 0, sac.obs_dim_);
+    action_part = ws.critic_in.narrow(1, sac.obs_dim_, sac.action_dim_);
+  }
+
+  // Policy samples for the TD target (at s') and for the policy step (at s, with the
+  // current policy: it does not depend on the critic step). Noise drawn in this order.
+  std::pair<SquashedSample, SquashedSample> sample_policy() {
+    ws.next_noise_cpu.normal_(0.0, 1.0, sac.gen_);
+    ws.noise_cpu.normal_(0.0, 1.0, sac.gen_);
+    const auto on_device = [&](const torch::Tensor& t) { return sac.device_.is_cpu() ? t : t.to(sac.device_); };
+    const auto next_noise = on_device(ws.next_noise_cpu), noise = on_device(ws.noise_cpu);
+    const auto policy_forward = [&](const torch::Tensor& x) {
+      std::vector<torch::Tensor> heads;
+      for (std::size_t p = 0; p < ws.policy.size(); ++p)
+        heads.push_back(
+            ws.policy[p].forward(sac.policy_, x.narrow(0, ws.policy_rows[p].first, ws.policy_rows[p].second)));
+      return torch::cat(heads);
+    };
+    SquashedSample pi, next;
+    both([&] { pi = squashed_gaussian(policy_forward(obs), noise); },
+         [&] { next = squashed_gaussian(ws.next_policy.forward(sac.policy_, next_obs), next_noise); });
+    return {pi, next};
+  }
+
+  // y = r + gamma (1 - terminated) (min target Q(s', a') - alpha log pi(a'|s')), log pi in
+  // entropy_units.
+  torch::Tensor td_target(const SquashedSample& next) {
+    obs_part.copy_(next_obs);
+    action_part.copy_(next.action);
+    torch::Tensor next_q1, next_q2;
+    both([&] { next_q1 = ws.critic1.forward(sac.target1_, ws.critic_in); },
+         [&] { next_q2 = ws.critic2.forward(sac.target2_, ws.critic_in); });
+    const auto soft_value = torch::min(next_q1, next_q2).squeeze(1) - alpha * (next.log_prob + sac.log_prob_shift_);
+    return reward + sac.settings_.gamma * (1.0 - terminated) * soft_value;
+  }
+
+  // Each critic steps on its mean squared TD error, then its target moves by Polyak
+  // averaging (targets are not read again in this update). Returns the summed loss.
+  double critic_step(const torch::Tensor& target) {
+    obs_part.copy_(obs);
+    action_part.copy_(action);
+    const auto step = [&](nn::FlatMlpTape& tape, nn::FlatMlp& critic, nn::FlatAdam& adam, nn::FlatMlp& target_net,
+                          const torch::Tensor& grad, torch::Tensor& loss) {
+      const auto td = tape.forward(critic, ws.critic_in).squeeze(1) - target;
+      loss = td.square().mean();
+      // A clamped loss (PyTorch's clamp_max) passes no gradient above the clamp; Adam
+      // still steps on its moments, as it does there.
+      const double clamp = sac.settings_.critic_loss_clamp;
+      if (clamp > 0 && loss.item<double>() > clamp)
+        grad.zero_();
+      else
+        tape.backward(critic, (2.0 * scale * td).unsqueeze(1), grad, false);
+      adam.step(critic.parameters(), grad);
+      target_net.parameters().lerp_(critic.parameters(), sac.settings_.tau);
+    };
+    torch::Tensor loss1, loss2;
+    both([&] { step(ws.critic1, sac.critic1_, sac.critic1_adam_, sac.target1_, ws.critic1_grad, loss1); },
+         [&] { step(ws.critic2, sac.critic2_, sac.critic2_adam_, sac.target2_, ws.critic2_grad, loss2); });
+    return (loss1 + loss2).item<double>();
+  }
+
+  // The policy steps on mean(alpha log pi(a|s) - min Q(s, a)) with the reparameterised
+  // sample pi, through the updated critics; only their action-input gradient is formed.
+  // Returns the loss and the mean log pi (entropy_units).
+  std::pair<double, double> policy_step(const SquashedSample& pi) {
+    action_part.copy_(pi.action);
+    torch::Tensor q1, q2;
+    both([&] { q1 = ws.critic1.forward(sac.critic1_, ws.critic_in); },
+         [&] { q2 = ws.critic2.forward(sac.critic2_, ws.critic_in); });
+    const auto first_is_min = (q1 <= q2).to(torch::kFloat32);
+    const double log_prob_mean = pi.log_prob.mean().item<double>() + sac.log_prob_shift_;
+    const double loss = alpha * log_prob_mean - torch::min(q1, q2).mean().item<double>();
+    torch::Tensor grad_q1, grad_q2;
+    both([&] { grad_q1 = ws.critic1.backward(sac.critic1_, -scale * first_is_min, {}, true); },
+         [&] { grad_q2 = ws.critic2.backward(sac.critic2_, -scale * (1.0 - first_is_min), {}, true); });
+    const auto obs_dim = sac.obs_dim_, action_dim = sac.action_dim_;
+    const auto grad_action = grad_q1.narrow(1, obs_dim, action_dim) + grad_q2.narrow(1, obs_dim, action_dim);
+    squashed_gaussian_backward(pi, grad_action, alpha * scale, ws.policy_grad_out);
+    const auto policy_backward = [&](std::size_t p) {
+      const auto [start, rows] = ws.policy_rows[p];
+      ws.policy[p].backward(sac.policy_, ws.policy_grad_out.narrow(0, start, rows), ws.policy_grads[p], false);
+    };
+    if (ws.policy.size() == 2) {
+      both([&] { policy_backward(0); }, [&] { policy_backward(1); });
+      at::add_out(ws.policy_grad, ws.policy_grads[0], ws.policy_grads[1]);
+    } else {
+      policy_backward(0);  // into policy_grad
+    }
+    sac.policy_adam_.step(sac.policy_.parameters(), ws.policy_grad);
+    return {loss, log_prob_mean};
+  }
+
+  // The temperature steps on -log(alpha) (mean log pi + target entropy), whose gradient
+  // is entropy - target: alpha grows while the policy's entropy is below the target.
+  double temperature_step(double log_prob_mean) {
+    if (!sac.settings_.learn_alpha) return 0.0;
+    const double drive = log_prob_mean + sac.target_entropy_;
+    sac.alpha_adam_.step(sac.log_alpha_, torch::full({1}, -drive, sac.log_alpha_.options()));
+    return -std::log(alpha) * drive;
+  }
+};
+
 SacStats Sac::update(const data::Batch& batch) {
   const std::int64_t n = batch.obs.defined() && batch.obs.dim() == 2 ? batch.obs.size(0) : -1;
   check_matrix(batch.obs, -1, obs_dim_, "batch observations");
@@ -216,105 +340,17 @@ SacStats Sac::update(const data::Batch& batch) {
   check_vector(batch.terminated, n, "batch terminated flags");
   torch::NoGradGuard no_grad;
   if (!workspace_ || workspace_->batch != n) workspace_ = std::make_unique<Workspace>(*this, n);
-  Workspace& ws = *workspace_;
-  // `both` runs two independent computations, at the same time with 2+ threads
-  // (tom::PairedWork), with the same results as with 1 thread.
-  PairedWork both(worker_, device_.is_cpu());
-  const auto as_input = [&](const torch::Tensor& t) { return t.to(device_, torch::kFloat32); };
-  const auto obs = as_input(batch.obs), next_obs = as_input(batch.next_obs);
-  const auto reward = as_input(batch.reward), terminated = as_input(batch.terminated);
-  const auto on_device = [&](const torch::Tensor& t) { return device_.is_cpu() ? t : t.to(device_); };
-  const double alpha = std::exp(log_alpha_.item<double>());
-  const double scale = 1.0 / static_cast<double>(n);  // d(mean)/d(element)
-  auto obs_part = ws.critic_in.narrow(1, 0, obs_dim_);
-  auto action_part = ws.critic_in.narrow(1, obs_dim_, action_dim_);
 
-  // Policy samples for the TD target (at s') and for the policy step (at s, with the
-  // current policy: it does not depend on the critic step). Noise drawn in this order.
-  ws.next_noise_cpu.normal_(0.0, 1.0, gen_);
-  ws.noise_cpu.normal_(0.0, 1.0, gen_);
-  const auto next_noise = on_device(ws.next_noise_cpu), noise = on_device(ws.noise_cpu);
-  SquashedSample next, pi;
-  const auto policy_forward = [&](const torch::Tensor& x) {
-    std::vector<torch::Tensor> heads;
-    for (std::size_t p = 0; p < ws.policy.size(); ++p)
-      heads.push_back(ws.policy[p].forward(policy_, x.narrow(0, ws.policy_rows[p].first, ws.policy_rows[p].second)));
-    return torch::cat(heads);
-  };
-  both([&] { pi = squashed_gaussian(policy_forward(obs), noise); },
-       [&] { next = squashed_gaussian(ws.next_policy.forward(policy_, next_obs), next_noise); });
-
-  // TD target y = r + gamma (1 - terminated) (min target Q(s', a') - alpha log pi(a'|s')),
-  // log pi in entropy_units.
-  obs_part.copy_(next_obs);
-  action_part.copy_(next.action);
-  torch::Tensor next_q1, next_q2;
-  both([&] { next_q1 = ws.critic1.forward(target1_, ws.critic_in); },
-       [&] { next_q2 = ws.critic2.forward(target2_, ws.critic_in); });
-  const auto target = reward + settings_.gamma * (1.0 - terminated) * (torch::min(next_q1, next_q2).squeeze(1) -
-                                                                       alpha * (next.log_prob + log_prob_shift_));
-
-  // Critic step on mean squared TD errors, then the Polyak update of the targets (which
-  // are not read again in this update).
-  obs_part.copy_(obs);
-  action_part.copy_(normalise_action(as_input(batch.action)));
-  const auto critic_step = [&](nn::FlatMlpTape& tape, nn::FlatMlp& critic, nn::FlatAdam& adam, nn::FlatMlp& target_net,
-                               const torch::Tensor& grad, torch::Tensor& loss) {
-    const auto td = tape.forward(critic, ws.critic_in).squeeze(1) - target;
-    loss = td.square().mean();
-    // A clamped loss (PyTorch's clamp_max) passes no gradient above the clamp; Adam still
-    // steps on its moments, as it does there.
-    if (settings_.critic_loss_clamp > 0 && loss.item<double>() > settings_.critic_loss_clamp)
-      grad.zero_();
-    else
-      tape.backward(critic, (2.0 * scale * td).unsqueeze(1), grad, false);
-    adam.step(critic.parameters(), grad);
-    target_net.parameters().lerp_(critic.parameters(), settings_.tau);
-  };
-  torch::Tensor loss1, loss2;
-  both([&] { critic_step(ws.critic1, critic1_, critic1_adam_, target1_, ws.critic1_grad, loss1); },
-       [&] { critic_step(ws.critic2, critic2_, critic2_adam_, target2_, ws.critic2_grad, loss2); });
-  const double q_loss = (loss1 + loss2).item<double>();
-
-  // Policy step on mean(alpha log pi(a|s) - min Q(s, a)) with the reparameterised sample
-  // pi, through the updated critics; only their action-input gradient is formed.
-  action_part.copy_(pi.action);
-  torch::Tensor q1, q2;
-  both([&] { q1 = ws.critic1.forward(critic1_, ws.critic_in); },
-       [&] { q2 = ws.critic2.forward(critic2_, ws.critic_in); });
-  const auto first_is_min = (q1 <= q2).to(torch::kFloat32);
-  const auto log_prob_mean = pi.log_prob.mean().item<double>() + log_prob_shift_;
-  const double policy_loss = alpha * log_prob_mean - torch::min(q1, q2).mean().item<double>();
-  torch::Tensor grad_q1, grad_q2;
-  both([&] { grad_q1 = ws.critic1.backward(critic1_, -scale * first_is_min, {}, true); },
-       [&] { grad_q2 = ws.critic2.backward(critic2_, -scale * (1.0 - first_is_min), {}, true); });
-  const auto grad_action = grad_q1.narrow(1, obs_dim_, action_dim_) + grad_q2.narrow(1, obs_dim_, action_dim_);
-  squashed_gaussian_backward(pi, grad_action, alpha * scale, ws.policy_grad_out);
-  const auto policy_backward = [&](std::size_t p) {
-    const auto [start, rows] = ws.policy_rows[p];
-    ws.policy[p].backward(policy_, ws.policy_grad_out.narrow(0, start, rows), ws.policy_grads[p], false);
-  };
-  if (ws.policy.size() == 2) {
-    both([&] { policy_backward(0); }, [&] { policy_backward(1); });
-    at::add_out(ws.policy_grad, ws.policy_grads[0], ws.policy_grads[1]);
-  } else {
-    policy_backward(0);  // into policy_grad
-  }
-  policy_adam_.step(policy_.parameters(), ws.policy_grad);
-
-  // Temperature step on -log(alpha) (mean log pi + target entropy), whose gradient is
-  // entropy - target: alpha grows while the policy's entropy is below the target.
-  double alpha_loss = 0.0;
-  if (settings_.learn_alpha) {
-    const double drive = log_prob_mean + target_entropy_;
-    alpha_loss = -std::log(alpha) * drive;
-    alpha_adam_.step(log_alpha_, torch::full({1}, -drive, log_alpha_.options()));
-  }
+  UpdateStep step(*this, batch);
+  const auto [pi, next] = step.sample_policy();
+  const double q_loss = step.critic_step(step.td_target(next));
+  const auto [policy_loss, log_prob_mean] = step.policy_step(pi);
+  const double alpha_loss = step.temperature_step(log_prob_mean);
 
   ++updates_;
   if (!std::isfinite(q_loss) || !std::isfinite(policy_loss))
     fail("SAC update {} diverged: critic loss {}, policy loss {}", updates_, q_loss, policy_loss);
-  return {q_loss, policy_loss, alpha, alpha_loss, -log_prob_mean};
+  return {q_loss, policy_loss, step.alpha, alpha_loss, -log_prob_mean};
 }
 
 void Sac::save(torch::serialize::OutputArchive& archive) const {

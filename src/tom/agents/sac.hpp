@@ -154,7 +154,8 @@ class Sac final : public ActionSampler, public ValueFunction, public PolicySnaps
   void load(torch::serialize::InputArchive& archive);
 
  private:
-  struct Workspace;  // buffers for update() at one batch size
+  struct Workspace;   // buffers for update() at one batch size
+  struct UpdateStep;  // one update()'s state and its steps
   torch::Tensor normalise_action(const torch::Tensor& action) const;
   torch::Tensor critic_input(const torch::Tensor& obs, const torch::Tensor& action) const;
 

@@ -152,6 +152,74 @@ std::string seeds_in_key(const std::vector<std::pair<std::int64_t, std::size_t>>
   return fmt::format("n={} to {}, then {}", most, seeds_at_step[full - 1].first, after);
 }
 
+// One arm's gnuplot data block: per step, the mean over its runs and the bootstrap band
+// of that mean, and how many seeds it has (a run missing a step is noted by name).
+struct ArmCurve {
+  std::string data;
+  std::string seeds_key;  // "n=3 to 20000, then 2" for the legend
+  double max_step = 0;
+};
+
+ArmCurve arm_curve(const Arm& arm, std::size_t index, const std::string& env, const PlotOptions& o,
+                   std::vector<std::string>& notes) {
+  std::set<std::int64_t> all_steps;
+  std::vector<std::map<std::int64_t, double>> series;  // per run: step -> value
+  for (const auto* run : arm.runs) {
+    const auto steps = run->steps();
+    const auto values = run->metrics.column(o.metric);
+    std::map<std::int64_t, double> s;
+    for (std::size_t i = 0; i < steps.size(); ++i) s[steps[i]] = values[i], all_steps.insert(steps[i]);
+    series.push_back(s);
+  }
+  ArmCurve curve;
+  curve.data = fmt::format("# arm: {} ({} seed(s)); columns: step mean ci_low ci_high n\n", arm.label, arm.runs.size());
+  std::vector<std::vector<std::int64_t>> missing(series.size());  // per run
+  std::vector<std::pair<std::int64_t, std::size_t>> seeds_at_step;
+  for (auto step : all_steps) {
+    std::vector<double> values;
+    for (std::size_t r = 0; r < series.size(); ++r) {
+      const auto it = series[r].find(step);
+      if (it != series[r].end()) values.push_back(it->second);
+      else missing[r].push_back(step);
+    }
+    const auto ci = stratified_bootstrap_ci(
+        {values}, [](const Strata& s) { return mean_of(s[0]); }, o.reps, o.confidence,
+        static_cast<std::uint64_t>(step) * 31 + index);
+    curve.data += fmt::format("{} {} {} {} {}\n", step, mean_of(values), ci.low, ci.high, values.size());
+    seeds_at_step.emplace_back(step, values.size());
+    curve.max_step = std::max(curve.max_step, static_cast<double>(step));
+  }
+  for (std::size_t r = 0; r < missing.size(); ++r)
+    if (!missing[r].empty())
+      notes.push_back(fmt::format("curves {}: {} has no evaluation at {} of the arm's steps ({}); the mean there "
+                                  "uses the other runs (n in the data file)",
+                                  env, arm.runs[r]->dir.string(), missing[r].size(), steps_text(missing[r])));
+  curve.data += "\n\n";
+  curve.seeds_key = seeds_in_key(seeds_at_step);
+  return curve;
+}
+
+// The published curve's data block up to (one point past) max_step; empty, with a note,
+// when there is none for the task.
+std::string reference_curve(const std::string& reference, const std::string& env, double max_step,
+                            std::vector<std::string>& notes) {
+  const auto curve = published_curve(reference, env);
+  if (curve.empty()) {
+    notes.push_back(fmt::format("no published {} curve for {} (assets/reference_curves has hopper, walker2d, "
+                                "halfcheetah, ant, humanoid)",
+                                reference, env));
+    return {};
+  }
+  std::string data = fmt::format(
+      "# published {} on {} (mean), from assets/reference_curves/published.csv; columns: step return_mean\n",
+      reference, env);
+  for (const auto& [step, value] : curve) {
+    data += fmt::format("{} {}\n", step, value);
+    if (step >= max_step) break;
+  }
+  return data + "\n\n";
+}
+
 }  // namespace
 
 PlotFile plot_learning_curves(const std::vector<const RunRecord*>& runs, const std::string& env,
@@ -159,72 +227,29 @@ PlotFile plot_learning_curves(const std::vector<const RunRecord*>& runs, const s
   std::vector<RunRecord> copies;
   for (const auto* run : runs) copies.push_back(*run);
   const auto arms = group_into_arms(copies);
+  // One data block per arm (a band and a mean line), then the published curve if asked.
   std::string data, plots;
   double max_step = 0;
-  std::size_t block = 0;
   for (std::size_t a = 0; a < arms.size(); ++a) {
-    const auto& arm = arms[a];
-    std::map<std::int64_t, std::vector<double>> at;
-    std::set<std::int64_t> all_steps;
-    std::vector<std::map<std::int64_t, double>> series;
-    for (const auto* run : arm.runs) {
-      const auto steps = run->steps();
-      const auto values = run->metrics.column(o.metric);
-      std::map<std::int64_t, double> s;
-      for (std::size_t i = 0; i < steps.size(); ++i) s[steps[i]] = values[i], all_steps.insert(steps[i]);
-      series.push_back(s);
-    }
-    data += fmt::format("# arm: {} ({} seed(s)); columns: step mean ci_low ci_high n\n", arm.label, arm.runs.size());
-    std::vector<std::vector<std::int64_t>> missing(series.size());  // per run
-    std::vector<std::pair<std::int64_t, std::size_t>> seeds_at_step;
-    for (auto step : all_steps) {
-      std::vector<double> values;
-      for (std::size_t r = 0; r < series.size(); ++r) {
-        const auto it = series[r].find(step);
-        if (it != series[r].end()) values.push_back(it->second);
-        else missing[r].push_back(step);
-      }
-      const auto ci = stratified_bootstrap_ci(
-          {values}, [](const Strata& s) { return mean_of(s[0]); }, o.reps, o.confidence,
-          static_cast<std::uint64_t>(step) * 31 + a);
-      data += fmt::format("{} {} {} {} {}\n", step, mean_of(values), ci.low, ci.high, values.size());
-      seeds_at_step.emplace_back(step, values.size());
-      max_step = std::max(max_step, static_cast<double>(step));
-    }
-    for (std::size_t r = 0; r < missing.size(); ++r)
-      if (!missing[r].empty())
-        notes.push_back(fmt::format("curves {}: {} has no evaluation at {} of the arm's steps ({}); the mean there "
-                                    "uses the other runs (n in the data file)",
-                                    env, arm.runs[r]->dir.string(), missing[r].size(), steps_text(missing[r])));
-    data += "\n\n";
+    const ArmCurve curve = arm_curve(arms[a], a, env, o, notes);
+    data += curve.data;
+    max_step = std::max(max_step, curve.max_step);
     if (!plots.empty()) plots += ", \\\n     ";
     plots += fmt::format("datafile index {} using 1:3:4 with filledcurves lc rgb '{}' fs transparent solid 0.2 notitle, "
                          "\\\n     datafile index {} using 1:2 with linespoints pt 7 ps 0.6 lw 2 lc rgb '{}' title {}",
-                         block, color(a), block, color(a),
-                         quote(fmt::format("{} ({})", arm.label, seeds_in_key(seeds_at_step))));
-    ++block;
+                         a, color(a), a, color(a), quote(fmt::format("{} ({})", arms[a].label, curve.seeds_key)));
   }
-  std::string title = fmt::format("{} on {}: mean over seeds, band: {:.0f}% bootstrap CI of the mean", o.metric, env,
-                                  o.confidence * 100);
   if (!o.reference.empty()) {
-    const auto curve = published_curve(o.reference, env);
-    if (curve.empty()) {
-      notes.push_back(fmt::format("no published {} curve for {} (assets/reference_curves has hopper, walker2d, "
-                                  "halfcheetah, ant, humanoid)",
-                                  o.reference, env));
-    } else {
-      data += fmt::format("# published {} on {} (mean), from assets/reference_curves/published.csv; columns: step "
-                          "return_mean\n",
-                          o.reference, env);
-      for (const auto& [step, value] : curve) {
-        data += fmt::format("{} {}\n", step, value);
-        if (step >= max_step) break;  // draw it only across the runs' budget (and one point past it)
-      }
-      data += "\n\n";
-      plots += fmt::format(", \\\n     datafile index {} using 1:2 with lines dt 2 lw 2 lc rgb '#000000' title {}", block,
+    const std::string reference = reference_curve(o.reference, env, max_step, notes);
+    if (!reference.empty()) {
+      data += reference;
+      plots += fmt::format(", \\\n     datafile index {} using 1:2 with lines dt 2 lw 2 lc rgb '#000000' title {}",
+                           arms.size(),
                            quote(fmt::format("published {} (erl_lib, mean)", o.reference == "mbpo" ? "MBPO" : "SAC")));
     }
   }
+  const std::string title = fmt::format("{} on {}: mean over seeds, band: {:.0f}% bootstrap CI of the mean", o.metric,
+                                        env, o.confidence * 100);
   const std::string body = fmt::format(
       "set title {}\nset xlabel 'environment steps'\nset ylabel {}\nset key top left\nset grid\n"
       "set xrange [0:{}]\nplot {}\n",
@@ -234,7 +259,7 @@ PlotFile plot_learning_curves(const std::vector<const RunRecord*>& runs, const s
 
 PlotFile plot_weight_heatmap(const RunRecord& run, const std::string& name, const PlotOptions& o) {
   const fs::path file = run.dir / "weights.csv";
-  if (!fs::exists(file)) fail("{} has no weights.csv (only MBPO runs write one)", run.dir.string());
+  if (!fs::exists(file)) fail("{} has no weights.csv (only runs of a backbone that learns a model write one)", run.dir.string());
   const NumericTable table = read_numeric_csv(file);
   if (table.rows.empty()) fail("{} has no rows yet", file.string());
   const auto steps = table.column("step");
@@ -401,8 +426,8 @@ PlotReport make_plots(const std::vector<RunRecord>& runs, const std::vector<std:
       ++drawn;
     }
     if (drawn == 0) {
-      if (!all) fail("no run has weights.csv (only MBPO runs write one)");
-      report.notes.push_back("weights: no run has weights.csv (only MBPO runs write one)");
+      if (!all) fail("no run has weights.csv (only runs of a backbone that learns a model write one)");
+      report.notes.push_back("weights: no run has weights.csv (only runs of a backbone that learns a model write one)");
     }
   }
   const bool any_mse =

@@ -10,8 +10,8 @@
 //   3. logs the fit weights by age (a weights.csv row);
 //   4. fits the model to the replay buffer (or a bootstrap resample of it) by the plan;
 //
-// and returns the starts' weights and how to step the model. MBPO (algos/mbpo_trainer)
-// drives it; a C++ user drives it the same way on their own transitions:
+// and returns the starts' weights and how to step the model. MBPO and PETS
+// (backbones/) drive it; a C++ user drives it the same way on their own transitions:
 //
 //   model_learning::Stage stage(models::make_model(...), objectives::make_objective(...));
 //   const auto fitted = stage.fit({replay, {.policy = &my_policy}, env_steps, 0, gen});

@@ -53,7 +53,11 @@ std::vector<double> estimate_tv(const agents::PolicySnapshots& agent, const torc
   return tv;
 }
 
-PmacObjective::PmacObjective(PmacSettings settings) : settings_(std::move(settings)) { settings_.check(); }
+PmacObjective::PmacObjective(PmacSettings settings) : settings_(std::move(settings)) {
+  settings_.check();
+  form_ = settings_.form == "tv" ? Form::tv : Form::geometric;
+  policy_change_ = settings_.policy_change == "update" ? PolicyChange::update : PolicyChange::fit;
+}
 
 void PmacObjective::check_insertions(std::int64_t total) const {
   const std::int64_t last_end = blocks_.empty() ? 0 : blocks_.back().end;
@@ -68,7 +72,7 @@ void PmacObjective::record_block(const FitContext& context) {
   const std::int64_t total = replay.total_added();
   check_insertions(total);
   const std::int64_t last_end = blocks_.empty() ? 0 : blocks_.back().end;
-  const bool tv = settings_.form == "tv";
+  const bool tv = form_ == Form::tv;
   torch::Tensor snapshot;
   if (tv) {
     snapshot = context.snapshots("pmac").policy_parameters().detach().to(torch::kCPU, torch::kFloat32).contiguous();
@@ -101,7 +105,7 @@ void PmacObjective::drop_evicted(std::int64_t oldest) {
 }
 
 void PmacObjective::policy_updated(std::int64_t total_added) {
-  if (settings_.policy_change != "update") return;
+  if (policy_change_ != PolicyChange::update) return;
   check_insertions(total_added);
   const std::int64_t last_end = blocks_.empty() ? 0 : blocks_.back().end;
   // A burst with no new transition since the last one changes nothing, as in the
@@ -118,7 +122,7 @@ void PmacObjective::merge_oldest() {
 
 void PmacObjective::compute_block_weights(const FitContext& context) {
   const std::size_t k = blocks_.size();
-  if (settings_.form == "geometric") {
+  if (form_ == Form::geometric) {
     // Block with global index g of K (0 = the first block ever): mass decay^(K-1) for
     // g = 0, else (1 - decay) decay^(K-1-g); per transition mass / block size. Kept in
     // log space (decay^K underflows after a few thousand fits).
@@ -170,7 +174,7 @@ FitPlan PmacObjective::plan(const FitContext& context) {
   // Per-update policy changes: the blocks were closed by policy_updated(); the
   // transitions since the last update form the newest, still open block for this plan.
   bool open_block = false;
-  if (settings_.policy_change == "update") {
+  if (policy_change_ == PolicyChange::update) {
     const std::int64_t total = replay.total_added(), last_end = blocks_.empty() ? 0 : blocks_.back().end;
     check_insertions(total);
     drop_evicted(total - replay.size());
@@ -213,7 +217,7 @@ FitPlan PmacObjective::plan(const FitContext& context) {
 void PmacObjective::report(Figures& out) const {
   out("pmac_blocks", static_cast<double>(blocks_.size()));
   out("pmac_newest_share", newest_share_);
-  if (settings_.form == "tv") {
+  if (form_ == Form::tv) {
     out("pmac_tv_newest", blocks_.empty() ? 0.0 : blocks_.back().tv);
     out("pmac_tv_oldest", blocks_.empty() ? 0.0 : blocks_.front().tv);
   }
@@ -237,7 +241,7 @@ void PmacObjective::save(torch::serialize::OutputArchive& archive) const {
   archive.write("begins", torch::tensor(begins, torch::kInt64));
   archive.write("ends", torch::tensor(ends, torch::kInt64));
   write_double(archive, "newest_share", newest_share_);
-  if (settings_.form == "tv" && planned_) {
+  if (form_ == Form::tv && planned_) {
     std::vector<torch::Tensor> policies;
     std::vector<double> tvs;
     for (const auto& b : blocks_) {
@@ -263,7 +267,7 @@ void PmacObjective::load(torch::serialize::InputArchive& archive) {
   const std::int64_t k = begins.numel();
   // A plan always leaves blocks; without a plan, only policy_updated() (policy_change =
   // update) makes them.
-  const bool blocks_without_plan = !planned && k > 0 && settings_.policy_change != "update";
+  const bool blocks_without_plan = !planned && k > 0 && policy_change_ != PolicyChange::update;
   if (begins.dim() != 1 || ends.dim() != 1 || ends.numel() != k || dropped < 0 || (planned && k == 0) ||
       blocks_without_plan)
     fail("pmac checkpoint is inconsistent ({} block starts, {} block ends, planned {})", begins.numel(),
@@ -276,7 +280,7 @@ void PmacObjective::load(torch::serialize::InputArchive& archive) {
     blocks.push_back({b, e, {}});
   }
   torch::Tensor pending;
-  if (settings_.form == "tv" && planned) {
+  if (form_ == Form::tv && planned) {
     const auto policies = read_tensor(archive, "policies", kWhat);
     const auto tvs = read_tensor(archive, "tvs", kWhat).to(torch::kFloat64);
     pending = read_tensor(archive, "pending", kWhat).to(torch::kFloat32).contiguous();

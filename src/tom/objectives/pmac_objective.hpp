@@ -120,7 +120,12 @@ class PmacObjective final : public ModelObjective {
   void merge_oldest();
   void compute_block_weights(const FitContext& context);
 
+  enum class Form { geometric, tv };
+  enum class PolicyChange { fit, update };
+
   PmacSettings settings_;
+  Form form_;                    // settings_.form, parsed once
+  PolicyChange policy_change_;  // settings_.policy_change, parsed once
   std::vector<Block> blocks_;
   std::int64_t dropped_ = 0;  // blocks dropped because all their transitions were evicted
   torch::Tensor pending_;     // tv: the snapshot taken at the last plan() (policy of the next block)

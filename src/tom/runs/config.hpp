@@ -9,13 +9,13 @@
 
 #include "tom/agents/sac.hpp"
 #include "tom/agents/cem_planner.hpp"
-#include "tom/algos/mbpo_trainer.hpp"
-#include "tom/algos/pets_trainer.hpp"
-#include "tom/algos/sac_trainer.hpp"
+#include "tom/backbones/mbpo_trainer.hpp"
+#include "tom/backbones/pets_trainer.hpp"
+#include "tom/backbones/sac_trainer.hpp"
 #include "tom/core/settings.hpp"
 #include "tom/models/make_model.hpp"
 #include "tom/objectives/make_objective.hpp"
-#include "tom/runs/backbones.hpp"
+#include "tom/runs/backbone_registry.hpp"
 
 namespace tom::runs {
 
@@ -40,7 +40,7 @@ struct RunSettings {
 
   template <class V>
   void visit(V& v) {
-    v("algo", algo, "backbone: sac (model-free), mbpo or pets (runs/backbones.hpp lists them)", OneOf{backbone_names()});
+    v("algo", algo, "backbone: sac (model-free), mbpo or pets (runs/backbone_registry.hpp lists them)", OneOf{backbone_names()});
     v("family", family, "setting family the run was created with (choose it with --family)",
       OneOf{"", "mbpo-paper", "tom-paper"});
     v("env", env, "task name (tom envs lists them)");
@@ -79,10 +79,10 @@ struct Provenance {
 
 struct Config {
   RunSettings run;
-  algos::SacLoopSettings sac_loop;
+  backbones::SacLoopSettings sac_loop;
   agents::SacSettings sac;
-  algos::MbpoSettings mbpo;
-  algos::PetsSettings pets;
+  backbones::MbpoSettings mbpo;
+  backbones::PetsSettings pets;
   agents::CemSettings cem;  // PETS's planner
   agents::DistillSettings distill;  // PETS's policy for objectives that need one
   models::EnsembleSettings ensemble;

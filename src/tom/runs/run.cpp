@@ -16,7 +16,7 @@
 #include "tom/envs/registry.hpp"
 #include "tom/model_learning/stage.hpp"
 #include "tom/models/make_model.hpp"
-#include "tom/runs/backbones.hpp"
+#include "tom/runs/backbone_registry.hpp"
 #include "tom/runs/build_info.hpp"
 #include "tom/runs/checkpoint.hpp"
 #include "tom/runs/files.hpp"
@@ -70,7 +70,7 @@ torch::Device device_of(const Config& config) {
 
 // One row of metrics.csv: the step, wall-clock figures, the evaluation, then the trainer's.
 Figures metrics_row(std::int64_t step, double wall_s, double steps_per_s, const EvalResult& eval,
-                    const algos::Trainer& trainer) {
+                    const backbones::Trainer& trainer) {
   Figures row;
   row("step", static_cast<double>(step));
   row("wall_s", wall_s);
@@ -141,7 +141,7 @@ nlohmann::json checkpoint_header(const Config& config, std::int64_t step, double
           {"env", config.run.env}, {"step", step}, {"wall_s", wall_s}};
 }
 
-RunOutcome train_loop(Config& config, const fs::path& dir, algos::Trainer& trainer, double wall_before) {
+RunOutcome train_loop(Config& config, const fs::path& dir, backbones::Trainer& trainer, double wall_before) {
   const auto start = std::chrono::steady_clock::now();
   const auto wall = [&] { return wall_before + std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
   const std::vector<std::string> metric_names = metrics_row(0, 0, 0, {}, trainer).names();
@@ -228,7 +228,7 @@ RunOutcome train_loop(Config& config, const fs::path& dir, algos::Trainer& train
 
 }  // namespace
 
-std::unique_ptr<algos::Trainer> make_trainer(const Config& config) {
+std::unique_ptr<backbones::Trainer> make_trainer(const Config& config) {
   set_threads(config.run.threads);
   const torch::Device device = device_of(config);
   const auto seed = static_cast<std::uint64_t>(config.run.seed);
@@ -285,7 +285,7 @@ namespace {
 
 // The step-0 checkpoint, written before anything else of the run (metrics.csv), so that
 // from then on a killed run always resumes.
-void write_first_checkpoint(const fs::path& dir, const Config& config, algos::Trainer& trainer) {
+void write_first_checkpoint(const fs::path& dir, const Config& config, backbones::Trainer& trainer) {
   try {
     write_checkpoint(dir / kCheckpointFile, checkpoint_header(config, trainer.env_steps(), 0.0),
                      [&](torch::serialize::OutputArchive& archive) { trainer.save(archive); });
@@ -357,7 +357,7 @@ RunOutcome resume_run(const fs::path& dir, std::optional<std::int64_t> steps) {
   Config config = read_run_config(dir);
   const RunLock lock(dir);  // before reading the checkpoint, so no one replaces it under us
   remove_stale_temporaries(dir);
-  std::unique_ptr<algos::Trainer> trainer;
+  std::unique_ptr<backbones::Trainer> trainer;
   double wall_before = 0.0;
   if (!path_exists(dir / kCheckpointFile) && !path_exists(dir / kMetricsFile)) {
     // Stopped between writing config.toml and its step-0 checkpoint: nothing was done yet.
@@ -422,7 +422,7 @@ Policy load_policy(const fs::path& dir, const std::optional<fs::path>& checkpoin
     return [agent](std::span<const double> obs) { return agent->act(obs, /*deterministic=*/true); };
   }
   const Checkpoint checkpoint = read_matching_checkpoint(checkpoint_file.value_or(dir / kCheckpointFile), config);
-  std::shared_ptr<algos::Trainer> trainer = make_trainer(config);
+  std::shared_ptr<backbones::Trainer> trainer = make_trainer(config);
   checkpoint.load([&](torch::serialize::InputArchive& archive) { trainer->load(archive); });
   return [trainer](std::span<const double> obs) { return trainer->act_deterministic(obs); };
 }

@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "tom/agents/sac.hpp"
-#include "tom/algos/trainer.hpp"
+#include "tom/backbones/trainer.hpp"
 #include "tom/data/replay_buffer.hpp"
 #include "tom/models/dynamics_model.hpp"
 #include "tom/runs/config.hpp"
@@ -22,7 +22,7 @@
 namespace tom::runs {
 
 // The backbone loop the config asks for, on its env, seed and device.
-std::unique_ptr<algos::Trainer> make_trainer(const Config& config);
+std::unique_ptr<backbones::Trainer> make_trainer(const Config& config);
 
 struct EvalResult {
   double return_mean = 0, return_std = 0, length_mean = 0;

@@ -397,6 +397,75 @@ class SweepSignals {
   struct sigaction old_int_ {}, old_term_ {};
 };
 
+// The running workers of a sweep, one per cell, and what became of those that ended.
+class WorkerPool {
+ public:
+  WorkerPool(const fs::path& program, const std::vector<SweepCell>& cells, const fs::path& out)
+      : program_(program), cells_(cells), logs_(out / "logs") {}
+
+  std::size_t size() const { return running_.size(); }
+  int failed() const { return failed_; }
+  int stopped() const { return stopped_; }
+
+  void start(const Job& job) {
+    const pid_t pid = start_worker(program_, job.args, log_of(job.cell, ".log"));
+    running_[pid] = job.cell;
+    std::ofstream(log_of(job.cell, ".pid")) << pid << "\n";
+    fs::remove(log_of(job.cell, ".exit"));
+    fmt::print("started  {} ({})\n", cells_[job.cell].name, job.args[1] == "--resume" ? "resuming" : "new");
+    std::fflush(stdout);
+  }
+
+  // Every worker stops with a checkpoint (tom train handles SIGTERM like Ctrl-C); once.
+  void stop_all() {
+    if (stopping_) return;
+    for (const auto& [child, cell] : running_) ::kill(child, SIGTERM);
+    stopping_ = true;
+    fmt::print("stopping: {} worker(s) are writing their checkpoints\n", running_.size());
+    std::fflush(stdout);
+  }
+
+  // Records the end of one worker if one has ended, else waits a moment (polled, so a
+  // stop signal is never missed while waiting).
+  void reap() {
+    int status = 0;
+    const pid_t pid = waitpid(-1, &status, WNOHANG);
+    if (pid <= 0) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      return;
+    }
+    const auto it = running_.find(pid);
+    if (it == running_.end()) return;
+    const std::size_t cell = it->second;
+    running_.erase(it);
+    const int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    fs::remove(log_of(cell, ".pid"));
+    std::ofstream(log_of(cell, ".exit")) << code << "\n";
+    if (code == 0) {
+      fmt::print("finished {}\n", cells_[cell].name);
+    } else if (code == 130) {
+      ++stopped_;
+      fmt::print("stopped  {} (checkpoint written; run the sweep again to continue)\n", cells_[cell].name);
+    } else {
+      ++failed_;
+      fmt::print("FAILED   {} (exit {}; see {})\n", cells_[cell].name, code, log_of(cell, ".log").string());
+    }
+    std::fflush(stdout);
+  }
+
+ private:
+  fs::path log_of(std::size_t cell, const char* ending) const {
+    return logs_ / (file_key(cells_[cell].name) + ending);
+  }
+
+  fs::path program_;
+  const std::vector<SweepCell>& cells_;
+  fs::path logs_;
+  std::map<pid_t, std::size_t> running_;
+  int failed_ = 0, stopped_ = 0;
+  bool stopping_ = false;
+};
+
 }  // namespace
 
 int run_sweep_local(const std::vector<SweepCell>& cells, const SweepOptions& o, bool& interrupted) {
@@ -407,67 +476,31 @@ int run_sweep_local(const std::vector<SweepCell>& cells, const SweepOptions& o, 
   const int threads = std::max(1, cores / o.jobs);
   const fs::path program = o.tom_program.empty() ? fs::read_symlink("/proc/self/exe") : o.tom_program;
 
+  // 1. Check every cell's settings and record the sweep before anything runs.
   check_cells(cells, program);
   write_sweep_record(cells, o.out, program, threads, {{"backend", "local"}, {"jobs", o.jobs}});
   fs::create_directories(o.out / "logs");
+  // 2. What is left to run: unfinished cells resume, missing ones start.
   int finished_before = 0;
   std::deque<Job> pending = pending_jobs(cells, o, threads, finished_before);
   fmt::print("sweep {}: {} cells, {} already finished, {} to run on {} worker(s) x {} thread(s)\n", o.out.string(),
              cells.size(), finished_before, pending.size(), o.jobs, threads);
   std::fflush(stdout);
-
+  // 3. Keep `jobs` workers busy until the cells are done or a stop signal comes, then
+  //    let the running ones write their checkpoints.
   const SweepSignals signals;
-  const auto log_of = [&](std::size_t cell, const char* ending) {
-    return o.out / "logs" / (file_key(cells[cell].name) + ending);
-  };
-  std::map<pid_t, std::size_t> running;
-  int failed = 0, stopped = 0;
-  bool forwarded = false;
-  while (!pending.empty() || !running.empty()) {
-    while (!g_sweep_stop_signal && !pending.empty() && static_cast<int>(running.size()) < o.jobs) {
-      const Job job = pending.front();
+  WorkerPool pool(program, cells, o.out);
+  while (!pending.empty() || pool.size() > 0) {
+    while (!g_sweep_stop_signal && !pending.empty() && static_cast<int>(pool.size()) < o.jobs) {
+      pool.start(pending.front());
       pending.pop_front();
-      const pid_t pid = start_worker(program, job.args, log_of(job.cell, ".log"));
-      running[pid] = job.cell;
-      std::ofstream(log_of(job.cell, ".pid")) << pid << "\n";
-      fs::remove(log_of(job.cell, ".exit"));
-      fmt::print("started  {} ({})\n", cells[job.cell].name, job.args[1] == "--resume" ? "resuming" : "new");
-      std::fflush(stdout);
     }
-    if (running.empty()) break;
-    if (g_sweep_stop_signal && !forwarded) {
-      // Every worker stops with a checkpoint (tom train handles SIGTERM like Ctrl-C).
-      for (const auto& [child, cell] : running) ::kill(child, SIGTERM);
-      forwarded = true;
-      fmt::print("stopping: {} worker(s) are writing their checkpoints\n", running.size());
-      std::fflush(stdout);
-    }
-    int status = 0;
-    const pid_t pid = waitpid(-1, &status, WNOHANG);  // polled, so a signal is never missed
-    if (pid <= 0) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-      continue;
-    }
-    const auto it = running.find(pid);
-    if (it == running.end()) continue;
-    const std::size_t cell = it->second;
-    running.erase(it);
-    const int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    fs::remove(log_of(cell, ".pid"));
-    std::ofstream(log_of(cell, ".exit")) << code << "\n";
-    if (code == 0) {
-      fmt::print("finished {}\n", cells[cell].name);
-    } else if (code == 130) {
-      ++stopped;
-      fmt::print("stopped  {} (checkpoint written; run the sweep again to continue)\n", cells[cell].name);
-    } else {
-      ++failed;
-      fmt::print("FAILED   {} (exit {}; see {})\n", cells[cell].name, code, log_of(cell, ".log").string());
-    }
-    std::fflush(stdout);
+    if (pool.size() == 0) break;
+    if (g_sweep_stop_signal) pool.stop_all();
+    pool.reap();
   }
   interrupted = g_sweep_stop_signal != 0;
-  return failed + stopped + static_cast<int>(pending.size());
+  return pool.failed() + pool.stopped() + static_cast<int>(pending.size());
 }
 
 std::vector<CellStatus> sweep_status(const fs::path& out) {

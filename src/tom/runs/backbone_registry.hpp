@@ -4,8 +4,8 @@
 // its agent it offers the objectives (agents/policy_value.hpp), and how it is built from
 // a run's config. The run manager knows backbones only through this table.
 //
-// Adding a backbone: its trainer (an algos::Trainer; a model-based one drives a
-// model_learning::Stage), its settings section in Config, and one entry in backbones.cpp.
+// Adding a backbone: its trainer (an backbones::Trainer; a model-based one drives a
+// model_learning::Stage), its settings section in Config, and one entry in backbone_registry.cpp.
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -15,7 +15,7 @@
 
 #include <torch/types.h>
 
-#include "tom/algos/trainer.hpp"
+#include "tom/backbones/trainer.hpp"
 #include "tom/envs/env.hpp"
 #include "tom/objectives/make_objective.hpp"
 
@@ -30,7 +30,7 @@ struct BackboneEntry {
   bool agent_acts;  // its checkpoint's SAC agent ("agent") acts alone, without the buffers
   objectives::Views offers;      // what its model-learning objectives may use
   std::string_view family;       // the setting family a run without --family gets ("" for none)
-  std::unique_ptr<algos::Trainer> (*make)(const Config& config, std::unique_ptr<envs::Env> env, std::uint64_t seed,
+  std::unique_ptr<backbones::Trainer> (*make)(const Config& config, std::unique_ptr<envs::Env> env, std::uint64_t seed,
                                           torch::Device device);
   // The env steps before the backbone learns anything, and the setting that says so.
   std::int64_t (*learning_starts)(const Config& config);

@@ -11,12 +11,12 @@
 #include <torch/serialize/archive.h>
 
 #include "tom/agents/sac.hpp"
-#include "tom/algos/collector.hpp"
+#include "tom/backbones/collector.hpp"
 #include "tom/core/figures.hpp"
 #include "tom/data/replay_buffer.hpp"
 #include "tom/envs/env.hpp"
 
-namespace tom::algos {
+namespace tom::backbones {
 
 class OffPolicyCore {
  public:
@@ -52,4 +52,4 @@ class OffPolicyCore {
   agents::SacStats last_stats_;
 };
 
-}  // namespace tom::algos
+}  // namespace tom::backbones

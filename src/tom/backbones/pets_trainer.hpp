@@ -12,22 +12,22 @@
 // There is no actor and no critic. For objectives that need a policy (TOM's a ~ pi(.|s'),
 // PMAC's snapshots), a policy distilled from the planner's latest executed actions
 // (agents/distilled_policy.hpp) is refitted before each model fit and stands for the
-// planner; no value function exists, so VaGraM is refused (runs/backbones.cpp).
+// planner; no value function exists, so VaGraM is refused (runs/backbone_registry.cpp).
 #include <cstdint>
 #include <memory>
 #include <string>
 
 #include "tom/agents/cem_planner.hpp"
 #include "tom/agents/distilled_policy.hpp"
-#include "tom/algos/collector.hpp"
-#include "tom/algos/trainer.hpp"
+#include "tom/backbones/collector.hpp"
+#include "tom/backbones/trainer.hpp"
 #include "tom/core/settings.hpp"
 #include "tom/core/termination_fn.hpp"
 #include "tom/data/replay_buffer.hpp"
 #include "tom/envs/env.hpp"
 #include "tom/model_learning/stage.hpp"
 
-namespace tom::algos {
+namespace tom::backbones {
 
 struct PetsSettings {
   std::string model = "ensemble";
@@ -100,4 +100,4 @@ class PetsTrainer final : public Trainer {
   } counters_;
 };
 
-}  // namespace tom::algos
+}  // namespace tom::backbones

@@ -1,4 +1,4 @@
-#include "tom/algos/mbpo_trainer.hpp"
+#include "tom/backbones/mbpo_trainer.hpp"
 
 #include <algorithm>
 
@@ -8,7 +8,7 @@
 #include "tom/core/error.hpp"
 #include "tom/core/phase_timer.hpp"
 
-namespace tom::algos {
+namespace tom::backbones {
 
 bool update_burst_due(std::int64_t epoch_updates, std::int64_t epoch_step, double max_updates_per_step) {
   return max_updates_per_step <= 0 ||
@@ -203,4 +203,4 @@ void MbpoTrainer::load(torch::serialize::InputArchive& archive) {
   load_fields(archive, "counters", counters_, "MBPO");
 }
 
-}  // namespace tom::algos
+}  // namespace tom::backbones

@@ -12,7 +12,7 @@
 #include "tom/data/replay_buffer.hpp"
 #include "tom/envs/env.hpp"
 
-namespace tom::algos {
+namespace tom::backbones {
 
 // How the replay buffer stores an episode that ends at the time limit: bootstrap (not
 // terminated, so values go on past it, as Gymnasium's `truncated`) or terminal (done, as
@@ -52,4 +52,4 @@ class Collector {
   double last_length_;
 };
 
-}  // namespace tom::algos
+}  // namespace tom::backbones

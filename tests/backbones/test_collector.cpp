@@ -1,12 +1,12 @@
 #include <gtest/gtest.h>
 
-#include "tom/algos/collector.hpp"
+#include "tom/backbones/collector.hpp"
 #include "tom/core/error.hpp"
 
 namespace {
 
-using tom::algos::Collector;
-using tom::algos::TimeLimitEnds;
+using tom::backbones::Collector;
+using tom::backbones::TimeLimitEnds;
 
 // A task that never terminates and is cut by its time limit after 3 steps.
 class ThreeStepEnv final : public tom::envs::Env {
@@ -61,8 +61,8 @@ TEST(Collector, EpisodeStartsAreTheSameEitherWay) {
 }
 
 TEST(Collector, UnknownTimeLimitHandlingIsAnError) {
-  EXPECT_EQ(tom::algos::time_limit_ends_from_name("terminal"), TimeLimitEnds::terminal);
-  EXPECT_THROW(tom::algos::time_limit_ends_from_name("truncate"), tom::Error);
+  EXPECT_EQ(tom::backbones::time_limit_ends_from_name("terminal"), TimeLimitEnds::terminal);
+  EXPECT_THROW(tom::backbones::time_limit_ends_from_name("truncate"), tom::Error);
 }
 
 }  // namespace

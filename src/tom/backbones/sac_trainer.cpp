@@ -1,11 +1,11 @@
-#include "tom/algos/sac_trainer.hpp"
+#include "tom/backbones/sac_trainer.hpp"
 
 #include <torch/torch.h>
 
 #include "tom/core/archive.hpp"
 #include "tom/core/error.hpp"
 
-namespace tom::algos {
+namespace tom::backbones {
 
 SacTrainer::SacTrainer(const SacLoopSettings& loop, const agents::SacSettings& sac, std::unique_ptr<envs::Env> env,
                        std::uint64_t seed, torch::Device device)
@@ -35,4 +35,4 @@ void SacTrainer::load(torch::serialize::InputArchive& archive) {
   sample_gen_.set_state(read_tensor(archive, "sample_gen", "trainer"));
 }
 
-}  // namespace tom::algos
+}  // namespace tom::backbones

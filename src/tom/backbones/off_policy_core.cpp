@@ -1,8 +1,8 @@
-#include "tom/algos/off_policy_core.hpp"
+#include "tom/backbones/off_policy_core.hpp"
 
 #include <torch/torch.h>
 
-namespace tom::algos {
+namespace tom::backbones {
 namespace {
 
 // The core's counters in a checkpoint, by name.
@@ -74,4 +74,4 @@ void OffPolicyCore::load(torch::serialize::InputArchive& archive) {
   load_fields(archive, "last_stats", last_stats_, "trainer");
 }
 
-}  // namespace tom::algos
+}  // namespace tom::backbones

@@ -6,9 +6,9 @@
 
 #include <vector>
 
-#include "tom/algos/mbpo_trainer.hpp"
+#include "tom/backbones/mbpo_trainer.hpp"
 
-namespace tom::algos {
+namespace tom::backbones {
 namespace {
 
 std::vector<int> updates_per_step(int burst, double cap, int steps) {
@@ -44,4 +44,4 @@ TEST(MbpoSchedule, TenWithCapFiveBurstsOnEveryOtherStep) {
 }
 
 }  // namespace
-}  // namespace tom::algos
+}  // namespace tom::backbones

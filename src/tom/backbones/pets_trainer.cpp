@@ -1,4 +1,4 @@
-#include "tom/algos/pets_trainer.hpp"
+#include "tom/backbones/pets_trainer.hpp"
 
 #include <torch/torch.h>
 
@@ -7,7 +7,7 @@
 #include "tom/core/phase_timer.hpp"
 #include "tom/objectives/make_objective.hpp"
 
-namespace tom::algos {
+namespace tom::backbones {
 
 PetsTrainer::PetsTrainer(const PetsSettings& pets, const agents::CemSettings& cem,
                          const agents::DistillSettings& distill, std::unique_ptr<model_learning::Stage> learning, std::unique_ptr<envs::Env> env,
@@ -168,4 +168,4 @@ void PetsTrainer::load(torch::serialize::InputArchive& archive) {
   load_fields(archive, "counters", counters_, "PETS");
 }
 
-}  // namespace tom::algos
+}  // namespace tom::backbones

@@ -1,10 +1,10 @@
-#include "tom/runs/backbones.hpp"
+#include "tom/runs/backbone_registry.hpp"
 
 #include <algorithm>
 
-#include "tom/algos/mbpo_trainer.hpp"
-#include "tom/algos/pets_trainer.hpp"
-#include "tom/algos/sac_trainer.hpp"
+#include "tom/backbones/mbpo_trainer.hpp"
+#include "tom/backbones/pets_trainer.hpp"
+#include "tom/backbones/sac_trainer.hpp"
 #include "tom/core/error.hpp"
 #include "tom/envs/registry.hpp"
 #include "tom/models/make_model.hpp"
@@ -13,10 +13,10 @@
 namespace tom::runs {
 namespace {
 
-using Made = std::unique_ptr<algos::Trainer>;
+using Made = std::unique_ptr<backbones::Trainer>;
 
 Made make_sac(const Config& config, std::unique_ptr<envs::Env> env, std::uint64_t seed, torch::Device device) {
-  return std::make_unique<algos::SacTrainer>(config.sac_loop, config.sac, std::move(env), seed, device);
+  return std::make_unique<backbones::SacTrainer>(config.sac_loop, config.sac, std::move(env), seed, device);
 }
 
 Made make_mbpo(const Config& config, std::unique_ptr<envs::Env> env, std::uint64_t seed, torch::Device device) {
@@ -27,7 +27,7 @@ Made make_mbpo(const Config& config, std::unique_ptr<envs::Env> env, std::uint64
   auto objective = objectives::make_objective(config.objective, spec.obs_dim, spec.action_dim, device);
   auto learning = std::make_unique<model_learning::Stage>(std::move(model), std::move(objective),
                                                           model_learning::fit_data_from_name(config.mbpo.fit_data));
-  return std::make_unique<algos::MbpoTrainer>(config.mbpo, config.sac, std::move(learning), std::move(env),
+  return std::make_unique<backbones::MbpoTrainer>(config.mbpo, config.sac, std::move(learning), std::move(env),
                                               envs::termination_fn(config.run.env), seed, device);
 }
 
@@ -38,7 +38,7 @@ Made make_pets(const Config& config, std::unique_ptr<envs::Env> env, std::uint64
   auto objective = objectives::make_objective(config.objective, spec.obs_dim, spec.action_dim, device);
   auto learning = std::make_unique<model_learning::Stage>(std::move(model), std::move(objective),
                                                           model_learning::fit_data_from_name(config.pets.fit_data));
-  return std::make_unique<algos::PetsTrainer>(config.pets, config.cem, config.distill, std::move(learning), std::move(env),
+  return std::make_unique<backbones::PetsTrainer>(config.pets, config.cem, config.distill, std::move(learning), std::move(env),
                                               envs::termination_fn(config.run.env), seed, device);
 }
 

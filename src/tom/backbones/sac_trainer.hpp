@@ -5,11 +5,11 @@
 #include <memory>
 
 #include "tom/agents/sac.hpp"
-#include "tom/algos/off_policy_core.hpp"
-#include "tom/algos/trainer.hpp"
+#include "tom/backbones/off_policy_core.hpp"
+#include "tom/backbones/trainer.hpp"
 #include "tom/core/settings.hpp"
 
-namespace tom::algos {
+namespace tom::backbones {
 
 struct SacLoopSettings {
   std::int64_t random_steps = 5000;  // uniform random actions before the policy acts
@@ -46,4 +46,4 @@ class SacTrainer final : public Trainer {
   torch::Generator sample_gen_;  // replay sampling
 };
 
-}  // namespace tom::algos
+}  // namespace tom::backbones

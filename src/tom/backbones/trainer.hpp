@@ -14,7 +14,7 @@ namespace tom::model_learning {
 class Stage;
 }
 
-namespace tom::algos {
+namespace tom::backbones {
 
 class Trainer {
  public:
@@ -36,4 +36,4 @@ class Trainer {
   virtual void load(torch::serialize::InputArchive& archive) = 0;
 };
 
-}  // namespace tom::algos
+}  // namespace tom::backbones

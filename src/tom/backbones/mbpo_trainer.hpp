@@ -20,14 +20,14 @@
 #include <string>
 
 #include "tom/agents/sac.hpp"
-#include "tom/algos/off_policy_core.hpp"
-#include "tom/algos/trainer.hpp"
+#include "tom/backbones/off_policy_core.hpp"
+#include "tom/backbones/trainer.hpp"
 #include "tom/core/settings.hpp"
 #include "tom/data/replay_buffer.hpp"
 #include "tom/envs/env.hpp"
 #include "tom/model_learning/stage.hpp"
 
-namespace tom::algos {
+namespace tom::backbones {
 
 struct MbpoSettings {
   std::string model = "ensemble";
@@ -142,4 +142,4 @@ class MbpoTrainer final : public Trainer {
   } counters_;
 };
 
-}  // namespace tom::algos
+}  // namespace tom::backbones

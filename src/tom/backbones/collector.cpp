@@ -1,4 +1,4 @@
-#include "tom/algos/collector.hpp"
+#include "tom/backbones/collector.hpp"
 
 #include <limits>
 #include <sstream>
@@ -6,7 +6,7 @@
 #include "tom/core/archive.hpp"
 #include "tom/core/error.hpp"
 
-namespace tom::algos {
+namespace tom::backbones {
 
 TimeLimitEnds time_limit_ends_from_name(const std::string& name) {
   if (name == "bootstrap") return TimeLimitEnds::bootstrap;
@@ -84,4 +84,4 @@ void Collector::load(torch::serialize::InputArchive& archive) {
   last_length_ = read_double(archive, "last_length", "collector");
 }
 
-}  // namespace tom::algos
+}  // namespace tom::backbones
