@@ -1,6 +1,7 @@
 // The CEM planner on dynamics known in closed form: it finds the best first action, keeps
 // particles from scoring rewards after they terminated, warm-starts from its last plan,
-// continues exactly after save/load, and names bad settings.
+// continues exactly after save/load, and names bad settings; the same for iCEM, whose
+// coloured noise and shrinking population are checked on their own.
 #include <gtest/gtest.h>
 
 #include "../support.hpp"
@@ -89,6 +90,104 @@ TEST(CemPlanner, NamesBadSettingsAndSteps) {
   };
   EXPECT_NE(test::error_of([&] { planner.act(std::vector<double>{0.0}, wrong); }).find("planning step must return"),
             std::string::npos);
+}
+
+CemSettings small_icem() {
+  CemSettings s = small();
+  s.method = "icem";
+  s.population_decay = 2.0;
+  s.keep_elites = 0.25;
+  return s;
+}
+
+TEST(Icem, FindsTheBestFirstActionOfKnownDynamics) {
+  tom::set_threads(1);
+  CemPlanner planner(small_icem(), {-1.0}, {1.0}, 3);
+  EXPECT_GT(planner.act(std::vector<double>{0.0}, point_to(3.0))[0], 0.8);
+  planner.reset();
+  EXPECT_LT(planner.act(std::vector<double>{0.0}, point_to(-3.0))[0], -0.8);
+  planner.reset();
+  EXPECT_LT(std::abs(planner.act(std::vector<double>{3.0}, point_to(3.0))[0]), 0.3);
+}
+
+TEST(Icem, PopulationShrinksAndKeptElitesAreScoredAgain) {
+  tom::set_threads(1);
+  // population 200, decay 2, 20 elites, a quarter kept (5), 4 particles: iterations score
+  // 200, 100 + 5, 50 + 5, 40 + 5 (never below twice the elites), 40 + 5 sequences; the next
+  // env step starts with 200 + 5 (the kept elites one step on).
+  CemPlanner planner(small_icem(), {-1.0}, {1.0}, 8);
+  std::vector<std::int64_t> sequences;
+  const auto record = [&] {  // each step call's sequence count (rows / 4 particles)
+    sequences.clear();
+    const ParticleStep counting = [&sequences](const torch::Tensor& obs, const torch::Tensor& action) {
+      sequences.push_back(obs.size(0) / 4);
+      return point_to(3.0)(obs, action);
+    };
+    return counting;
+  };
+  planner.act(std::vector<double>{0.0}, record());
+  std::vector<std::int64_t> per_iteration;
+  for (std::size_t i = 0; i < sequences.size(); i += 6) per_iteration.push_back(sequences[i]);
+  EXPECT_EQ(per_iteration, (std::vector<std::int64_t>{200, 105, 55, 45, 45}));
+  planner.act(std::vector<double>{0.5}, record());
+  EXPECT_EQ(sequences.front(), 205);
+  planner.reset();  // a new episode keeps nothing
+  planner.act(std::vector<double>{0.0}, record());
+  EXPECT_EQ(sequences.front(), 200);
+}
+
+TEST(Icem, ColouredNoiseHasUnitVarianceAndItsExponentsCorrelation) {
+  auto gen = at::detail::createCPUGenerator(11);
+  const auto lag1 = [](const torch::Tensor& x) {  // [n, H, 1]: correlation of neighbouring steps
+    const auto a = x.narrow(1, 0, x.size(1) - 1).flatten(), b = x.narrow(1, 1, x.size(1) - 1).flatten();
+    return ((a * b).mean() / (a.std() * b.std())).item<double>();
+  };
+  for (const std::int64_t horizon : {15, 30}) {
+    const auto white = coloured_noise(20000, horizon, 1, 0.0, gen);
+    const auto pink = coloured_noise(20000, horizon, 1, 1.0, gen);
+    const auto brown = coloured_noise(20000, horizon, 1, 2.0, gen);
+    for (const auto& x : {white, pink, brown}) {
+      EXPECT_EQ(x.sizes(), (std::vector<std::int64_t>{20000, horizon, 1}));
+      EXPECT_NEAR(x.var().item<double>(), 1.0, 0.05) << "horizon " << horizon;
+    }
+    EXPECT_LT(std::abs(lag1(white)), 0.03);
+    EXPECT_GT(lag1(pink), lag1(white) + 0.1);
+    // Neighbours move together (less than a random walk: the FFT noise is periodic).
+    EXPECT_GT(lag1(brown), 0.7);
+    EXPECT_GT(lag1(brown), lag1(pink) + 0.1);
+  }
+}
+
+TEST(Icem, ContinuesExactlyAfterSaveAndLoad) {
+  tom::set_threads(1);
+  CemPlanner planner(small_icem(), {-1.0, -2.0}, {1.0, 2.0}, 5);
+  const ParticleStep step = [](const torch::Tensor& obs, const torch::Tensor& action) {
+    const auto next = obs + action.sum(1, true);
+    return ParticleStepResult{next, -(next.select(1, 0) - 2).square(), torch::zeros({obs.size(0)}, torch::kBool)};
+  };
+  planner.act(std::vector<double>{0.0}, step);
+  torch::serialize::OutputArchive saved;
+  planner.save(saved);
+  auto archive = reread(saved);
+  const auto next = planner.act(std::vector<double>{0.5}, step);
+  CemPlanner resumed(small_icem(), {-1.0, -2.0}, {1.0, 2.0}, 99);
+  resumed.load(archive);
+  EXPECT_EQ(resumed.act(std::vector<double>{0.5}, step), next);
+  // A checkpoint's kept elites of another horizon are refused by name.
+  CemSettings longer = small_icem();
+  longer.horizon = 7;
+  CemPlanner other(longer, {-1.0, -2.0}, {1.0, 2.0});
+  auto again = reread(saved);
+  EXPECT_NE(test::error_of([&] { other.load(again); }).find("plan has shape"), std::string::npos);
+}
+
+TEST(Icem, NamesBadSettings) {
+  CemSettings bad = small_icem();
+  bad.population_decay = 0.5;
+  EXPECT_NE(test::error_of([&] { CemPlanner(bad, {-1.0}, {1.0}); }).find("cem.population_decay"), std::string::npos);
+  bad = small_icem();
+  bad.method = "mppi";
+  EXPECT_NE(test::error_of([&] { CemPlanner(bad, {-1.0}, {1.0}); }).find("cem.method"), std::string::npos);
 }
 
 }  // namespace

@@ -13,6 +13,14 @@
 //   3. execute the first action of the final mean (mbrl-lib's return_mean_elites: the best
 //      single sequence is a noisier choice).
 //
+// method = icem (Pinneri et al. 2020, with mbrl-lib's defaults for its three additions)
+// changes step 2: the noise is coloured along the horizon (power spectrum 1/f^exponent,
+// so neighbouring steps' actions move together), sequences are clipped to the bounds
+// instead of truncated, the population shrinks by population_decay per iteration (never
+// below twice the elites), and the best keep_elites fraction of the elites is scored
+// again in the next iteration (and, shifted one step, in the first iteration of the next
+// env step).
+//
 // Particles are propagated in blocks (TS-inf): the rows of a step come in `blocks` equal
 // consecutive blocks, block b always stepped by the model's predictor b (an ensemble's
 // elite), so each particle keeps its predictor for the whole horizon. The planner asks a
@@ -32,15 +40,21 @@
 namespace tom::agents {
 
 struct CemSettings {
+  std::string method = "cem";
   int horizon = 30;
   int population = 500;
   int elites = 50;
   int iterations = 5;
   double momentum = 0.1;
   int particles = 20;
+  double population_decay = 1.25;
+  double noise_exponent = 2.0;
+  double keep_elites = 0.1;
 
   template <class V>
   void visit(V& v) {
+    v("method", method, "cem (Gaussian sampling) or icem (coloured noise, shrinking population, kept elites)",
+      OneOf{"cem", "icem"});
     v("horizon", horizon, "planning horizon in env steps", Range::at_least(1));
     v("population", population, "action sequences drawn per CEM iteration", Range::at_least(2));
     v("elites", elites, "best sequences the distribution is refitted to", Range::at_least(1));
@@ -49,8 +63,19 @@ struct CemSettings {
       Range::probability());
     v("particles", particles, "trajectories each sequence is scored on (the model's randomness)",
       Range::at_least(1));
+    v("population_decay", population_decay, "icem: the population divides by this each iteration",
+      Range::at_least(1));
+    v("noise_exponent", noise_exponent, "icem: exponent of the noise's 1/f power spectrum (0: white noise)",
+      Range::between(0, 10));
+    v("keep_elites", keep_elites, "icem: fraction of the elites scored again in the next iteration and env step",
+      Range::probability());
   }
 };
+
+// n draws of [horizon, dims] standard normal noise coloured along the horizon: power
+// spectrum 1/f^exponent (0: white; 2: a random walk's), each step unit variance.
+torch::Tensor coloured_noise(std::int64_t n, std::int64_t horizon, std::int64_t dims, double exponent,
+                             torch::Generator& gen);
 
 // Rows [R, O] of observations and [R, A] of actions in, the next observations [R, O],
 // rewards [R] and termination flags [R] (bool) out.
@@ -86,12 +111,17 @@ class CemPlanner {
  private:
   torch::Tensor returns(const torch::Tensor& obs, const torch::Tensor& sequences, const ParticleStep& step,
                         int blocks) const;
+  // One iteration's candidate sequences around mean with variance var.
+  torch::Tensor candidates(int iteration, const torch::Tensor& mean, const torch::Tensor& var);
+
+  bool icem_;
 
   CemSettings settings_;
   torch::Device device_;
   std::int64_t action_dim_;
   torch::Tensor low_, high_;  // [A] float32
   torch::Tensor mean_;        // [H, A] the plan; undefined after reset()
+  torch::Tensor kept_;        // icem: [K, H, A] elites kept for the next iteration (or env step)
   torch::Generator gen_;
   double best_return_ = 0.0, elite_return_ = 0.0;
 };
