@@ -26,7 +26,7 @@ CemSettings small() {
 // A point on a line moved by its action (bounds +-1), rewarded for being near x = 3;
 // `noise` adds a random step to each particle, different per block when asked.
 ParticleStep point_to(double target) {
-  return [target](const torch::Tensor& obs, const torch::Tensor& action) {
+  return [target](const torch::Tensor& obs, const torch::Tensor& action, torch::Generator&) {
     const auto next = obs + action;
     return ParticleStepResult{next, -(next.select(1, 0) - target).square(), torch::zeros({obs.size(0)}, torch::kBool)};
   };
@@ -50,7 +50,7 @@ TEST(CemPlanner, RewardsEndWhenAParticleTerminates) {
   // +1 per step alive, and a step past x = 0.5 ends the particle with a bonus of 2. The best
   // of 6 steps stays 5 and steps past on the last (8); had rewards counted after the end,
   // stepping past at once would score 3 per step (18).
-  const ParticleStep survive = [](const torch::Tensor& obs, const torch::Tensor& action) {
+  const ParticleStep survive = [](const torch::Tensor& obs, const torch::Tensor& action, torch::Generator&) {
     const auto next = obs + action;
     const auto ended = next.select(1, 0) > 0.5;
     return ParticleStepResult{next, 1.0 + 2.0 * ended.to(torch::kFloat32), ended};
@@ -63,7 +63,7 @@ TEST(CemPlanner, RewardsEndWhenAParticleTerminates) {
 TEST(CemPlanner, ContinuesExactlyAfterSaveAndLoad) {
   tom::set_threads(1);
   CemPlanner planner(small(), {-1.0, -2.0}, {1.0, 2.0}, 5);
-  const ParticleStep step = [](const torch::Tensor& obs, const torch::Tensor& action) {
+  const ParticleStep step = [](const torch::Tensor& obs, const torch::Tensor& action, torch::Generator&) {
     const auto next = obs + action.sum(1, true);
     return ParticleStepResult{next, -(next.select(1, 0) - 2).square(), torch::zeros({obs.size(0)}, torch::kBool)};
   };
@@ -77,6 +77,26 @@ TEST(CemPlanner, ContinuesExactlyAfterSaveAndLoad) {
   EXPECT_EQ(resumed.act(std::vector<double>{0.5}, step), next);
 }
 
+TEST(CemPlanner, TwoThreadsPlanWhatOneThreadPlans) {
+  // Noisy particles: each step adds noise drawn from the half-population's generator.
+  const ParticleStep noisy = [](const torch::Tensor& obs, const torch::Tensor& action, torch::Generator& gen) {
+    const auto next = obs + action + 0.3 * torch::randn(obs.sizes(), gen, torch::kFloat32);
+    return ParticleStepResult{next, -(next.select(1, 0) - 2).square(), torch::zeros({obs.size(0)}, torch::kBool)};
+  };
+  for (const auto* method : {"cem", "icem"}) {
+    CemSettings settings = small();
+    settings.method = method;
+    std::vector<std::vector<double>> actions[2];
+    for (const int threads : {1, 2}) {
+      tom::set_threads(threads);
+      CemPlanner planner(settings, {-1.0}, {1.0}, 6);
+      for (const double x : {0.0, 0.4, 0.9}) actions[threads - 1].push_back(planner.act(std::vector<double>{x}, noisy));
+    }
+    tom::set_threads(1);
+    EXPECT_EQ(actions[0], actions[1]) << method;
+  }
+}
+
 TEST(CemPlanner, NamesBadSettingsAndSteps) {
   CemSettings too_many = small();
   too_many.elites = 300;
@@ -85,7 +105,7 @@ TEST(CemPlanner, NamesBadSettingsAndSteps) {
   CemPlanner planner(small(), {-1.0}, {1.0});
   EXPECT_NE(test::error_of([&] { planner.act(std::vector<double>{0.0}, point_to(1.0), 3); }).find("multiple"),
             std::string::npos);  // 4 particles cannot be shared by 3 predictors
-  const ParticleStep wrong = [](const torch::Tensor& obs, const torch::Tensor&) {
+  const ParticleStep wrong = [](const torch::Tensor& obs, const torch::Tensor&, torch::Generator&) {
     return ParticleStepResult{obs, torch::zeros({1}), torch::zeros({1}, torch::kBool)};
   };
   EXPECT_NE(test::error_of([&] { planner.act(std::vector<double>{0.0}, wrong); }).find("planning step must return"),
@@ -119,21 +139,25 @@ TEST(Icem, PopulationShrinksAndKeptElitesAreScoredAgain) {
   std::vector<std::int64_t> sequences;
   const auto record = [&] {  // each step call's sequence count (rows / 4 particles)
     sequences.clear();
-    const ParticleStep counting = [&sequences](const torch::Tensor& obs, const torch::Tensor& action) {
+    const ParticleStep counting = [&sequences](const torch::Tensor& obs, const torch::Tensor& action, torch::Generator& gen) {
       sequences.push_back(obs.size(0) / 4);
-      return point_to(3.0)(obs, action);
+      return point_to(3.0)(obs, action, gen);
     };
     return counting;
   };
+  // With 1 thread the two halves of the population run one after the other, each for the
+  // 6 steps of the horizon: an iteration's sequences are entries 12 i and 12 i + 6.
+  const auto scored = [&](std::size_t iteration) { return sequences[12 * iteration] + sequences[12 * iteration + 6]; };
   planner.act(std::vector<double>{0.0}, record());
+  ASSERT_EQ(sequences.size(), 5u * 12u);
   std::vector<std::int64_t> per_iteration;
-  for (std::size_t i = 0; i < sequences.size(); i += 6) per_iteration.push_back(sequences[i]);
+  for (std::size_t i = 0; i < 5; ++i) per_iteration.push_back(scored(i));
   EXPECT_EQ(per_iteration, (std::vector<std::int64_t>{200, 105, 55, 45, 45}));
   planner.act(std::vector<double>{0.5}, record());
-  EXPECT_EQ(sequences.front(), 205);
+  EXPECT_EQ(scored(0), 205);
   planner.reset();  // a new episode keeps nothing
   planner.act(std::vector<double>{0.0}, record());
-  EXPECT_EQ(sequences.front(), 200);
+  EXPECT_EQ(scored(0), 200);
 }
 
 TEST(Icem, ColouredNoiseHasUnitVarianceAndItsExponentsCorrelation) {
@@ -161,7 +185,7 @@ TEST(Icem, ColouredNoiseHasUnitVarianceAndItsExponentsCorrelation) {
 TEST(Icem, ContinuesExactlyAfterSaveAndLoad) {
   tom::set_threads(1);
   CemPlanner planner(small_icem(), {-1.0, -2.0}, {1.0, 2.0}, 5);
-  const ParticleStep step = [](const torch::Tensor& obs, const torch::Tensor& action) {
+  const ParticleStep step = [](const torch::Tensor& obs, const torch::Tensor& action, torch::Generator&) {
     const auto next = obs + action.sum(1, true);
     return ParticleStepResult{next, -(next.select(1, 0) - 2).square(), torch::zeros({obs.size(0)}, torch::kBool)};
   };

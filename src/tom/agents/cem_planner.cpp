@@ -8,6 +8,7 @@
 #include "tom/core/error.hpp"
 #include "tom/core/shapes.hpp"
 #include "tom/core/settings.hpp"
+#include "tom/core/worker_thread.hpp"
 
 namespace tom::agents {
 namespace {
@@ -56,6 +57,7 @@ CemPlanner::CemPlanner(const CemSettings& settings, const std::vector<double>& l
       device_(device),
       action_dim_(static_cast<std::int64_t>(low.size())),
       gen_(at::detail::createCPUGenerator(seed)),
+      particle_gens_{at::detail::createCPUGenerator(seed + 1), at::detail::createCPUGenerator(seed + 2)},
       icem_(settings.method == "icem") {
   check_settings("cem", settings_);
   if (settings_.elites > settings_.population)
@@ -69,6 +71,8 @@ CemPlanner::CemPlanner(const CemSettings& settings, const std::vector<double>& l
   low_ = torch::tensor(low, torch::kFloat64).to(device_, torch::kFloat32);
   high_ = torch::tensor(high, torch::kFloat64).to(device_, torch::kFloat32);
 }
+
+CemPlanner::~CemPlanner() = default;
 
 void CemPlanner::reset() {
   mean_ = torch::Tensor();
@@ -107,7 +111,7 @@ std::vector<double> CemPlanner::act(std::span<const double> obs, const ParticleS
   const double alpha = settings_.momentum;
   for (int iteration = 0; iteration < settings_.iterations; ++iteration) {
     const auto sequences = candidates(iteration, mean, var);
-    auto values = returns(start, sequences, step, blocks);
+    auto values = paired_returns(start, sequences, step, blocks);
     values = torch::nan_to_num(values, -1e10, -1e10, -1e10);
     const auto [top, order] = values.topk(settings_.elites);
     const auto elite = sequences.index_select(0, order);
@@ -129,8 +133,20 @@ std::vector<double> CemPlanner::act(std::span<const double> obs, const ParticleS
   return {first.data_ptr<double>(), first.data_ptr<double>() + action_dim_};
 }
 
+torch::Tensor CemPlanner::paired_returns(const torch::Tensor& obs, const torch::Tensor& sequences,
+                                         const ParticleStep& step, int blocks) {
+  const std::int64_t first = (sequences.size(0) + 1) / 2;
+  torch::Tensor head, tail;
+  PairedWork both(worker_, device_.is_cpu());
+  both([&] { head = returns(obs, sequences.narrow(0, 0, first), step, blocks, particle_gens_[0]); },
+       [&] {
+         tail = returns(obs, sequences.narrow(0, first, sequences.size(0) - first), step, blocks, particle_gens_[1]);
+       });
+  return torch::cat({head, tail});
+}
+
 torch::Tensor CemPlanner::returns(const torch::Tensor& obs, const torch::Tensor& sequences, const ParticleStep& step,
-                                  int blocks) const {
+                                  int blocks, torch::Generator& gen) const {
   // Rows laid out [blocks, population, particles / blocks]: block b holds every
   // sequence's particles that predictor b propagates.
   const std::int64_t population = sequences.size(0), per_block = settings_.particles / blocks;
@@ -144,7 +160,7 @@ torch::Tensor CemPlanner::returns(const torch::Tensor& obs, const torch::Tensor&
   auto alive = torch::ones({rows}, state.options());
   for (std::int64_t t = 0; t < settings_.horizon; ++t) {
     const auto action = sequences.select(1, t).index_select(0, sequence_of_row);
-    const ParticleStepResult next = step(state, action);
+    const ParticleStepResult next = step(state, action, gen);
     if (!next.next_obs.defined() || next.next_obs.sizes() != state.sizes() || !next.reward.defined() ||
         next.reward.numel() != rows || !next.terminated.defined() || next.terminated.numel() != rows)
       fail("a planning step must return [{}, {}] observations and [{}] rewards and flags", rows, state.size(1), rows);
@@ -160,6 +176,8 @@ void CemPlanner::save(torch::serialize::OutputArchive& archive) const {
   archive.write("plan", mean_.defined() ? mean_.to(torch::kCPU) : torch::empty({0}));
   archive.write("kept", kept_.defined() ? kept_.to(torch::kCPU) : torch::empty({0}));
   archive.write("gen", gen_.get_state());
+  archive.write("particle_gen0", particle_gens_[0].get_state());
+  archive.write("particle_gen1", particle_gens_[1].get_state());
 }
 
 void CemPlanner::load(torch::serialize::InputArchive& archive) {
@@ -182,6 +200,8 @@ void CemPlanner::load(torch::serialize::InputArchive& archive) {
     kept_ = kept.to(device_, torch::kFloat32);
   }
   gen_.set_state(read_tensor(archive, "gen", "the planner"));
+  particle_gens_[0].set_state(read_tensor(archive, "particle_gen0", "the planner"));
+  particle_gens_[1].set_state(read_tensor(archive, "particle_gen1", "the planner"));
 }
 
 }  // namespace tom::agents

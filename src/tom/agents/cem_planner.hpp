@@ -24,10 +24,15 @@
 // Particles are propagated in blocks (TS-inf): the rows of a step come in `blocks` equal
 // consecutive blocks, block b always stepped by the model's predictor b (an ensemble's
 // elite), so each particle keeps its predictor for the whole horizon. The planner asks a
-// ParticleStep for each horizon step; all population x particles rows go through it in
-// one call (one batched pass per layer per step, no per-particle loop).
+// ParticleStep for each horizon step; all of a half-population's x particles rows go
+// through it in one call (one batched pass per layer per step, no per-particle loop).
+//
+// Two cores: the population is scored in two halves, each drawing its particles'
+// randomness from a generator of its own, side by side with 2+ threads (PairedWork) and
+// one after the other with 1, so the plan does not depend on the thread count.
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <span>
 #include <string>
 #include <vector>
@@ -36,6 +41,10 @@
 #include <torch/types.h>
 
 #include "tom/core/settings.hpp"
+
+namespace tom {
+class WorkerThread;
+}
 
 namespace tom::agents {
 
@@ -78,11 +87,14 @@ torch::Tensor coloured_noise(std::int64_t n, std::int64_t horizon, std::int64_t 
                              torch::Generator& gen);
 
 // Rows [R, O] of observations and [R, A] of actions in, the next observations [R, O],
-// rewards [R] and termination flags [R] (bool) out.
+// rewards [R] and termination flags [R] (bool) out; the step's randomness (a model's
+// sampling) drawn from `gen`. Called from two threads at once (each with its own
+// generator) when the planner has 2+ threads: it must not change shared state.
 struct ParticleStepResult {
   torch::Tensor next_obs, reward, terminated;
 };
-using ParticleStep = std::function<ParticleStepResult(const torch::Tensor& obs, const torch::Tensor& action)>;
+using ParticleStep =
+    std::function<ParticleStepResult(const torch::Tensor& obs, const torch::Tensor& action, torch::Generator& gen)>;
 
 class CemPlanner {
  public:
@@ -90,6 +102,7 @@ class CemPlanner {
   // (elites > population).
   CemPlanner(const CemSettings& settings, const std::vector<double>& low, const std::vector<double>& high,
              std::uint64_t seed = 0, torch::Device device = torch::kCPU);
+  ~CemPlanner();
 
   // The action to take at observation `obs` [O]; `blocks` (>= 1, dividing particles)
   // is the number of predictors `step` propagates in blocks. Keeps the plan for the next
@@ -110,7 +123,10 @@ class CemPlanner {
 
  private:
   torch::Tensor returns(const torch::Tensor& obs, const torch::Tensor& sequences, const ParticleStep& step,
-                        int blocks) const;
+                        int blocks, torch::Generator& gen) const;
+  // returns() of the population in two halves, side by side with 2+ threads.
+  torch::Tensor paired_returns(const torch::Tensor& obs, const torch::Tensor& sequences, const ParticleStep& step,
+                               int blocks);
   // One iteration's candidate sequences around mean with variance var.
   torch::Tensor candidates(int iteration, const torch::Tensor& mean, const torch::Tensor& var);
 
@@ -122,7 +138,9 @@ class CemPlanner {
   torch::Tensor low_, high_;  // [A] float32
   torch::Tensor mean_;        // [H, A] the plan; undefined after reset()
   torch::Tensor kept_;        // icem: [K, H, A] elites kept for the next iteration (or env step)
-  torch::Generator gen_;
+  torch::Generator gen_;                 // the candidate sequences
+  torch::Generator particle_gens_[2];  // each half-population's particles
+  std::unique_ptr<WorkerThread> worker_;  // the second half's thread, started on first use
   double best_return_ = 0.0, elite_return_ = 0.0;
 };
 

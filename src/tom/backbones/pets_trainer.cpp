@@ -45,9 +45,9 @@ bool PetsTrainer::fit_due(bool episode_ended) const {
 
 std::vector<double> PetsTrainer::plan(agents::CemPlanner& planner, std::span<const double> obs) {
   models::DynamicsModel& model = learning_->model();
-  const agents::ParticleStep step = [&](const torch::Tensor& state, const torch::Tensor& action) {
-    const models::Prediction next = propagation_ == Propagation::ts_inf ? model.sample_by_block(state, action)
-                                    : propagation_ == Propagation::ts1  ? model.sample(state, action)
+  const agents::ParticleStep step = [&](const torch::Tensor& state, const torch::Tensor& action, torch::Generator& gen) {
+    const models::Prediction next = propagation_ == Propagation::ts_inf ? model.sample_by_block(state, action, gen)
+                                    : propagation_ == Propagation::ts1  ? model.sample(state, action, gen)
                                                                         : model.mean(state, action);
     return agents::ParticleStepResult{next.next_obs, next.reward, is_terminal_(state, action, next.next_obs)};
   };

@@ -52,12 +52,12 @@ DynamicsModel::DynamicsModel(std::int64_t obs_dim, std::int64_t action_dim, cons
   // under the model's section name (e.g. "mdn.patience").
 }
 
-torch::Tensor DynamicsModel::uniform(std::vector<std::int64_t> sizes) {
-  return torch::rand(sizes, generator_, torch::kFloat32).to(device_);
+torch::Tensor DynamicsModel::uniform(std::vector<std::int64_t> sizes, torch::Generator& gen) {
+  return torch::rand(sizes, gen, torch::kFloat32).to(device_);
 }
 
-torch::Tensor DynamicsModel::gaussian(std::vector<std::int64_t> sizes) {
-  return torch::randn(sizes, generator_, torch::kFloat32).to(device_);
+torch::Tensor DynamicsModel::gaussian(std::vector<std::int64_t> sizes, torch::Generator& gen) {
+  return torch::randn(sizes, gen, torch::kFloat32).to(device_);
 }
 
 torch::Tensor DynamicsModel::normalised_inputs(const torch::Tensor& obs, const torch::Tensor& action) const {

@@ -113,16 +113,22 @@ class DynamicsModel {
   FitReport fit(const Transitions& data, const data::Weights& weights = {}, const BatchLoss& loss = nullptr,
                 double holdout_ratio = 0.0, const std::string& epoch = {});
 
-  // One sampled transition per row of obs [B, O] and action [B, A].
-  virtual Prediction sample(const torch::Tensor& obs, const torch::Tensor& action) = 0;
+  // One sampled transition per row of obs [B, O] and action [B, A], its randomness drawn
+  // from `gen` (by default the model's own generator). Draws from distinct generators may
+  // run on two threads at once.
+  Prediction sample(const torch::Tensor& obs, const torch::Tensor& action) { return sample(obs, action, generator_); }
+  virtual Prediction sample(const torch::Tensor& obs, const torch::Tensor& action, torch::Generator& gen) = 0;
   // The expected transition (ensemble: the mean over elites).
   virtual Prediction mean(const torch::Tensor& obs, const torch::Tensor& action) = 0;
   // TS-inf propagation (PETS): the predictors a particle can be kept on (an ensemble's
   // elites; 1 for a single network), and one sampled transition per row with the rows in
   // that many equal consecutive blocks, block b always predicted by predictor b.
   virtual std::int64_t predictors() const { return 1; }
-  virtual Prediction sample_by_block(const torch::Tensor& obs, const torch::Tensor& action) {
-    return sample(obs, action);
+  Prediction sample_by_block(const torch::Tensor& obs, const torch::Tensor& action) {
+    return sample_by_block(obs, action, generator_);
+  }
+  virtual Prediction sample_by_block(const torch::Tensor& obs, const torch::Tensor& action, torch::Generator& gen) {
+    return sample(obs, action, gen);
   }
 
   // Parameters, optimiser state, normalisers, elites and generator state.
@@ -182,8 +188,8 @@ class DynamicsModel {
   torch::Tensor normalised_inputs(const torch::Tensor& obs, const torch::Tensor& action) const;
   // Turns normalised predicted y rows [B, D] into a Prediction.
   Prediction to_prediction(const torch::Tensor& obs, const torch::Tensor& normalised_y) const;
-  torch::Tensor uniform(std::vector<std::int64_t> sizes);   // U[0, 1) from the model's generator
-  torch::Tensor gaussian(std::vector<std::int64_t> sizes);  // N(0, 1) from the model's generator
+  torch::Tensor uniform(std::vector<std::int64_t> sizes, torch::Generator& gen);   // U[0, 1), on the device
+  torch::Tensor gaussian(std::vector<std::int64_t> sizes, torch::Generator& gen);  // N(0, 1), on the device
   torch::Generator& generator() { return generator_; }
 
   std::int64_t obs_dim_, action_dim_;

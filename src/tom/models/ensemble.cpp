@@ -101,7 +101,7 @@ torch::Tensor ProbabilisticEnsemble::regulariser() {
   return settings_.logvar_bound_penalty * (max_logvar().sum() - min_logvar().sum());
 }
 
-Prediction ProbabilisticEnsemble::sample(const torch::Tensor& obs, const torch::Tensor& action) {
+Prediction ProbabilisticEnsemble::sample(const torch::Tensor& obs, const torch::Tensor& action, torch::Generator& gen) {
   torch::NoGradGuard no_grad;
   const auto inputs = normalised_inputs(obs, action);
   const auto rows = inputs.size(0), outputs = obs_dim_ + 1;
@@ -109,20 +109,21 @@ Prediction ProbabilisticEnsemble::sample(const torch::Tensor& obs, const torch::
   const auto elites = static_cast<std::int64_t>(elites_.size());
   const auto per_elite = (rows + elites - 1) / elites;
   // A random permutation dealt out in equal blocks: row i goes to a uniformly random elite.
-  const auto order = torch::randperm(rows, generator(), torch::kInt64).to(device_);
+  const auto order = torch::randperm(rows, gen, torch::kInt64).to(device_);
   auto dealt = torch::zeros({elites * per_elite, inputs.size(1)}, inputs.options());
   dealt.narrow(0, 0, rows).copy_(inputs.index_select(0, order));
   const auto members = torch::tensor(elites_, torch::kInt64).to(device_);
   auto [mean, logvar] = network(dealt.view({elites, per_elite, -1}), members);
   mean = mean.reshape({-1, outputs}).narrow(0, 0, rows);
   logvar = logvar.reshape({-1, outputs}).narrow(0, 0, rows);
-  const auto drawn = torch::addcmul(mean, torch::exp(0.5 * logvar), gaussian({rows, outputs}));
+  const auto drawn = torch::addcmul(mean, torch::exp(0.5 * logvar), gaussian({rows, outputs}, gen));
   auto y = torch::empty_like(drawn);
   y.index_copy_(0, order, drawn);
   return to_prediction(obs, y);
 }
 
-Prediction ProbabilisticEnsemble::sample_by_block(const torch::Tensor& obs, const torch::Tensor& action) {
+Prediction ProbabilisticEnsemble::sample_by_block(const torch::Tensor& obs, const torch::Tensor& action,
+                                                  torch::Generator& gen) {
   torch::NoGradGuard no_grad;
   const auto inputs = normalised_inputs(obs, action);
   const auto rows = inputs.size(0), outputs = obs_dim_ + 1;
@@ -131,7 +132,7 @@ Prediction ProbabilisticEnsemble::sample_by_block(const torch::Tensor& obs, cons
   const auto members = torch::tensor(elites_, torch::kInt64).to(device_);
   auto [mean, logvar] = network(inputs.view({elites, rows / elites, -1}), members);
   const auto drawn = torch::addcmul(mean.reshape({rows, outputs}), torch::exp(0.5 * logvar.reshape({rows, outputs})),
-                                    gaussian({rows, outputs}));
+                                    gaussian({rows, outputs}, gen));
   return to_prediction(obs, drawn);
 }
 

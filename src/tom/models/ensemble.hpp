@@ -44,11 +44,13 @@ class ProbabilisticEnsemble final : public DynamicsModel {
 
   // Each row is predicted by a uniformly random elite, as in MBPO. Rows are dealt to the
   // elites by a random balanced partition, so each elite computes only its own rows.
-  Prediction sample(const torch::Tensor& obs, const torch::Tensor& action) override;
+  using DynamicsModel::sample;
+  Prediction sample(const torch::Tensor& obs, const torch::Tensor& action, torch::Generator& gen) override;
   Prediction mean(const torch::Tensor& obs, const torch::Tensor& action) override;
   std::int64_t predictors() const override { return settings_.elites; }
   // Block b of the rows is predicted by elite b (rows: a multiple of the elites).
-  Prediction sample_by_block(const torch::Tensor& obs, const torch::Tensor& action) override;
+  using DynamicsModel::sample_by_block;
+  Prediction sample_by_block(const torch::Tensor& obs, const torch::Tensor& action, torch::Generator& gen) override;
 
   const EnsembleSettings& settings() const { return settings_; }
   // The learned log-variance bounds [1, 1 + O] (normalised target units).

@@ -92,7 +92,7 @@ torch::Tensor MixtureDensityNetwork::variances(const torch::Tensor& raw) {
   return torch::softplus(raw) + settings_.min_variance;
 }
 
-Prediction MixtureDensityNetwork::sample(const torch::Tensor& obs, const torch::Tensor& action) {
+Prediction MixtureDensityNetwork::sample(const torch::Tensor& obs, const torch::Tensor& action, torch::Generator& gen) {
   torch::NoGradGuard no_grad;
   const auto inputs = normalised_inputs(obs, action);
   const auto rows = inputs.size(0), outputs = obs_dim_ + 1;
@@ -102,11 +102,11 @@ Prediction MixtureDensityNetwork::sample(const torch::Tensor& obs, const torch::
   // Unnormalised cumulative mixture weights; the component is the first whose
   // cumulative weight reaches u * total.
   const auto cumulative = torch::exp(logits - std::get<0>(logits.max(-1, /*keepdim=*/true))).cumsum(-1);
-  const auto threshold = uniform({rows, outputs, 1}).mul_(cumulative.narrow(-1, components - 1, 1));
+  const auto threshold = uniform({rows, outputs, 1}, gen).mul_(cumulative.narrow(-1, components - 1, 1));
   const auto component = (cumulative < threshold).sum(-1, /*keepdim=*/true).clamp_max_(components - 1);
   const auto mean = out.select(1, 0).gather(-1, component).squeeze(-1);
   const auto variance = variances(out.select(1, 1).gather(-1, component).squeeze(-1));
-  return to_prediction(obs, torch::addcmul(mean, variance.sqrt_(), gaussian({rows, outputs})));
+  return to_prediction(obs, torch::addcmul(mean, variance.sqrt_(), gaussian({rows, outputs}, gen)));
 }
 
 Prediction MixtureDensityNetwork::mean(const torch::Tensor& obs, const torch::Tensor& action) {

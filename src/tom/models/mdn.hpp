@@ -51,7 +51,8 @@ class MixtureDensityNetwork : public DynamicsModel {
 
   // Draws a component per row and dimension by inverting the mixture's cumulative
   // weights with one uniform number, then a Gaussian sample from that component.
-  Prediction sample(const torch::Tensor& obs, const torch::Tensor& action) override;
+  using DynamicsModel::sample;
+  Prediction sample(const torch::Tensor& obs, const torch::Tensor& action, torch::Generator& gen) override;
   // The mixture mean.
   Prediction mean(const torch::Tensor& obs, const torch::Tensor& action) override;
 
