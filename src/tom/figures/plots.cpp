@@ -387,8 +387,11 @@ PlotFile plot_phase_times(const std::vector<RunRecord>& runs, const PlotOptions&
   return draw("phase_times", "phase_times", data, body, o);
 }
 
-PlotReport make_plots(const std::vector<RunRecord>& runs, const std::vector<std::string>& kinds_in,
-                      const PlotOptions& o) {
+namespace {
+
+// The figure kinds asked for, after checking the request; "all" stands for every kind.
+std::set<std::string> checked_request(const std::vector<RunRecord>& runs, const std::vector<std::string>& kinds_in,
+                                      const PlotOptions& o) {
   if (o.format != "png" && o.format != "svg") fail("--format must be png or svg (got '{}')", o.format);
   if (o.width < 100 || o.height < 100 || o.width > 10000 || o.height > 10000)
     fail("image size {}x{} is outside 100..10000 pixels", o.width, o.height);
@@ -400,36 +403,49 @@ PlotReport make_plots(const std::vector<RunRecord>& runs, const std::vector<std:
   if (kinds.empty()) kinds.insert("all");
   for (const auto& k : kinds)
     if (!valid.contains(k)) fail("unknown figure '{}' (valid: all, curves, weights, model-error, phase-times)", k);
-  const bool all = kinds.contains("all");
   for (const auto& run : runs)
     if (!run.metrics.has(o.metric))
       fail("{} has no column '{}' (its columns: {})", run.metrics.file.string(), o.metric, join(run.metrics.header));
+  return kinds;
+}
+
+// One heatmap per run with a weights.csv, named by the run's path below the runs' common
+// parent directory. None at all is an error when asked for by name, a note under "all".
+void plot_weight_heatmaps(const std::vector<RunRecord>& runs, const PlotOptions& o, bool asked_by_name,
+                          PlotReport& report) {
+  fs::path common = runs.front().dir.parent_path();
+  for (const auto& run : runs)
+    while (!common.empty() && common != common.root_path() && fs::relative(run.dir, common).string().starts_with(".."))
+      common = common.parent_path();
+  std::size_t drawn = 0;
+  for (const auto& run : runs) {
+    if (!fs::exists(run.dir / "weights.csv")) continue;
+    std::string name = fs::relative(run.dir, common).string();
+    std::replace(name.begin(), name.end(), '/', '_');
+    report.files.push_back(plot_weight_heatmap(run, name, o));
+    ++drawn;
+  }
+  if (drawn > 0) return;
+  const std::string none = "no run has weights.csv (only runs of a backbone that learns a model write one)";
+  if (asked_by_name) fail("{}", none);
+  report.notes.push_back("weights: " + none);
+}
+
+}  // namespace
+
+PlotReport make_plots(const std::vector<RunRecord>& runs, const std::vector<std::string>& kinds_in,
+                      const PlotOptions& o) {
+  const std::set<std::string> kinds = checked_request(runs, kinds_in, o);
+  const bool all = kinds.contains("all");
   PlotReport report;
+  // Learning curves: one figure per task, every arm on it.
   if (all || kinds.contains("curves")) {
     std::map<std::string, std::vector<const RunRecord*>> by_env;
     for (const auto& run : runs) by_env[env_of(run)].push_back(&run);
     for (const auto& [env, members] : by_env) report.files.push_back(plot_learning_curves(members, env, o, report.notes));
   }
-  if (all || kinds.contains("weights")) {
-    // Each heatmap is named by its run's path below the runs' common parent directory.
-    fs::path common = runs.front().dir.parent_path();
-    for (const auto& run : runs)
-      while (!common.empty() && common != common.root_path() &&
-             fs::relative(run.dir, common).string().starts_with(".."))
-        common = common.parent_path();
-    std::size_t drawn = 0;
-    for (const auto& run : runs) {
-      if (!fs::exists(run.dir / "weights.csv")) continue;
-      std::string name = fs::relative(run.dir, common).string();
-      std::replace(name.begin(), name.end(), '/', '_');
-      report.files.push_back(plot_weight_heatmap(run, name, o));
-      ++drawn;
-    }
-    if (drawn == 0) {
-      if (!all) fail("no run has weights.csv (only runs of a backbone that learns a model write one)");
-      report.notes.push_back("weights: no run has weights.csv (only runs of a backbone that learns a model write one)");
-    }
-  }
+  if (all || kinds.contains("weights")) plot_weight_heatmaps(runs, o, !all, report);
+  // Model error and phase times: under "all" only when some run has the columns.
   const bool any_mse =
       std::any_of(runs.begin(), runs.end(), [](const RunRecord& r) { return r.metrics.has("model_fresh_mse"); });
   if (kinds.contains("model-error") || (all && any_mse)) report.files.push_back(plot_model_error(runs, o, report.notes));
