@@ -1,8 +1,7 @@
 #include "tom/objectives/make_objective.hpp"
 
-#include <algorithm>
-
 #include "tom/core/error.hpp"
+#include "tom/core/registry.hpp"
 
 namespace tom::objectives {
 namespace {
@@ -29,18 +28,9 @@ constexpr ObjectiveEntry kRegistry[] = {
 
 std::span<const ObjectiveEntry> objective_registry() { return kRegistry; }
 
-std::vector<std::string> objective_names() {
-  std::vector<std::string> names;
-  for (const auto& entry : kRegistry) names.emplace_back(entry.name);
-  return names;
-}
+std::vector<std::string> objective_names() { return entry_names<ObjectiveEntry>(kRegistry); }
 
-const ObjectiveEntry& objective_entry(const std::string& name) {
-  const auto* it = std::find_if(std::begin(kRegistry), std::end(kRegistry),
-                                [&](const ObjectiveEntry& entry) { return entry.name == name; });
-  if (it == std::end(kRegistry)) fail("unknown model objective '{}' (valid: {})", name, join(objective_names()));
-  return *it;
-}
+const ObjectiveEntry& objective_entry(const std::string& name) { return entry_named<ObjectiveEntry>(kRegistry, name, "model objective"); }
 
 std::string missing_view(const std::string& name, const Views& offers, const std::string& backbone) {
   const Views needs = objective_entry(name).needs;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <optional>
 
 #include "tom/core/error.hpp"
 #include "tom/core/worker_thread.hpp"
@@ -133,6 +134,60 @@ void TomDual::set_lr_factor(double factor) {
   form_->set_lr_factor(factor);
 }
 
+namespace {
+
+// The learning rate over one train() call. fixed: constant. converge: constant until
+// `patience` checks in a row bring no 20% smaller change of the probe weights (they have
+// reached the noise floor of this rate), then an exponential anneal to anneal_factor over
+// twice as many steps as the constant phase took (the rarely sampled entries settle
+// last: docs/tom_weights.md); a third of the budget at most goes to the constant phase.
+class DualSchedule {
+ public:
+  DualSchedule(bool converge, int max_steps, int patience, double anneal_factor)
+      : converge_(converge), max_steps_(max_steps), patience_(patience), anneal_factor_(anneal_factor) {}
+
+  // The learning-rate factor of `step`, once the anneal has started (else none: the
+  // constant rate stands).
+  std::optional<double> lr_factor(int step) {
+    if (converge_ && anneal_start_ < 0 && step >= max_steps_ / 3) start_anneal(step);
+    if (anneal_start_ < 0) return std::nullopt;
+    const double progress = std::min(1.0, static_cast<double>(step - anneal_start_) / anneal_steps_);
+    return std::pow(anneal_factor_, progress);
+  }
+  // Whether `step` is the last: the budget's, or the anneal's end.
+  bool last(int step) const {
+    return step + 1 == max_steps_ || (anneal_start_ >= 0 && step + 1 >= anneal_start_ + anneal_steps_);
+  }
+  // A check after `step` measured the probe weights' relative change. Progress is counted
+  // from the largest change so far: a fresh dual's weights first move slowly, then fast,
+  // then settle.
+  void record_check(int step, double change) {
+    if (!converge_ || anneal_start_ >= 0) return;
+    if (change >= peak_change_) {
+      peak_change_ = best_change_ = change;
+      checks_without_progress_ = 0;
+    } else {
+      checks_without_progress_ = change < 0.8 * best_change_ ? 0 : checks_without_progress_ + 1;
+      best_change_ = std::min(best_change_, change);
+    }
+    if (checks_without_progress_ >= patience_) start_anneal(step + 1);
+  }
+
+ private:
+  void start_anneal(int step) {
+    anneal_start_ = step;
+    anneal_steps_ = std::max(1, std::min(2 * step, max_steps_ - step));
+  }
+
+  bool converge_;
+  int max_steps_, patience_;
+  double anneal_factor_;
+  double best_change_ = std::numeric_limits<double>::infinity(), peak_change_ = 0.0;
+  int checks_without_progress_ = 0, anneal_start_ = -1, anneal_steps_ = 0;
+};
+
+}  // namespace
+
 DualTrainReport TomDual::train(const DualData& data, int max_steps) {
   if (max_steps < 0) fail("TOM dual: steps must be non-negative (got {})", max_steps);
   if (!data.sample_initial_states || !data.sample_replay || !data.sample_next_actions)
@@ -162,18 +217,7 @@ DualTrainReport TomDual::train(const DualData& data, int max_steps) {
   torch::Tensor previous = probe_weights();
   double interval_loss = 0.0, previous_interval_loss = std::numeric_limits<double>::quiet_NaN();
   int interval_steps = 0;
-  // converge schedule: the constant rate until `patience` checks in a row bring no 20% smaller
-  // change (the weights have reached the noise floor of this rate), then an exponential anneal
-  // to anneal_factor over twice as many steps as the constant phase took: the rarely sampled
-  // entries settle last (docs/tom_weights.md). A third of the budget at most goes to the
-  // constant phase.
-  const bool converge = settings_.schedule == "converge";
-  double best_change = std::numeric_limits<double>::infinity(), peak_change = 0.0;
-  int checks_without_progress = 0, anneal_start = -1, anneal_steps = 0;
-  const auto start_anneal = [&](int step) {
-    anneal_start = step;
-    anneal_steps = std::max(1, std::min(2 * step, max_steps - step));
-  };
+  DualSchedule schedule(settings_.schedule == "converge", max_steps, settings_.patience, settings_.anneal_factor);
   // Each step's sample is drawn while the step before it descends (with 2+ threads at the
   // same time, alongside the step's own split; DualForm::step): the samplers and the dual's
   // networks share nothing, and the samples are drawn in the same order either way, so 1
@@ -181,13 +225,9 @@ DualTrainReport TomDual::train(const DualData& data, int max_steps) {
   PairedWork both(worker_, on_cpu_);
   StepSample next = draw(data);
   for (int step = 0; step < max_steps; ++step) {
-    if (converge && anneal_start < 0 && step >= max_steps / 3) start_anneal(step);
-    if (anneal_start >= 0) {
-      const double progress = std::min(1.0, static_cast<double>(step - anneal_start) / anneal_steps);
-      set_lr_factor(std::pow(settings_.anneal_factor, progress));
-    }
+    if (const auto factor = schedule.lr_factor(step)) set_lr_factor(*factor);
     // Known before the step: the anneal only starts at a check, after it.
-    const bool last = step + 1 == max_steps || (anneal_start >= 0 && step + 1 >= anneal_start + anneal_steps);
+    const bool last = schedule.last(step);
     const StepSample current = std::move(next);
     const double loss = descend(current, both, [&] {
       if (!last) next = draw(data);
@@ -197,6 +237,7 @@ DualTrainReport TomDual::train(const DualData& data, int max_steps) {
     ++interval_steps;
     if (interval_steps < settings_.check_every && !last) continue;
 
+    // A check: the probe weights, their mean and their change since the last check.
     const torch::Tensor w = probe_weights();
     if (!torch::isfinite(w).all().item<bool>()) diverged("a weight is not finite");
     report.steps = step + 1;
@@ -214,18 +255,7 @@ DualTrainReport TomDual::train(const DualData& data, int max_steps) {
     interval_loss = 0.0;
     interval_steps = 0;
     if (last) break;
-    if (converge && anneal_start < 0) {
-      // Progress is counted from the largest change so far: a fresh dual's weights first
-      // move slowly, then fast, then settle.
-      if (report.weight_change >= peak_change) {
-        peak_change = best_change = report.weight_change;
-        checks_without_progress = 0;
-      } else {
-        checks_without_progress = report.weight_change < 0.8 * best_change ? 0 : checks_without_progress + 1;
-        best_change = std::min(best_change, report.weight_change);
-      }
-      if (checks_without_progress >= settings_.patience) start_anneal(step + 1);
-    }
+    schedule.record_check(step, report.weight_change);
   }
   set_lr_factor(1.0);
   return report;

@@ -37,6 +37,41 @@ torch::Tensor TomObjective::log_ratio_reward(const Transitions& buffer, const to
   return reward;
 }
 
+namespace {
+
+// The replay buffer's transitions on the device, with the log-ratio reward, and its
+// episode start states.
+struct BufferTensors {
+  const torch::Tensor &s, &a, &reward, &s_next, &done, &s0;
+};
+
+// The dual's samplers over the buffer: start states, transitions with their reward, and
+// next actions of the policy, all drawn from `gen`. They refer to `buffer`, `policy` and
+// `gen`, which must outlive them.
+DualData buffer_samplers(BufferTensors buffer, const agents::ActionSampler& policy, torch::Device device,
+                         torch::Generator& gen) {
+  DualData data;
+  data.sample_initial_states = [buffer, device, &gen](std::int64_t count) {
+    return buffer.s0.index_select(0, torch::randint(buffer.s0.size(0), {count}, gen, torch::kLong).to(device));
+  };
+  data.sample_replay = [buffer, device, &gen](std::int64_t count) {
+    const auto rows = torch::randint(buffer.s.size(0), {count}, gen, torch::kLong).to(device);
+    return ReplayBatch{buffer.s.index_select(0, rows), buffer.a.index_select(0, rows),
+                       buffer.reward.index_select(0, rows), buffer.s_next.index_select(0, rows),
+                       buffer.done.index_select(0, rows)};
+  };
+  data.sample_next_actions = [&policy, device, &gen](const torch::Tensor& states, std::int64_t count) {
+    torch::NoGradGuard no_grad;
+    std::vector<torch::Tensor> actions;
+    for (std::int64_t i = 0; i < count; ++i)
+      actions.push_back(policy.sample_actions(states, gen).action.to(device, torch::kFloat32));
+    return NextActions{torch::stack(actions), {}};
+  };
+  return data;
+}
+
+}  // namespace
+
 FitPlan TomObjective::plan(const FitContext& context) {
   const data::Batch all = context.replay.all();
   const std::int64_t n = all.obs.size(0);
@@ -59,26 +94,7 @@ FitPlan TomObjective::plan(const FitContext& context) {
 
   const agents::ActionSampler& policy = context.policy("tom");
   const auto k = dual_.settings().next_actions;
-  const auto dual_data = [&](torch::Generator& gen) {
-    DualData data;
-    data.sample_initial_states = [&](std::int64_t count) {
-      return s0.index_select(0, torch::randint(s0.size(0), {count}, gen, torch::kLong).to(device_));
-    };
-    data.sample_replay = [&](std::int64_t count) {
-      const auto rows = torch::randint(n, {count}, gen, torch::kLong).to(device_);
-      return ReplayBatch{s.index_select(0, rows), a.index_select(0, rows), reward.index_select(0, rows),
-                         s_next.index_select(0, rows), done.index_select(0, rows)};
-    };
-    data.sample_next_actions = [&](const torch::Tensor& states, std::int64_t count) {
-      torch::NoGradGuard no_grad;
-      std::vector<torch::Tensor> actions;
-      for (std::int64_t i = 0; i < count; ++i)
-        actions.push_back(policy.sample_actions(states, gen).action.to(device_, torch::kFloat32));
-      return NextActions{torch::stack(actions), {}};
-    };
-    return data;
-  };
-  const DualData data = dual_data(context.gen);
+  const DualData data = buffer_samplers({s, a, reward, s_next, done, s0}, policy, device_, context.gen);
   const auto next_actions = [&](const DualData& from) {
     return dual_.needs_next_actions() ? from.sample_next_actions(s_next, k) : NextActions{};
   };
@@ -96,7 +112,7 @@ FitPlan TomObjective::plan(const FitContext& context) {
   if (settings_.reference_steps > 0) {
     // Its own generator: the run is the same with or without the diagnostic.
     torch::Generator reference_gen = at::detail::createCPUGenerator(static_cast<std::uint64_t>(plans_));
-    const DualData reference_data = dual_data(reference_gen);
+    const DualData reference_data = buffer_samplers({s, a, reward, s_next, done, s0}, policy, device_, reference_gen);
     measure_reference_gap(reference_data, s, a, reward, s_next, done, next_actions(reference_data));
   }
   FitPlan plan{replay_transitions(context.replay)};

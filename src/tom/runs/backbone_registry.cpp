@@ -1,11 +1,10 @@
 #include "tom/runs/backbone_registry.hpp"
 
-#include <algorithm>
-
 #include "tom/backbones/mbpo_trainer.hpp"
 #include "tom/backbones/pets_trainer.hpp"
 #include "tom/backbones/sac_trainer.hpp"
 #include "tom/core/error.hpp"
+#include "tom/core/registry.hpp"
 #include "tom/envs/registry.hpp"
 #include "tom/models/make_model.hpp"
 #include "tom/runs/config.hpp"
@@ -59,17 +58,8 @@ constexpr BackboneEntry kRegistry[] = {
 
 std::span<const BackboneEntry> backbone_registry() { return kRegistry; }
 
-std::vector<std::string> backbone_names() {
-  std::vector<std::string> names;
-  for (const auto& entry : kRegistry) names.emplace_back(entry.name);
-  return names;
-}
+std::vector<std::string> backbone_names() { return entry_names<BackboneEntry>(kRegistry); }
 
-const BackboneEntry& backbone_entry(const std::string& name) {
-  const auto* it = std::find_if(std::begin(kRegistry), std::end(kRegistry),
-                                [&](const BackboneEntry& entry) { return entry.name == name; });
-  if (it == std::end(kRegistry)) fail("unknown backbone '{}' (valid: {})", name, join(backbone_names()));
-  return *it;
-}
+const BackboneEntry& backbone_entry(const std::string& name) { return entry_named<BackboneEntry>(kRegistry, name, "backbone"); }
 
 }  // namespace tom::runs
