@@ -4,7 +4,7 @@
 #         UndefinedBehaviorSanitizer in build-asan, run with the long learning tests left
 #         out (TOM_SANITIZE_SKIP, a ctest regex).
 #   tsan: tsan_threads (the two-thread tests: WorkerThread, SAC's update, the model fits,
-#         the discriminator and the TOM dual) built with ThreadSanitizer in build-tsan. LibTorch itself is not instrumented: reports from inside it are
+#         the discriminator, the TOM dual and the CEM planner) built with ThreadSanitizer in build-tsan. LibTorch itself is not instrumented: reports from inside it are
 #         suppressed (scripts/tsan.supp), races in our code are not.
 #   scripts/ci_sanitize.sh [asan|tsan|all]
 set -euo pipefail
