@@ -19,7 +19,7 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq "${missing[@]}"
 fi
 [[ -f $dir/build.ninja ]] ||
-  CC=clang-14 CXX=clang++-14 cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=Release -DTOM_FUZZ=ON >/dev/null
+  CC=clang-14 CXX=clang++-14 cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=Release -DTOM_FUZZ=ON -DTOM_PYTHON=OFF >/dev/null
 nice -n 5 cmake --build "$dir" -j2 --target fuzz_settings fuzz_checkpoint fuzz_results >/dev/null
 mkdir -p "$dir/artifacts"
 for name in settings checkpoint results; do

@@ -15,7 +15,7 @@ skip=${TOM_SANITIZE_SKIP:-Solves|Learns|Finite|Parity}
 if [[ $what == asan || $what == all ]]; then
   flags="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined -g1"
   [[ -f build-asan/build.ninja ]] ||
-    cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Release "-DCMAKE_CXX_FLAGS=$flags" >/dev/null
+    cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Release -DTOM_PYTHON=OFF "-DCMAKE_CXX_FLAGS=$flags" >/dev/null
   targets=()
   for dir in tests/*/; do
     piece=$(basename "$dir")
@@ -34,7 +34,7 @@ fi
 
 if [[ $what == tsan || $what == all ]]; then
   [[ -f build-tsan/build.ninja ]] ||
-    cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=Release -DTOM_TSAN=ON \
+    cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=Release -DTOM_TSAN=ON -DTOM_PYTHON=OFF \
       "-DCMAKE_CXX_FLAGS=-fsanitize=thread -fno-omit-frame-pointer -g1" >/dev/null
   t0=$SECONDS
   nice -n 5 cmake --build build-tsan -j2 --target tsan_threads >/dev/null

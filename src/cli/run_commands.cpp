@@ -10,7 +10,6 @@
 #include <fmt/core.h>
 
 #include "cli/commands.hpp"
-#include "tom/core/blas_kernel.hpp"
 #include "tom/core/error.hpp"
 #include "tom/runs/config.hpp"
 #include "tom/runs/files.hpp"
@@ -96,14 +95,8 @@ void add_run_commands(CLI::App& app) {
       return;
     }
     runs::Config config = runs::resolve_config(flags->sources());
-    const std::string dir =
-        out->empty() ? fmt::format("runs/{}_{}_seed{}", config.run.algo, config.run.env, config.run.seed) : *out;
-    const std::string kernel = blas_kernel_name();
-    fmt::print("training {} on {} for {} steps (seed {}, {} thread{}{}) into {}\n", config.run.algo, config.run.env,
-               config.run.steps, config.run.seed, config.run.threads, config.run.threads == 1 ? "" : "s",
-               kernel.empty() ? "" : ", OpenBLAS " + kernel + " kernels", dir);
-    if (const std::string advice = blas_kernel_advice(); !advice.empty()) fmt::print("note: {}\n", advice);
-    for (const auto& warning : runs::budget_warnings(config)) fmt::print("warning: {}\n", warning);
+    const std::string dir = out->empty() ? runs::default_run_dir(config) : *out;
+    for (const auto& line : runs::start_lines(config, dir)) fmt::print("{}\n", line);
     if (runs::start_run(config, dir) == runs::RunOutcome::kInterrupted) std::exit(130);
   });
 

@@ -99,6 +99,14 @@ void expect_recovers_linear_system(DynamicsModel& model) {
   EXPECT_LT((reward_std - kRewardNoiseStd).abs().max().item<double>(), 0.2 * kRewardNoiseStd) << reward_std;
   const auto sample_mean = drawn.next_obs.view({4000, 5, kObs}).mean(0);
   EXPECT_LT(rms(sample_mean - truth.next_obs.narrow(0, 0, 5)), 0.03);
+
+  // The predictive moments: the expected transition as mean(), and the true noise level.
+  const auto moments = model.moments(test.obs, test.action);
+  ASSERT_EQ(moments.mean.sizes(), (std::vector<std::int64_t>{300, 1 + kObs}));
+  EXPECT_LT((moments.mean.select(1, 0) - predicted.reward).abs().max().item<double>(), 1e-4);
+  EXPECT_LT((test.obs + moments.mean.narrow(1, 1, kObs) - predicted.next_obs).abs().max().item<double>(), 1e-4);
+  const auto predicted_std = moments.variance.sqrt().mean(0);
+  EXPECT_LT((predicted_std - kNoiseStd).abs().max().item<double>(), 0.2 * kNoiseStd) << predicted_std;
 }
 
 TEST_F(ModelsTest, EnsembleRecoversLinearGaussianSystem) {

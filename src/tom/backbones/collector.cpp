@@ -11,7 +11,7 @@ namespace tom::backbones {
 TimeLimitEnds time_limit_ends_from_name(const std::string& name) {
   if (name == "bootstrap") return TimeLimitEnds::bootstrap;
   if (name == "terminal") return TimeLimitEnds::terminal;
-  fail("unknown time-limit handling '{}' (valid: bootstrap, terminal)", name);
+  fail_unknown("unknown time-limit handling '{}' (valid: bootstrap, terminal)", name);
 }
 
 Collector::Collector(std::unique_ptr<envs::Env> env, std::uint64_t seed, TimeLimitEnds time_limit_ends)

@@ -14,6 +14,18 @@ class Error : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// An unknown name (task, setting, objective, family...): a tom::Error the Python package
+// raises as a KeyError.
+class UnknownName : public Error {
+ public:
+  using Error::Error;
+};
+
+template <typename... Args>
+[[noreturn]] void fail_unknown(fmt::format_string<Args...> format, Args&&... args) {
+  throw UnknownName(fmt::format(format, std::forward<Args>(args)...));
+}
+
 template <typename... Args>
 [[noreturn]] void fail(fmt::format_string<Args...> format, Args&&... args) {
   throw Error(fmt::format(format, std::forward<Args>(args)...));

@@ -21,7 +21,7 @@ template <class Entry>
 const Entry& entry_named(std::span<const Entry> table, const std::string& name, const char* what) {
   for (const auto& entry : table)
     if (entry.name == name) return entry;
-  fail("unknown {} '{}' (valid: {})", what, name, join(entry_names(table)));
+  fail_unknown("unknown {} '{}' (valid: {})", what, name, join(entry_names(table)));
 }
 
 }  // namespace tom

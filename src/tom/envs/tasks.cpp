@@ -8,6 +8,7 @@
 
 #include "tom/core/error.hpp"
 #include "tom/envs/mujoco_env.hpp"
+#include "tom/envs/registered.hpp"
 
 namespace tom::envs {
 namespace {
@@ -201,10 +202,17 @@ const std::vector<TaskEntry>& tasks() {
 
 }  // namespace
 
+bool is_builtin_env(const std::string& name) {
+  for (const TaskEntry& task : tasks())
+    if (name == task.name || name == task_name(task.name, Form::kV5)) return true;
+  return false;
+}
+
 std::vector<std::string> env_names() {
   std::vector<std::string> names;
   for (const TaskEntry& task : tasks()) names.push_back(task.name);
   for (const TaskEntry& task : tasks()) names.push_back(task_name(task.name, Form::kV5));
+  for (auto& name : registered_names()) names.push_back(std::move(name));
   return names;
 }
 
@@ -213,10 +221,15 @@ std::unique_ptr<MujocoEnv> make_mujoco_env(const std::string& name, const EnvOpt
     if (name == task.name) return task.make(Form::kPaper, options);
     if (name == task_name(task.name, Form::kV5)) return task.make(Form::kV5, options);
   }
-  fail("unknown environment '{}'; valid names: {}", name, join(env_names()));
+  fail_unknown("unknown environment '{}'; valid names: {}", name, join(env_names()));
 }
 
 std::unique_ptr<Env> make_env(const std::string& name, const EnvOptions& options) {
+  if (const auto registered = find_registered(name)) {
+    auto env = registered->make(options);
+    if (!env) fail("the maker of environment '{}' returned no environment", name);
+    return env;
+  }
   return make_mujoco_env(name, options);
 }
 

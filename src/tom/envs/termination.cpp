@@ -7,6 +7,7 @@
 #include <torch/torch.h>
 
 #include "tom/core/error.hpp"
+#include "tom/envs/registered.hpp"
 #include "tom/envs/registry.hpp"
 
 namespace tom::envs {
@@ -91,11 +92,26 @@ void check_batch(const Tensor& tensor, const char* what, int64_t batch, int64_t 
 TerminationFn termination_fn(const std::string& name) {
   // The dimensions come from the environment itself (this also rejects unknown names).
   const EnvSpec spec = make_env(name)->spec();
-  const Rule rule = rule_for(name);
-  return [spec, rule](const Tensor& obs, const Tensor& action, const Tensor& next_obs) {
+  const auto check = [spec](const Tensor& obs, const Tensor& action, const Tensor& next_obs) {
     check_batch(next_obs, "next_obs", -1, spec.obs_dim, spec.name);
     check_batch(obs, "obs", next_obs.size(0), spec.obs_dim, spec.name);
     check_batch(action, "action", next_obs.size(0), spec.action_dim, spec.name);
+  };
+  if (const auto registered = find_registered(name)) {
+    TerminationFn given = registered->termination;
+    return [check, given, name](const Tensor& obs, const Tensor& action, const Tensor& next_obs) {
+      check(obs, action, next_obs);
+      torch::NoGradGuard no_grad;
+      if (!given) return never(next_obs);
+      const Tensor ended = given(obs, action, next_obs);
+      if (!ended.defined() || ended.dim() != 1 || ended.size(0) != next_obs.size(0))
+        fail("termination rule of '{}' must return one flag per row ([{}])", name, next_obs.size(0));
+      return ended.to(next_obs.device(), torch::kBool);
+    };
+  }
+  const Rule rule = rule_for(name);
+  return [check, rule](const Tensor& obs, const Tensor& action, const Tensor& next_obs) {
+    check(obs, action, next_obs);
     torch::NoGradGuard no_grad;
     return rule(next_obs);
   };

@@ -402,7 +402,7 @@ std::set<std::string> checked_request(const std::vector<RunRecord>& runs, const 
   std::set<std::string> kinds(kinds_in.begin(), kinds_in.end());
   if (kinds.empty()) kinds.insert("all");
   for (const auto& k : kinds)
-    if (!valid.contains(k)) fail("unknown figure '{}' (valid: all, curves, weights, model-error, phase-times)", k);
+    if (!valid.contains(k)) fail_unknown("unknown figure '{}' (valid: all, curves, weights, model-error, phase-times)", k);
   for (const auto& run : runs)
     if (!run.metrics.has(o.metric))
       fail("{} has no column '{}' (its columns: {})", run.metrics.file.string(), o.metric, join(run.metrics.header));

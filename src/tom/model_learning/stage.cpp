@@ -14,7 +14,7 @@ namespace tom::model_learning {
 FitData fit_data_from_name(const std::string& name) {
   if (name == "buffer") return FitData::buffer;
   if (name == "bootstrap") return FitData::bootstrap;
-  fail("unknown fit data '{}' (valid: buffer, bootstrap)", name);
+  fail_unknown("unknown fit data '{}' (valid: buffer, bootstrap)", name);
 }
 
 Stage::Stage(std::unique_ptr<models::DynamicsModel> model, std::unique_ptr<objectives::ModelObjective> objective,

@@ -72,6 +72,19 @@ Prediction DynamicsModel::to_prediction(const torch::Tensor& obs, const torch::T
   return {obs.to(y.options()) + y.narrow(1, 1, obs_dim_), y.select(1, 0).contiguous()};
 }
 
+DynamicsModel::Moments DynamicsModel::moments(const torch::Tensor& obs, const torch::Tensor& action) {
+  torch::NoGradGuard no_grad;
+  const auto inputs = normalised_inputs(obs, action);
+  const auto members = trained_members();
+  const auto out = forward_rows(inputs.unsqueeze(0).expand({members, inputs.size(0), inputs.size(1)}),
+                                torch::zeros({members, inputs.size(0), target_norm_.dim()}, inputs.options()),
+                                /*with_moments=*/true);
+  const auto elites = torch::tensor(elites_, torch::kLong).to(device_);
+  const auto mean = target_norm_.denormalise(out.mean.index_select(0, elites));             // [E, B, D]
+  const auto variance = (out.logvar.index_select(0, elites) + 2.0 * target_norm_.std().log()).exp();
+  return {mean.mean(0), variance.mean(0) + mean.var(0, /*unbiased=*/false)};
+}
+
 torch::Tensor DynamicsModel::row_losses(const RowOutputs& out, const torch::Tensor& raw_targets,
                                         const torch::Tensor& indices, const BatchLoss& loss) const {
   if (!loss) return out.objective;

@@ -120,6 +120,13 @@ class DynamicsModel {
   virtual Prediction sample(const torch::Tensor& obs, const torch::Tensor& action, torch::Generator& gen) = 0;
   // The expected transition (ensemble: the mean over elites).
   virtual Prediction mean(const torch::Tensor& obs, const torch::Tensor& action) = 0;
+  // The predicted distribution of each row's y = [reward, next_obs - obs], raw units: an
+  // ensemble's is the mixture of its elites (the mean of their means; their mean variance
+  // plus the variance of their means), the MDN's its mixture's mean and total variance.
+  struct Moments {
+    torch::Tensor mean, variance;  // [B, 1 + O]
+  };
+  Moments moments(const torch::Tensor& obs, const torch::Tensor& action);
   // TS-inf propagation (PETS): the predictors a particle can be kept on (an ensemble's
   // elites; 1 for a single network), and one sampled transition per row with the rows in
   // that many equal consecutive blocks, block b always predicted by predictor b.

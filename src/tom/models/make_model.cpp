@@ -9,7 +9,7 @@ std::unique_ptr<DynamicsModel> make_model(const std::string& name, const Ensembl
                                           torch::Device device) {
   if (name == "ensemble") return std::make_unique<ProbabilisticEnsemble>(obs_dim, action_dim, ensemble, seed, device);
   if (name == "mdn") return std::make_unique<MixtureDensityNetwork>(obs_dim, action_dim, mdn, seed, device);
-  fail("unknown dynamics model '{}' (valid: ensemble, mdn)", name);
+  fail_unknown("unknown dynamics model '{}' (valid: ensemble, mdn)", name);
 }
 
 }  // namespace tom::models

@@ -10,7 +10,7 @@ namespace tom::nn {
 Init init_from_name(const std::string& name) {
   if (name == "torch") return Init::torch_default;
   if (name == "xavier") return Init::xavier;
-  fail("unknown initialisation '{}' (valid: torch, xavier)", name);
+  fail_unknown("unknown initialisation '{}' (valid: torch, xavier)", name);
 }
 
 void initialise_linear(torch::Tensor weight, torch::Tensor bias, Init init, torch::Generator& gen) {

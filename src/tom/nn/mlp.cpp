@@ -8,7 +8,7 @@ Activation activation_from_name(const std::string& name) {
   if (name == "relu") return Activation::relu;
   if (name == "swish") return Activation::swish;
   if (name == "tanh") return Activation::tanh;
-  fail("unknown activation '{}' (valid: relu, swish, tanh)", name);
+  fail_unknown("unknown activation '{}' (valid: relu, swish, tanh)", name);
 }
 
 torch::Tensor activate(const torch::Tensor& x, Activation activation) {

@@ -29,7 +29,7 @@ const VerificationForm& verification_form(const std::string& name) {
     if (form.name == name) return form;
   std::vector<std::string> names;
   for (const auto& form : forms) names.push_back(form.name);
-  fail("unknown dual form '{}' (valid: {})", name, join(names));
+  fail_unknown("unknown dual form '{}' (valid: {})", name, join(names));
 }
 
 RatioErrors ratio_errors(const RatioProblem& problem, const torch::Tensor& estimate) {

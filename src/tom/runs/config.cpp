@@ -81,7 +81,7 @@ Config resolve_sources(const ConfigSources& sources) {
       for (const auto& [name, text] : files)
         if (name.starts_with("families/") && name.ends_with("/" + task_file))
           families.push_back(name.substr(9, name.size() - 9 - task_file.size() - 1));
-      fail("there is no setting family '{}' for {} (families for it: {})", sources.family, base_task(sources.env),
+      fail_unknown("there is no setting family '{}' for {} (families for it: {})", sources.family, base_task(sources.env),
            families.empty() ? "none" : join(families));
     }
     apply_toml(fields, it->second, "configs/" + family_file);
@@ -105,7 +105,10 @@ Config resolve_config(const ConfigSources& sources) {
   Config config = resolve_sources(sources);
   const std::string_view family = backbone_entry(config.run.algo).family;
   if (!sources.family.empty() || family.empty()) return config;
-  // A backbone without a family runs its paper's settings for the task (MBPO: mbpo-paper).
+  // A backbone without a family runs its paper's settings for the task (MBPO: mbpo-paper);
+  // a task the paper did not run (a registered one) keeps the defaults.
+  const std::string family_file = "families/" + std::string(family) + "/" + base_task(sources.env) + ".toml";
+  if (!embedded_configs().contains(family_file)) return config;
   ConfigSources with_family = sources;
   with_family.family = family;
   return resolve_sources(with_family);

@@ -11,6 +11,7 @@
 #include <torch/torch.h>
 
 #include "tom/agents/sac.hpp"
+#include "tom/core/blas_kernel.hpp"
 #include "tom/core/error.hpp"
 #include "tom/core/threads.hpp"
 #include "tom/envs/registry.hpp"
@@ -295,6 +296,21 @@ void write_first_checkpoint(const fs::path& dir, const Config& config, backbones
 }
 
 }  // namespace
+
+std::string default_run_dir(const Config& config) {
+  return fmt::format("runs/{}_{}_seed{}", config.run.algo, config.run.env, config.run.seed);
+}
+
+std::vector<std::string> start_lines(const Config& config, const std::string& dir) {
+  const std::string kernel = blas_kernel_name();
+  std::vector<std::string> lines{fmt::format(
+      "training {} on {} for {} steps (seed {}, {} thread{}{}) into {}", config.run.algo, config.run.env,
+      config.run.steps, config.run.seed, config.run.threads, config.run.threads == 1 ? "" : "s",
+      kernel.empty() ? "" : ", OpenBLAS " + kernel + " kernels", dir)};
+  if (const std::string advice = blas_kernel_advice(); !advice.empty()) lines.push_back("note: " + advice);
+  for (const auto& warning : budget_warnings(config)) lines.push_back("warning: " + warning);
+  return lines;
+}
 
 RunOutcome start_run(Config config, const fs::path& dir) {
   if (path_exists(dir) && !(fs::is_directory(dir) && holds_no_run(dir))) refuse_existing(dir);

@@ -35,6 +35,13 @@ EvalResult evaluate_policy(const Policy& policy, const std::string& env, int epi
 
 enum class RunOutcome { kCompleted, kInterrupted };
 
+// Where `tom train` (and Python's tomrl.train) puts a run when no directory is given:
+// runs/<algo>_<env>_seed<seed>.
+std::string default_run_dir(const Config& config);
+// What a new run announces before it starts: what trains on what into `dir` (threads,
+// OpenBLAS kernels), then any BLAS advice and budget warning, one line each.
+std::vector<std::string> start_lines(const Config& config, const std::string& dir);
+
 // Starts a new run in `dir` (created; an existing non-empty directory is refused) and
 // checkpoints its step 0 at once.
 RunOutcome start_run(Config config, const std::filesystem::path& dir);

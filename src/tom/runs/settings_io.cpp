@@ -68,9 +68,9 @@ std::vector<std::string> keys_in_section(const std::vector<SettingRef>& fields, 
     for (const auto& f : fields)
       if (std::find(sections.begin(), sections.end(), section_of(f.key)) == sections.end())
         sections.push_back(section_of(f.key));
-    fail("{}: unknown setting '{}' (sections: {})", source, key, join(sections));
+    fail_unknown("{}: unknown setting '{}' (sections: {})", source, key, join(sections));
   }
-  fail("{}: unknown setting '{}' (valid: {})", source, key, join(known));
+  fail_unknown("{}: unknown setting '{}' (valid: {})", source, key, join(known));
 }
 
 // TOML values keep their type: an integer may fill a double field, nothing else converts.
