@@ -1,9 +1,9 @@
 """tom-rl from Python: a task as a Gymnasium environment, a short MBPO + TOM run, and what
 the run holds (metrics, TOM's weight log, policy, model).
 
-    /usr/bin/python3 examples/python/quickstart.py [out_dir]
+    /usr/bin/python3 examples/python/quickstart.py [--steps N] [--out DIR]
 """
-import sys
+import argparse
 import tempfile
 
 import numpy as np
@@ -17,10 +17,14 @@ print(env.observation_space, env.action_space)
 obs, reward, terminated, truncated, info = env.step(env.action_space.sample())
 
 # 2. Train MBPO with TOM's model learning (the same settings and messages as `tom train`).
-out = sys.argv[1] if len(sys.argv) > 1 else tempfile.mkdtemp(prefix="tomrl_") + "/mbpo_tom"
-run = tomrl.train(env="inverted_pendulum", algo="mbpo", objective="tom", family="mbpo-paper", steps=3000,
-                  seed=0, eval_every=500, eval_episodes=2, out=out,
-                  settings={"mbpo.rollout_batch_size": 1000, "ensemble.max_epochs": 20})
+parser = argparse.ArgumentParser()
+parser.add_argument("--steps", type=int, default=3000)
+parser.add_argument("--out", default=tempfile.mkdtemp(prefix="tomrl_") + "/mbpo_tom")
+args = parser.parse_args()
+run = tomrl.train(env="inverted_pendulum", algo="mbpo", objective="tom", family="mbpo-paper", steps=args.steps,
+                  seed=0, eval_every=max(args.steps // 6, 1), eval_episodes=2, out=args.out,
+                  settings={"mbpo.rollout_batch_size": 1000, "ensemble.max_epochs": 20, "sac.hidden_size": 64,
+                            "ensemble.hidden_units": 64})
 
 # 3. What the run holds.
 print(run.metrics[["step", "eval_return_mean", "model_holdout_nll", "weight_ess"]])

@@ -9,6 +9,7 @@
 
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
+#include <torch/types.h>
 
 namespace tom::python {
 
@@ -18,6 +19,7 @@ using Array = py::array_t<double, py::array::c_style | py::array::forcecast>;
 void bind_envs(py::module_& m);
 void bind_runs(py::module_& m);
 void bind_user_envs(py::module_& m);
+void bind_model_learning(py::module_& m);
 
 // A float64 array of `shape` holding a copy of `values`.
 Array to_array(const std::vector<double>& values, std::vector<py::ssize_t> shape);
@@ -29,5 +31,11 @@ struct Rows {
   bool single;  // the input was one row (1-D): answers are 1-D too
 };
 Rows rows_of(const Array& array, py::ssize_t width, const char* what);
+// rows_of, and every value finite (else tom::Error naming `what` and the entry).
+Rows finite_rows_of(const Array& array, py::ssize_t width, const char* what);
+// The rows as a [count, width] float64 tensor (a copy), and a tensor [count, width] back
+// as an array shaped like the rows asked with (1-D for a single row).
+torch::Tensor rows_tensor(const Rows& rows);
+Array answer(const torch::Tensor& t, const Rows& asked);
 
 }  // namespace tom::python

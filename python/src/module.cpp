@@ -1,5 +1,8 @@
 // The `_tomrl` extension: tom-rl's environments, runs and models for the tomrl package.
+#include <cmath>
+
 #include <pybind11/pybind11.h>
+#include <torch/torch.h>
 
 #include "bindings.hpp"
 #include "tom/core/error.hpp"
@@ -20,6 +23,25 @@ Rows rows_of(const Array& array, py::ssize_t width, const char* what) {
   for (py::ssize_t d = 0; d < array.ndim(); ++d) shape += (d ? ", " : "") + std::to_string(array.shape(d));
   if (array.ndim() == 1) shape += ",";
   fail("{} has shape ({}); expected ({},) or (batch, {})", what, shape, width, width);
+}
+
+Rows finite_rows_of(const Array& array, py::ssize_t width, const char* what) {
+  const Rows rows = rows_of(array, width, what);
+  for (py::ssize_t i = 0; i < rows.count * rows.width; ++i)
+    if (!std::isfinite(rows.data[i]))
+      fail("{} holds a non-finite value ({}) at row {}, column {}", what, rows.data[i], i / width, i % width);
+  return rows;
+}
+
+torch::Tensor rows_tensor(const Rows& rows) {
+  return torch::from_blob(const_cast<double*>(rows.data), {rows.count, rows.width}, torch::kFloat64).clone();
+}
+
+Array answer(const torch::Tensor& t, const Rows& asked) {
+  const auto values = t.to(torch::kCPU, torch::kFloat64).contiguous();
+  const std::vector<double> flat(values.data_ptr<double>(), values.data_ptr<double>() + values.numel());
+  if (asked.single) return to_array(flat, {values.size(1)});
+  return to_array(flat, {values.size(0), values.size(1)});
 }
 
 }  // namespace tom::python
@@ -45,4 +67,5 @@ PYBIND11_MODULE(_tomrl, m) {
   tom::python::bind_envs(m);
   tom::python::bind_runs(m);
   tom::python::bind_user_envs(m);
+  tom::python::bind_model_learning(m);
 }

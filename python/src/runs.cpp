@@ -47,17 +47,6 @@ runs::Config run_config(const fs::path& dir) {
   return runs::load_run_config(runs::read_file(file), file.string());
 }
 
-torch::Tensor rows_tensor(const Rows& rows) {
-  return torch::from_blob(const_cast<double*>(rows.data), {rows.count, rows.width}, torch::kFloat64).clone();
-}
-
-Array answer(const torch::Tensor& t, const Rows& asked) {
-  const auto values = t.to(torch::kCPU, torch::kFloat64).contiguous();
-  const std::vector<double> flat(values.data_ptr<double>(), values.data_ptr<double>() + values.numel());
-  if (asked.single) return to_array(flat, {values.size(1)});
-  return to_array(flat, {values.size(0), values.size(1)});
-}
-
 // A run's policy: SAC's actor where the backbone acts with one (both modes, batched),
 // else the backbone's own deterministic act (PETS plans).
 class PyPolicy {
@@ -75,9 +64,7 @@ class PyPolicy {
       policy_ = runs::load_policy(dir);
   }
   Array act(const Array& obs, bool deterministic) {
-    const Rows rows = rows_of(obs, obs_dim_, "obs");
-    for (py::ssize_t i = 0; i < rows.count * rows.width; ++i)
-      if (!std::isfinite(rows.data[i])) fail("obs holds a non-finite value ({}) at flat index {}", rows.data[i], i);
+    const Rows rows = finite_rows_of(obs, obs_dim_, "obs");
     if (agent_) {
       torch::Tensor actions;
       {
@@ -106,54 +93,6 @@ class PyPolicy {
   std::string algo_;
   std::unique_ptr<agents::Sac> agent_;
   runs::Policy policy_;
-};
-
-// A model-based run's dynamics model, as its latest checkpoint left it.
-class PyModel {
- public:
-  explicit PyModel(const std::string& dir) {
-    py::gil_scoped_release release;
-    run_ = runs::load_run_model(dir);
-  }
-  // Mean and variance of [reward, next_obs] per row (the variance of next_obs is that of
-  // the predicted change).
-  py::dict predict(const Array& obs, const Array& action) {
-    const auto obs_dim = static_cast<py::ssize_t>(run_.model->obs_dim());
-    const Rows o = rows_of(obs, obs_dim, "obs");
-    const Rows a = rows_of(action, static_cast<py::ssize_t>(run_.model->action_dim()), "action");
-    if (o.count != a.count || o.single != a.single)
-      fail("obs has {} rows and action {}: give one action per observation", o.count, a.count);
-    for (const Rows* r : {&o, &a})
-      for (py::ssize_t i = 0; i < r->count * r->width; ++i)
-        if (!std::isfinite(r->data[i])) fail("{} holds a non-finite value at flat index {}", r == &o ? "obs" : "action", i);
-    models::DynamicsModel::Moments moments;
-    torch::Tensor obs_rows = rows_tensor(o);
-    {
-      py::gil_scoped_release release;
-      moments = run_.model->moments(obs_rows, rows_tensor(a));
-    }
-    const auto mean = moments.mean.to(torch::kCPU, torch::kFloat64);
-    const auto next_obs_mean = obs_rows + mean.narrow(1, 1, obs_dim);
-    const auto variance = moments.variance.to(torch::kCPU, torch::kFloat64);
-    const auto pick = [&](const torch::Tensor& t) { return answer(t, o); };
-    const auto column = [&](const torch::Tensor& t) {
-      const auto values = t.select(1, 0).contiguous();
-      const std::vector<double> flat(values.data_ptr<double>(), values.data_ptr<double>() + values.numel());
-      return o.single ? py::object(py::float_(flat.front())) : py::object(to_array(flat, {o.count}));
-    };
-    py::dict out;
-    out["next_obs_mean"] = pick(next_obs_mean);
-    out["next_obs_var"] = pick(variance.narrow(1, 1, obs_dim));
-    out["reward_mean"] = column(mean);
-    out["reward_var"] = column(variance);
-    return out;
-  }
-  std::int64_t step() const { return run_.step; }
-  std::string kind() const { return run_.config.mbpo.model; }
-  std::int64_t replay_size() const { return run_.replay->size(); }
-
- private:
-  runs::RunModel run_;
 };
 
 }  // namespace
@@ -206,12 +145,6 @@ void bind_runs(py::module_& m) {
       .def("act", &PyPolicy::act, py::arg("obs"), py::arg("deterministic") = true)
       .def_property_readonly("obs_dim", &PyPolicy::obs_dim)
       .def_property_readonly("action_dim", &PyPolicy::action_dim);
-  py::class_<PyModel>(m, "Model")
-      .def(py::init<const std::string&>(), py::arg("dir"))
-      .def("predict", &PyModel::predict, py::arg("obs"), py::arg("action"))
-      .def_property_readonly("step", &PyModel::step)
-      .def_property_readonly("kind", &PyModel::kind)
-      .def_property_readonly("replay_size", &PyModel::replay_size);
 }
 
 }  // namespace tom::python

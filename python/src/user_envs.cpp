@@ -17,6 +17,21 @@
 namespace tom::python {
 namespace {
 
+// A Python object kept by C++ (a maker, a termination rule), released under the GIL
+// whatever thread drops it last, and left alone once the interpreter is gone (a static
+// registry outliving it at exit).
+std::shared_ptr<py::object> kept(py::object object) {
+  return std::shared_ptr<py::object>(new py::object(std::move(object)), [](py::object* p) {
+    if (Py_IsInitialized() && !_Py_IsFinalizing()) {
+      py::gil_scoped_acquire gil;
+      delete p;
+    } else {
+      p->release();
+      delete p;
+    }
+  });
+}
+
 // Runs a Python call; a Python exception becomes a tom::Error naming the env and the call.
 template <class Call>
 auto python_call(const std::string& env, const char* what, Call&& call) {
@@ -129,10 +144,7 @@ envs::EnvSpec spec_of(const std::string& name, const py::dict& spec, int max_epi
 // The rule as a TerminationFn: rows cross as float64 arrays, flags come back as bools.
 TerminationFn termination_of(const std::string& name, py::object rule) {
   if (rule.is_none()) return {};
-  auto shared = std::shared_ptr<py::object>(new py::object(std::move(rule)), [](py::object* p) {
-    py::gil_scoped_acquire gil;
-    delete p;
-  });
+  auto shared = kept(std::move(rule));
   return [name, shared](const torch::Tensor& obs, const torch::Tensor& action, const torch::Tensor& next_obs) {
     const auto rows = [](const torch::Tensor& t) {
       const auto values = t.detach().to(torch::kCPU, torch::kFloat64).contiguous();
@@ -158,10 +170,7 @@ void bind_user_envs(py::module_& m) {
   m.def(
       "register_env",
       [](const std::string& name, py::object make_adapter, py::object termination) {
-        auto maker = std::shared_ptr<py::object>(new py::object(std::move(make_adapter)), [](py::object* p) {
-          py::gil_scoped_acquire gil;
-          delete p;
-        });
+        auto maker = kept(std::move(make_adapter));
         envs::register_env(
             name,
             [name, maker](const envs::EnvOptions& options) -> std::unique_ptr<envs::Env> {

@@ -22,6 +22,7 @@ from .spaces import Box  # noqa: E402
 from .envs import Env, VecEnv, make, make_vec  # noqa: E402
 from .runs import Run, config, load, resume, train  # noqa: E402
 from .user_envs import register_env, unregister_env  # noqa: E402
+from .model_learning import FitResult, fit_model, verify_weights  # noqa: E402
 
-__all__ = ["Box", "Env", "Error", "Run", "UnknownNameError", "VecEnv", "config", "env_names", "load", "make",
+__all__ = ["Box", "Env", "Error", "FitResult", "fit_model", "verify_weights", "Run", "UnknownNameError", "VecEnv", "config", "env_names", "load", "make",
            "make_vec", "register_env", "resume", "train", "unregister_env"]

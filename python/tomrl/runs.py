@@ -159,8 +159,8 @@ class Model:
     """A model-based run's dynamics model: predict(obs, action) gives the predicted mean and
     variance of the next observation and the reward, per row."""
 
-    def __init__(self, dir):
-        self._model = _tomrl.Model(dir)
+    def __init__(self, dir=None, *, _model=None):
+        self._model = _model if _model is not None else _tomrl.Model(os.fspath(dir))
         self.step, self.kind = self._model.step, self._model.kind
 
     def predict(self, obs, action):

@@ -2,6 +2,7 @@
 1-D Box observation and action spaces) under a name, then train on that name. The run's
 loop is C++; it calls into Python only for the env's reset and step (and, in MBPO and PETS
 model rollouts, the termination rule)."""
+import atexit
 import pickle
 
 import numpy as np
@@ -74,8 +75,15 @@ def register_env(name, make, *, termination=None, max_episode_steps=None):
         return _Adapter(env), _spec(env, name, max_episode_steps)
 
     _tomrl.register_env(name, make_adapter, termination)
+    _registered.add(name)
 
 
 def unregister_env(name):
     """Removes a registered environment; returns whether it was registered."""
+    _registered.discard(name)
     return _tomrl.unregister_env(name)
+
+
+# The registrations hold Python objects: they are dropped while Python still runs.
+_registered = set()
+atexit.register(lambda: [unregister_env(name) for name in list(_registered)])

@@ -36,7 +36,7 @@ Fitted Stage::fit(const FitRequest& request) {
   }
   record_weights(plan, request.replay, request.env_steps);
   fit_model(plan, request.replay, request.gen);
-  return {plan.start_weights, plan.trains_distribution};
+  return {plan.start_weights, plan.trains_distribution, plan.fit_weights};
 }
 
 void Stage::measure_fresh_error(const data::ReplayBuffer& replay) {

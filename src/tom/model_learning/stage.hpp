@@ -51,6 +51,7 @@ struct Fitted {
   // Step the model with a sample of its distribution (true) or with its mean (false: the
   // objective's loss shaped only the mean, so the variances were never trained).
   bool sample = true;
+  data::Weights fit_weights;  // how much each replay slot's transition counted in the fit
 };
 
 // The last fit's figures, as metrics.csv reports them.
@@ -99,6 +100,8 @@ class Stage {
   double model_data_probability(std::int64_t epoch) const { return objective_->model_data_probability(epoch); }
 
   models::DynamicsModel& model() { return *model_; }
+  // The fitted model, taken out of a stage that is done with it.
+  std::unique_ptr<models::DynamicsModel> release_model() && { return std::move(model_); }
   const models::DynamicsModel& model() const { return *model_; }
   const objectives::ModelObjective& objective() const { return *objective_; }
   const FitFigures& last_fit() const { return last_fit_; }

@@ -150,7 +150,7 @@ void apply_overrides(const std::vector<SettingRef>& fields, const std::vector<st
       fail("override '{}' is not valid UTF-8 text (byte {}), which config.toml cannot keep", printable(item), bad);
     const auto eq = item.find('=');
     if (eq == std::string::npos || eq == 0)
-      fail("override '{}' must look like section.name=value (e.g. sac.lr=1e-3)", item);
+      fail("override '{}' must look like section.name=value (e.g. sac.actor_lr=1e-3)", item);
     const std::string key = item.substr(0, eq);
     const SettingRef* field = find_field(fields, key);
     if (!field) unknown_key(fields, key, "command line");
