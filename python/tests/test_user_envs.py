@@ -66,23 +66,18 @@ def test_bad_registrations_and_bad_envs_are_refused():
             obs, *rest = super().step(action)
             return np.array([np.nan]), *rest
 
-    tomrl.register_env("nan_env", NanEnv)
-    env = tomrl.make("nan_env")
-    env.reset(seed=0)
-    with pytest.raises(tomrl.Error, match="nan_env.*observation entry 0 is nan"):
-        env.step(np.zeros(1))
-    tomrl.unregister_env("nan_env")
-
     class Raises(PointEnv):
         def step(self, action):
             raise RuntimeError("the robot is on fire")
 
-    tomrl.register_env("raises", Raises)
-    env = tomrl.make("raises")
-    env.reset(seed=0)
-    with pytest.raises(tomrl.Error, match="on fire"):
-        env.step(np.zeros(1))
-    tomrl.unregister_env("raises")
+    for name, env_class, message in [("nan_env", NanEnv, "nan_env.*observation entry 0 is nan"),
+                                     ("raises", Raises, "on fire")]:
+        tomrl.register_env(name, env_class)
+        env = tomrl.make(name)
+        env.reset(seed=0)
+        with pytest.raises(tomrl.Error, match=message):
+            env.step(np.zeros(1))
+        tomrl.unregister_env(name)
 
 
 def test_sac_learns_a_python_env(tmp_path):

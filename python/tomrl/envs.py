@@ -38,6 +38,14 @@ def _check_render_mode(render_mode, width, height):
             raise ValueError(f"{what} must be an even integer in 16..4096 (got {value!r})")
 
 
+def _frames(env, draw):
+    """Gymnasium's render(): nothing (and a warning) without a render mode."""
+    if env.render_mode is None:
+        warnings.warn("render() without a render_mode: make the env with render_mode='rgb_array'")
+        return None
+    return draw(env._live())
+
+
 def _spaces(spec):
     observation = Box(-np.inf, np.inf, shape=(spec["obs_dim"],), dtype=np.float64)
     action = Box(np.asarray(spec["action_low"], dtype=np.float32), np.asarray(spec["action_high"], dtype=np.float32),
@@ -80,10 +88,7 @@ class Env(_EnvBase):
         return obs, reward, terminated, truncated, {}
 
     def render(self):
-        if self.render_mode is None:
-            warnings.warn("render() without a render_mode: make the env with render_mode='rgb_array'")
-            return None
-        return self._live().render(*self._size)
+        return _frames(self, lambda env: env.render(*self._size))
 
     def close(self):
         self._env = None
@@ -137,10 +142,8 @@ class VecEnv(_VectorBase):
         return obs, rewards, terminated, truncated, {}
 
     def render(self):
-        if self.render_mode is None:
-            warnings.warn("render() without a render_mode: make the env with render_mode='rgb_array'")
-            return None
-        return tuple(self._live().render(i, *self._size) for i in range(self.num_envs))
+        """One frame per copy."""
+        return _frames(self, lambda env: tuple(env.render(i, *self._size) for i in range(self.num_envs)))
 
     def close(self, **kwargs):
         self._env = None
