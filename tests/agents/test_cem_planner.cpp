@@ -60,9 +60,11 @@ TEST(CemPlanner, RewardsEndWhenAParticleTerminates) {
   EXPECT_NEAR(planner.last_best_return(), 8.0, 1e-5);
 }
 
-TEST(CemPlanner, ContinuesExactlyAfterSaveAndLoad) {
+// Plans once with `settings`, checkpoints, plans again; a planner of another seed that loads
+// the checkpoint makes the same second plan. Returns the checkpoint for further checks.
+torch::serialize::OutputArchive expect_continues_exactly(const CemSettings& settings) {
   tom::set_threads(1);
-  CemPlanner planner(small(), {-1.0, -2.0}, {1.0, 2.0}, 5);
+  CemPlanner planner(settings, {-1.0, -2.0}, {1.0, 2.0}, 5);
   const ParticleStep step = [](const torch::Tensor& obs, const torch::Tensor& action, torch::Generator&) {
     const auto next = obs + action.sum(1, true);
     return ParticleStepResult{next, -(next.select(1, 0) - 2).square(), torch::zeros({obs.size(0)}, torch::kBool)};
@@ -72,10 +74,13 @@ TEST(CemPlanner, ContinuesExactlyAfterSaveAndLoad) {
   planner.save(saved);
   auto archive = reread(saved);
   const auto next = planner.act(std::vector<double>{0.5}, step);
-  CemPlanner resumed(small(), {-1.0, -2.0}, {1.0, 2.0}, 99);
+  CemPlanner resumed(settings, {-1.0, -2.0}, {1.0, 2.0}, 99);
   resumed.load(archive);
   EXPECT_EQ(resumed.act(std::vector<double>{0.5}, step), next);
+  return saved;
 }
+
+TEST(CemPlanner, ContinuesExactlyAfterSaveAndLoad) { expect_continues_exactly(small()); }
 
 TEST(CemPlanner, TwoThreadsPlanWhatOneThreadPlans) {
   // Noisy particles: each step adds noise drawn from the half-population's generator.
@@ -183,20 +188,7 @@ TEST(Icem, ColouredNoiseHasUnitVarianceAndItsExponentsCorrelation) {
 }
 
 TEST(Icem, ContinuesExactlyAfterSaveAndLoad) {
-  tom::set_threads(1);
-  CemPlanner planner(small_icem(), {-1.0, -2.0}, {1.0, 2.0}, 5);
-  const ParticleStep step = [](const torch::Tensor& obs, const torch::Tensor& action, torch::Generator&) {
-    const auto next = obs + action.sum(1, true);
-    return ParticleStepResult{next, -(next.select(1, 0) - 2).square(), torch::zeros({obs.size(0)}, torch::kBool)};
-  };
-  planner.act(std::vector<double>{0.0}, step);
-  torch::serialize::OutputArchive saved;
-  planner.save(saved);
-  auto archive = reread(saved);
-  const auto next = planner.act(std::vector<double>{0.5}, step);
-  CemPlanner resumed(small_icem(), {-1.0, -2.0}, {1.0, 2.0}, 99);
-  resumed.load(archive);
-  EXPECT_EQ(resumed.act(std::vector<double>{0.5}, step), next);
+  torch::serialize::OutputArchive saved = expect_continues_exactly(small_icem());
   // A checkpoint's kept elites of another horizon are refused by name.
   CemSettings longer = small_icem();
   longer.horizon = 7;
