@@ -81,6 +81,8 @@ def test_state_round_trips_exactly():
 
 def test_render_gives_frames_of_the_asked_size():
     env = tomrl.make("hopper", render_mode="rgb_array", width=64, height=48)
+    with pytest.raises(tomrl.Error, match="before reset"):
+        env.render()
     env.reset(seed=0)
     frame = env.render()
     assert frame.shape == (48, 64, 3) and frame.dtype == np.uint8
@@ -92,6 +94,10 @@ def test_render_gives_frames_of_the_asked_size():
     with pytest.warns(UserWarning):
         assert tomrl.make("hopper").render() is None
     assert env.metadata["render_fps"] == 125
+    vec = tomrl.make_vec("hopper", 2, render_mode="rgb_array", width=32, height=32)
+    vec.reset(seed=0)
+    frames = vec.render()
+    assert len(frames) == 2 and frames[0].shape == (32, 32, 3) and frames[0].std() > 0
 
 
 def test_close_ends_the_env():

@@ -39,10 +39,13 @@ def _check_render_mode(render_mode, width, height):
 
 
 def _frames(env, draw):
-    """Gymnasium's render(): nothing (and a warning) without a render mode."""
+    """Gymnasium's render(): nothing (and a warning) without a render mode; before the
+    first reset there is no state to draw."""
     if env.render_mode is None:
         warnings.warn("render() without a render_mode: make the env with render_mode='rgb_array'")
         return None
+    if not env._started:
+        raise _tomrl.Error("render() before reset(): reset the environment first")
     return draw(env._live())
 
 
@@ -66,6 +69,7 @@ class Env(_EnvBase):
         self.metadata = {"render_modes": ["rgb_array"], "render_fps": int(round(1.0 / self.task["dt"]))}
         self.spec = None  # not registered with gymnasium.make
         self._size = (int(width), int(height))
+        self._started = False
 
     @property
     def name(self):
@@ -81,7 +85,9 @@ class Env(_EnvBase):
         _check_options(options, self.task["name"])
         if _EnvBase is not object:
             super().reset(seed=seed)  # seeds self.np_random as Gymnasium does
-        return self._live().reset(seed), {}
+        obs = self._live().reset(seed)
+        self._started = True
+        return obs, {}
 
     def step(self, action):
         obs, reward, terminated, truncated = self._live().step(np.asarray(action, dtype=np.float64))
@@ -126,6 +132,7 @@ class VecEnv(_VectorBase):
                          "autoreset_mode": "next_step"}
         self.spec = None
         self._size = (int(width), int(height))
+        self._started = False
 
     def _live(self):
         if self._env is None:
@@ -135,7 +142,9 @@ class VecEnv(_VectorBase):
     def reset(self, *, seed=None, options=None):
         """Resets every copy; copy i gets seed + i."""
         _check_options(options, self.task["name"])
-        return self._live().reset(_check_seed(seed)), {}
+        obs = self._live().reset(_check_seed(seed))
+        self._started = True
+        return obs, {}
 
     def step(self, actions):
         obs, rewards, terminated, truncated = self._live().step(np.asarray(actions, dtype=np.float64))
