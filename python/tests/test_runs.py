@@ -80,10 +80,23 @@ def test_torch_tensors_in_give_torch_tensors_out(mbpo_tom_run):
     assert isinstance(out["next_obs_mean"], torch.Tensor)
 
 
-def test_sac_run_has_no_model(tmp_path):
+def test_sac_run_has_no_model_and_training_lets_python_threads_run(tmp_path):
+    import threading
+    ticks, stop = [0], threading.Event()
+
+    def count():  # runs only while train() has released the GIL
+        while not stop.is_set():
+            ticks[0] += 1
+            stop.wait(0.001)
+
+    counter = threading.Thread(target=count)
+    counter.start()
     run = tomrl.train(env="inverted_pendulum", algo="sac", steps=400, seed=1, threads=1, eval_every=200,
                       eval_episodes=1, checkpoint_every=200, out=str(tmp_path / "sac"),
                       settings={"sac.hidden_size": 16, "sac_loop.random_steps": 200, "sac_loop.update_after": 200})
+    stop.set()
+    counter.join()
+    assert ticks[0] > 20, ticks[0]
     assert run.weights is None
     with pytest.raises(ValueError, match="no dynamics model"):
         run.model
@@ -124,3 +137,15 @@ def test_ctrl_c_stops_training_with_a_checkpoint(tmp_path):
     assert "stopped by signal 2" in stdout, stdout
     run = tomrl.load(out)
     assert run.config["run"]["steps"] == 200000
+
+
+def test_a_corrupt_checkpoint_is_named(mbpo_tom_run, tmp_path):
+    import shutil
+    copy = tmp_path / "copy"
+    shutil.copytree(mbpo_tom_run.dir, copy, ignore=shutil.ignore_patterns("writer.lock"))
+    data = (copy / "checkpoint.pt").read_bytes()
+    (copy / "checkpoint.pt").write_bytes(data[: len(data) // 2])
+    with pytest.raises(tomrl.Error, match="checkpoint"):
+        tomrl.load(copy).policy
+    with pytest.raises(tomrl.Error, match="checkpoint"):
+        tomrl.load(copy).model
