@@ -88,6 +88,8 @@ def test_bad_data_and_policies_are_named():
                         settings=TOM)
     with pytest.raises(KeyError, match="unknown setting"):
         tomrl.fit_model(*args, objective="mle", settings={"tom.no_such": 1})
+    with pytest.raises(KeyError, match="no effect on a fit"):
+        tomrl.fit_model(*args, objective="mle", settings={"sac.actor_lr": 1e-3})
     with pytest.raises(ValueError, match="objective.name"):
         tomrl.fit_model(*args, objective="magic")
     with pytest.raises(ValueError, match="terminated must have one entry"):

@@ -53,6 +53,18 @@ def _policy_callable(policy):
     return act
 
 
+# The sections a fit reads; a setting of any other section would have no effect.
+_FIT_SECTIONS = ("objective", "tom", "tom_dual", "discriminator", "pmac", "vagram", "ensemble", "mdn")
+_FIT_KEYS = ("mbpo.model", "run.threads")
+
+
+def _check_fit_setting(key):
+    if isinstance(key, str) and (key.split(".")[0] in _FIT_SECTIONS or key in _FIT_KEYS):
+        return
+    raise _tomrl.UnknownNameError(f"fit_model: setting {key!r} has no effect on a fit; it reads the sections "
+                                  f"{', '.join(_FIT_SECTIONS)} and {', '.join(_FIT_KEYS)}")
+
+
 def _flags(values, n, name, default):
     if values is None:
         return default
@@ -84,6 +96,8 @@ def fit_model(obs, action, reward, next_obs, terminated=None, *, policy=None, ep
     if not isinstance(objective, str):
         raise _tomrl.Error(f"objective must be a name (mle, tom, pmac); got {objective!r}")
     overrides = [_setting_text("objective.name", objective)]
+    for key in settings or {}:
+        _check_fit_setting(key)
     overrides += [_setting_text(key, value) for key, value in (settings or {}).items()]
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise _tomrl.Error(f"seed must be a non-negative integer (got {seed!r})")
