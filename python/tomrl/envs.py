@@ -56,7 +56,27 @@ def _spaces(spec):
     return observation, action
 
 
-class Env(_EnvBase):
+class _Driven:
+    """What Env and VecEnv share: the C++ object they drive, and reset/step in Gymnasium's
+    tuples (empty info dicts)."""
+
+    def _live(self):
+        if self._env is None:
+            raise ValueError(f"{self!r} was closed")
+        return self._env
+
+    def _reset(self, seed, options):
+        _check_options(options, self.task["name"])
+        obs = self._live().reset(seed)
+        self._started = True
+        return obs, {}
+
+    def step(self, action):
+        obs, reward, terminated, truncated = self._live().step(np.asarray(action, dtype=np.float64))
+        return obs, reward, terminated, truncated, {}
+
+
+class Env(_Driven, _EnvBase):
     """One tom-rl task. Observations are float64, actions float32 in [low, high] (other
     float arrays of the right shape are taken too); a time-limit end is `truncated`."""
 
@@ -75,23 +95,11 @@ class Env(_EnvBase):
     def name(self):
         return self.task["name"]
 
-    def _live(self):
-        if self._env is None:
-            raise ValueError(f"{self.task['name']} was closed")
-        return self._env
-
     def reset(self, *, seed=None, options=None):
         seed = _check_seed(seed)
-        _check_options(options, self.task["name"])
         if _EnvBase is not object:
-            super().reset(seed=seed)  # seeds self.np_random as Gymnasium does
-        obs = self._live().reset(seed)
-        self._started = True
-        return obs, {}
-
-    def step(self, action):
-        obs, reward, terminated, truncated = self._live().step(np.asarray(action, dtype=np.float64))
-        return obs, reward, terminated, truncated, {}
+            _EnvBase.reset(self, seed=seed)  # seeds self.np_random as Gymnasium does
+        return self._reset(seed, options)
 
     def render(self):
         return _frames(self, lambda env: env.render(*self._size))
@@ -110,7 +118,7 @@ class Env(_EnvBase):
         return f"tomrl.Env({self.task['name']!r})"
 
 
-class VecEnv(_VectorBase):
+class VecEnv(_Driven, _VectorBase):
     """n copies of one task stepped together in C++, Gymnasium 1.0's vector form with its
     next-step autoreset: the step after a copy's episode ended resets that copy (its action
     is ignored, its reward 0, its flags False)."""
@@ -134,21 +142,9 @@ class VecEnv(_VectorBase):
         self._size = (int(width), int(height))
         self._started = False
 
-    def _live(self):
-        if self._env is None:
-            raise ValueError(f"the vector environment of {self.task['name']} was closed")
-        return self._env
-
     def reset(self, *, seed=None, options=None):
         """Resets every copy; copy i gets seed + i."""
-        _check_options(options, self.task["name"])
-        obs = self._live().reset(_check_seed(seed))
-        self._started = True
-        return obs, {}
-
-    def step(self, actions):
-        obs, rewards, terminated, truncated = self._live().step(np.asarray(actions, dtype=np.float64))
-        return obs, rewards, terminated, truncated, {}
+        return self._reset(_check_seed(seed), options)
 
     def render(self):
         """One frame per copy."""
