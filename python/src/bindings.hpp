@@ -36,6 +36,8 @@ Rows finite_rows_of(const Array& array, py::ssize_t width, const char* what);
 // The rows as a [count, width] float64 tensor (a copy), and a tensor [count, width] back
 // as an array shaped like the rows asked with (1-D for a single row).
 torch::Tensor rows_tensor(const Rows& rows);
+// A copy of a tensor (any device, any floating dtype) as a float64 array of its shape.
+Array tensor_array(const torch::Tensor& t);
 Array answer(const torch::Tensor& t, const Rows& asked);
 
 }  // namespace tom::python

@@ -55,10 +55,8 @@ class PyModel {
     const auto mean = moments.mean.to(torch::kCPU, torch::kFloat64);
     const auto variance = moments.variance.to(torch::kCPU, torch::kFloat64);
     const auto reward = [&](const torch::Tensor& t) -> py::object {
-      const auto column = t.select(1, 0).contiguous();
-      const std::vector<double> flat(column.data_ptr<double>(), column.data_ptr<double>() + column.numel());
-      if (o.single) return py::float_(flat.front());
-      return to_array(flat, {o.count});
+      if (o.single) return py::float_(t[0][0].item<double>());
+      return tensor_array(t.select(1, 0));
     };
     py::dict out;
     out["next_obs_mean"] = answer(obs_rows + mean.narrow(1, 1, obs_dim), o);
@@ -90,21 +88,18 @@ class PythonPolicy final : public agents::ActionSampler {
   int obs_dim() const override { return obs_dim_; }
   int action_dim() const override { return action_dim_; }
   agents::ActionSample sample_actions(const torch::Tensor& obs, torch::Generator&) const override {
-    const auto states = obs.detach().to(torch::kCPU, torch::kFloat64).contiguous();
     py::gil_scoped_acquire gil;
     torch::Tensor actions;
     try {
-      const Array given = py::cast<Array>(policy_(to_array(
-          std::vector<double>(states.data_ptr<double>(), states.data_ptr<double>() + states.numel()),
-          {states.size(0), obs_dim_})));
+      const Array given = py::cast<Array>(policy_(tensor_array(obs)));
       const Rows rows = finite_rows_of(given, action_dim_, "the policy's actions");
-      if (rows.single || rows.count != states.size(0))
-        fail("the policy returned {} rows of actions for {} states", rows.single ? 1 : rows.count, states.size(0));
+      if (rows.single || rows.count != obs.size(0))
+        fail("the policy returned {} rows of actions for {} states", rows.single ? 1 : rows.count, obs.size(0));
       actions = rows_tensor(rows);
     } catch (py::error_already_set& e) {
       fail("the policy raised {}", e.what());
     }
-    return {actions.to(obs.device(), obs.scalar_type()), torch::zeros({states.size(0)}, obs.options())};
+    return {actions.to(obs.device(), obs.scalar_type()), torch::zeros({obs.size(0)}, obs.options())};
   }
 
  private:
@@ -130,8 +125,7 @@ py::dict figures_dict(const Figures& figures) {
 }
 
 py::object weights_array(const data::Weights& weights, std::int64_t rows) {
-  const auto values = weights.values_or_ones(rows).to(torch::kFloat64).contiguous();
-  return to_array(std::vector<double>(values.data_ptr<double>(), values.data_ptr<double>() + rows), {rows});
+  return tensor_array(weights.values_or_ones(rows));
 }
 
 py::dict fit_model(const Array& obs, const Array& action, const Array& reward, const Array& next_obs,

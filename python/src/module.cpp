@@ -37,12 +37,14 @@ torch::Tensor rows_tensor(const Rows& rows) {
   return torch::from_blob(const_cast<double*>(rows.data), {rows.count, rows.width}, torch::kFloat64).clone();
 }
 
-Array answer(const torch::Tensor& t, const Rows& asked) {
-  const auto values = t.to(torch::kCPU, torch::kFloat64).contiguous();
-  const std::vector<double> flat(values.data_ptr<double>(), values.data_ptr<double>() + values.numel());
-  if (asked.single) return to_array(flat, {values.size(1)});
-  return to_array(flat, {values.size(0), values.size(1)});
+Array tensor_array(const torch::Tensor& t) {
+  const auto values = t.detach().to(torch::kCPU, torch::kFloat64).contiguous();
+  Array out(std::vector<py::ssize_t>(values.sizes().begin(), values.sizes().end()));
+  std::copy(values.data_ptr<double>(), values.data_ptr<double>() + values.numel(), out.mutable_data());
+  return out;
 }
+
+Array answer(const torch::Tensor& t, const Rows& asked) { return tensor_array(asked.single ? t.select(0, 0) : t); }
 
 }  // namespace tom::python
 

@@ -146,15 +146,10 @@ TerminationFn termination_of(const std::string& name, py::object rule) {
   if (rule.is_none()) return {};
   auto shared = kept(std::move(rule));
   return [name, shared](const torch::Tensor& obs, const torch::Tensor& action, const torch::Tensor& next_obs) {
-    const auto rows = [](const torch::Tensor& t) {
-      const auto values = t.detach().to(torch::kCPU, torch::kFloat64).contiguous();
-      return to_array(std::vector<double>(values.data_ptr<double>(), values.data_ptr<double>() + values.numel()),
-                      {values.size(0), values.size(1)});
-    };
     py::gil_scoped_acquire gil;
     return python_call(name, "the termination rule", [&] {
       const auto flags = py::cast<py::array_t<bool, py::array::c_style | py::array::forcecast>>(
-          (*shared)(rows(obs), rows(action), rows(next_obs)));
+          (*shared)(tensor_array(obs), tensor_array(action), tensor_array(next_obs)));
       if (flags.ndim() != 1 || flags.shape(0) != next_obs.size(0))
         fail("environment '{}': the termination rule must return one flag per row ({} rows)", name, next_obs.size(0));
       auto out = torch::empty({flags.shape(0)}, torch::kBool);
