@@ -87,6 +87,35 @@ TEST(Config, ResolvedTomlRoundTrips) {
   EXPECT_EQ(tom::runs::config_to_toml(zero_again), zero_text);
 }
 
+// A run recorded before a setting was retired resumes (and compares) without it; a user
+// who sets it hears why it went.
+TEST(Config, RetiredSettingsAreSkippedInRunRecordsAndRefusedFromUsers) {
+  Config config = resolve({"run.algo=mbpo", "objective.name=tom"});
+  std::string recorded = tom::runs::config_to_toml(config);
+  const auto section = recorded.find("[tom_dual]\n");
+  ASSERT_NE(section, std::string::npos);
+  recorded.insert(section + 11, "normalise = true  # rescale the weights of a buffer to mean 1\n");
+  Config again = tom::runs::load_run_config(recorded, "config.toml");
+  EXPECT_EQ(tom::runs::config_to_toml(again), tom::runs::config_to_toml(config));
+  EXPECT_EQ(tom::runs::resumed_settings(recorded, "config.toml").count("tom_dual.normalise"), 0u);
+  const std::string from_override = error_of([] { resolve({"tom_dual.normalise=false"}); });
+  EXPECT_NE(from_override.find("command line: setting 'tom_dual.normalise' was removed"), std::string::npos)
+      << from_override;
+  EXPECT_NE(from_override.find("mean 1"), std::string::npos) << from_override;
+  auto fields = config.fields();
+  const std::string from_file = error_of([&] {
+    tom::runs::apply_toml(fields, "[tom_dual]\nnormalise = true\n", "mine.toml", tom::runs::Origin::user,
+                          tom::runs::retired_settings());
+  });
+  EXPECT_NE(from_file.find("mine.toml: setting 'tom_dual.normalise' was removed"), std::string::npos) << from_file;
+  // A key that never existed is still unknown in a run record.
+  std::string misspelt = recorded;
+  misspelt.insert(section + 11, "normalize = true\n");
+  EXPECT_NE(error_of([&] { tom::runs::load_run_config(misspelt, "config.toml"); })
+                .find("unknown setting 'tom_dual.normalize'"),
+            std::string::npos);
+}
+
 TEST(Config, ModelObjectiveSettings) {
   const Config tom = resolve({"run.algo=mbpo", "objective.name=tom", "tom_dual.form=conjugate-u", "pmac.form=tv",
                               "discriminator.enabled=false", "vagram.quantile=0.9"});

@@ -35,9 +35,9 @@ class KlDivergence final : public Divergence {
 
 }  // namespace
 
-torch::Tensor Divergence::weights_from_residuals(const torch::Tensor& e, double clip_max, bool normalise) const {
+torch::Tensor Divergence::weights_from_residuals(const torch::Tensor& e, double clip_max) const {
   if (e.dim() != 1 || e.numel() == 0) fail("TOM weights: residuals must be a non-empty vector");
-  return clip_and_normalise(ratio(e), clip_max, normalise);
+  return clip_weights(ratio(e), clip_max);
 }
 
 std::unique_ptr<const Divergence> make_divergence(const std::string& name) {
@@ -46,14 +46,10 @@ std::unique_ptr<const Divergence> make_divergence(const std::string& name) {
   fail("TOM dual: unknown divergence '{}' (valid: chi2, kl)", name);
 }
 
-torch::Tensor clip_and_normalise(const torch::Tensor& w, double clip_max, bool normalise) {
+torch::Tensor clip_weights(const torch::Tensor& w, double clip_max) {
   if (w.dim() != 1 || w.numel() == 0) fail("TOM weights: weights must be a non-empty vector");
   if (!(clip_max > 0.0)) fail("TOM weights: clip_max must be positive (got {})", clip_max);
-  torch::Tensor clipped = w.clamp(0.0, clip_max);
-  if (!normalise) return clipped;
-  const double mean = clipped.mean().item<double>();
-  if (!(mean > 0.0)) fail("TOM weights: every weight is zero, cannot normalise");
-  return clipped / mean;
+  return w.clamp(0.0, clip_max);
 }
 
 }  // namespace tom::objectives

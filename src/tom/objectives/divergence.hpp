@@ -32,15 +32,15 @@ class Divergence {
   // is shift invariant).
   virtual bool scale_free() const = 0;
 
-  // Per-transition weights from dual residuals e: ratio(e), then clip_and_normalise.
-  torch::Tensor weights_from_residuals(const torch::Tensor& e, double clip_max, bool normalise) const;
+  // Per-transition weights from dual residuals e: ratio(e), clipped by clip_weights.
+  torch::Tensor weights_from_residuals(const torch::Tensor& e, double clip_max) const;
 };
 
 // The divergence named by TomDualSettings::divergence (chi2 or kl); throws tom::Error for
 // another name.
 std::unique_ptr<const Divergence> make_divergence(const std::string& name);
 
-// Clips non-negative weights to [0, clip_max] and, if `normalise`, rescales them to mean 1.
-torch::Tensor clip_and_normalise(const torch::Tensor& w, double clip_max, bool normalise);
+// Clips non-negative weights to [0, clip_max].
+torch::Tensor clip_weights(const torch::Tensor& w, double clip_max);
 
 }  // namespace tom::objectives

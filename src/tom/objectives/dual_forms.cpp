@@ -36,15 +36,11 @@ torch::Tensor carried_constant(double gamma, const torch::Tensor& done, const to
 // The conjugate forms: their values are the dual residuals e, their weights f*'(e).
 class ResidualForm : public DualForm {
  public:
-  torch::Tensor weights(const torch::Tensor& values, double clip_max, bool normalise) const override {
-    return divergence().weights_from_residuals(values, clip_max, normalise);
+  torch::Tensor weights(const torch::Tensor& values, double clip_max) const override {
+    return divergence().weights_from_residuals(values, clip_max);
   }
-  // Unclipped; a free scale is fixed at mean 1, where the divergence guard cannot read it.
-  torch::Tensor probe_weights(const torch::Tensor& values) const override {
-    return weights_scale_free()
-               ? divergence().weights_from_residuals(values, std::numeric_limits<double>::infinity(), true)
-               : divergence().ratio(values);
-  }
+  // Unclipped; a free scale (kl) is at mean 1 by the ratio's definition.
+  torch::Tensor probe_weights(const torch::Tensor& values) const override { return divergence().ratio(values); }
   bool weights_scale_free() const override { return divergence().scale_free(); }
 
  protected:
@@ -258,8 +254,8 @@ class MinimaxForm final : public DualForm {
 
   torch::Tensor values(const BufferRows& rows) const override { return ratio(w_.averaged, rows.sa); }
 
-  torch::Tensor weights(const torch::Tensor& values, double clip_max, bool normalise) const override {
-    return clip_and_normalise(values, clip_max, normalise);
+  torch::Tensor weights(const torch::Tensor& values, double clip_max) const override {
+    return clip_weights(values, clip_max);
   }
   torch::Tensor probe_weights(const torch::Tensor& values) const override { return values; }
 

@@ -79,10 +79,11 @@ class DualForm {
   // averaged networks.
   virtual torch::Tensor values(const BufferRows& rows) const = 0;
 
-  // A buffer's weights from its values, clipped at clip_max and rescaled to mean 1 if `normalise`.
-  virtual torch::Tensor weights(const torch::Tensor& values, double clip_max, bool normalise) const = 0;
+  // A buffer's weights from its values, clipped at clip_max (the model-learning stage
+  // rescales them to mean 1 where it takes them: data::Weights).
+  virtual torch::Tensor weights(const torch::Tensor& values, double clip_max) const = 0;
 
-  // The raw (unclipped, unnormalised) weights TomDual::train checks, at mean 1 when their
+  // The raw (unclipped) weights TomDual::train checks, at mean 1 when their
   // scale is free.
   virtual torch::Tensor probe_weights(const torch::Tensor& values) const = 0;
   virtual bool weights_scale_free() const { return false; }

@@ -116,7 +116,6 @@ TomDualSettings verification_settings(const VerificationForm& form, TomDualSetti
   base.lr *= form.lr_scale;
   base.steps = static_cast<int>(std::lround(base.steps * form.steps_scale));
   base.batch *= form.batch_scale;
-  base.normalise = false;
   base.clip_max = std::numeric_limits<float>::max();
   return base;
 }

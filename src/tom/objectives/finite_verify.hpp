@@ -55,7 +55,7 @@ torch::Tensor estimated_ratio(const TomDual& dual, const RatioProblem& problem);
 TomDualSettings verification_defaults();
 
 // The dual settings verify_form trains `form` with: `base` changed to the form, its lr and
-// steps scaled, clipping and normalising off (so the raw dual solution is measured).
+// steps scaled, clipping off (so the raw dual solution is measured).
 TomDualSettings verification_settings(const VerificationForm& form, TomDualSettings base);
 
 struct Verification {

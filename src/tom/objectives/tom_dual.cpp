@@ -301,7 +301,7 @@ torch::Tensor TomDual::weights(const torch::Tensor& s, const torch::Tensor& a,
   torch::NoGradGuard no_grad;
   const torch::Tensor values = buffer_values(s, a, r, s_next, done, next.actions, probs);
   const double clip_max = clip ? settings_.clip_max : std::numeric_limits<double>::infinity();
-  return form_->weights(values, clip_max, settings_.normalise);
+  return form_->weights(values, clip_max);
 }
 
 void TomDual::save(torch::serialize::OutputArchive& archive) const {

@@ -46,7 +46,6 @@ struct TomDualSettings {
   double gamma = 0.99;
   double ema = 0.995;
   double clip_max = 20.0;
-  bool normalise = true;
   int hidden = 256;
   int layers = 2;
   std::string init = "torch";
@@ -85,7 +84,6 @@ struct TomDualSettings {
     v("ema", ema, "Polyak averaging factor of the copy used for weights (0 = no averaging)",
       Range{0.0, 1.0});
     v("clip_max", clip_max, "upper clip of a transition weight", Range::positive());
-    v("normalise", normalise, "rescale the weights of a buffer to mean 1");
     v("hidden", hidden, "hidden units per layer of the dual networks", Range::at_least(1));
     v("layers", layers, "hidden ReLU layers of the dual networks", Range::at_least(1));
     v("init", init,
@@ -147,7 +145,7 @@ struct DualTrainReport {
   double loss = 0.0;           // mean dual loss over the last check interval
   double loss_trend = 0.0;     // that mean less the previous interval's (< 0: still descending)
   double weight_change = 0.0;  // mean |w - w_previous check| / mean w on the probe, at the last check
-  // Mean raw (unclipped, unnormalised) probe weight. At the optimum it is the current
+  // Mean raw (unclipped) probe weight. At the optimum it is the current
   // policy's total discounted occupancy, E[1 - gamma^T]: 1 without terminations, below 1
   // with them (about 0.3-0.45 early in a hopper run).
   double weight_mean = 0.0;

@@ -9,9 +9,9 @@
 //   3. the dual program (tom_dual.hpp) trained on replay batches and the initial states
 //      of real episodes, next actions from the current policy;
 //   4. weights w = f*'(e) of every replay transition from the dual's averaged networks,
-//      clipped and normalised to mean 1, for the fit; the rollout starts take either the
-//      same weights or (start_weights = fresh, the authors' code) unclipped weights
-//      recomputed with fresh next actions.
+//      clipped (rescaled to mean 1 where the stage takes them, as data::Weights), for the
+//      fit; the rollout starts take either the same weights or (start_weights = fresh, the
+//      authors' code) unclipped weights recomputed with fresh next actions.
 // With wait_for_recent_pool (the authors' code), fits before `recent_pool` transitions
 // have been collected after exploration are plain maximum likelihood; their rollout starts
 // are uniform, or (starts_while_waiting = dual, the authors' code) weighted by the dual and

@@ -65,6 +65,17 @@ void Config::check() {
 
 namespace {
 
+constexpr RetiredSetting kRetired[] = {
+    {"tom_dual.normalise",
+     "TOM's weights are rescaled to mean 1 where the model-learning stage takes them, whatever it said"},
+};
+
+}  // namespace
+
+std::span<const RetiredSetting> retired_settings() { return kRetired; }
+
+namespace {
+
 Config resolve_sources(const ConfigSources& sources) {
   Config config;
   config.run.env = sources.env;
@@ -72,7 +83,8 @@ Config resolve_sources(const ConfigSources& sources) {
   auto fields = config.fields();
   const auto& files = embedded_configs();
   const std::string task_file = base_task(sources.env) + ".toml";
-  if (auto it = files.find(task_file); it != files.end()) apply_toml(fields, it->second, "configs/" + task_file);
+  if (auto it = files.find(task_file); it != files.end())
+    apply_toml(fields, it->second, "configs/" + task_file, Origin::user, kRetired);
   if (!sources.family.empty()) {
     const std::string family_file = "families/" + sources.family + "/" + task_file;
     const auto it = files.find(family_file);
@@ -84,10 +96,11 @@ Config resolve_sources(const ConfigSources& sources) {
       fail_unknown("there is no setting family '{}' for {} (families for it: {})", sources.family, base_task(sources.env),
            families.empty() ? "none" : join(families));
     }
-    apply_toml(fields, it->second, "configs/" + family_file);
+    apply_toml(fields, it->second, "configs/" + family_file, Origin::user, kRetired);
   }
-  if (!sources.user_file.empty()) apply_toml(fields, read_file(sources.user_file), sources.user_file);
-  apply_overrides(fields, sources.overrides);
+  if (!sources.user_file.empty())
+    apply_toml(fields, read_file(sources.user_file), sources.user_file, Origin::user, kRetired);
+  apply_overrides(fields, sources.overrides, kRetired);
   const Provenance& given = config.provenance;
   if (!given.revision.empty() || given.dirty || !given.build_type.empty() || !given.resumed_by.empty())
     fail("the provenance section is recorded by tom when a run is created, not a setting; remove provenance.* "
@@ -129,8 +142,8 @@ Config load_run_config(const std::string& toml_text, const std::string& source,
                        const std::vector<std::string>& overrides) {
   Config config;
   auto fields = config.fields();
-  apply_toml(fields, toml_text, source);
-  apply_overrides(fields, overrides);
+  apply_toml(fields, toml_text, source, Origin::run_record, kRetired);
+  apply_overrides(fields, overrides, kRetired);
   config.check();
   resolve_thread_count(config);
   return config;
@@ -176,6 +189,7 @@ bool record_binary(Config& config, bool creating) {
 
 std::map<std::string, std::string> resumed_settings(const std::string& toml_text, const std::string& source) {
   auto settings = flatten_toml(toml_text, source);
+  for (const RetiredSetting& gone : kRetired) settings.erase(std::string(gone.key));
   try {
     Config config = load_run_config(toml_text, source);
     for (auto& [key, value] : flatten_toml(config_to_toml(config), source)) settings.emplace(key, value);

@@ -4,6 +4,7 @@
 // command-line overrides; the resolved result is written to the run directory.
 #include <cstdint>
 #include <map>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -16,6 +17,7 @@
 #include "tom/models/make_model.hpp"
 #include "tom/objectives/make_objective.hpp"
 #include "tom/runs/backbone_registry.hpp"
+#include "tom/runs/settings_io.hpp"
 
 namespace tom::runs {
 
@@ -108,6 +110,9 @@ struct ConfigSources {
 Config resolve_config(const ConfigSources& sources);
 // What a user should hear before a run starts: a budget that ends before any learning.
 std::vector<std::string> budget_warnings(const Config& config);
+// Settings earlier versions had: a run's config.toml is read without them, a user who
+// sets one hears why it went.
+std::span<const RetiredSetting> retired_settings();
 // The config of an existing run directory (its config.toml), with optional overrides.
 Config load_run_config(const std::string& toml_text, const std::string& source,
                        const std::vector<std::string>& overrides = {});

@@ -60,8 +60,15 @@ std::vector<std::string> keys_in_section(const std::vector<SettingRef>& fields, 
   return keys;
 }
 
-[[noreturn]] void unknown_key(const std::vector<SettingRef>& fields, const std::string& key,
-                              const std::string& source) {
+const RetiredSetting* find_retired(std::span<const RetiredSetting> retired, const std::string& key) {
+  auto it = std::find_if(retired.begin(), retired.end(), [&](const RetiredSetting& r) { return r.key == key; });
+  return it == retired.end() ? nullptr : &*it;
+}
+
+[[noreturn]] void unknown_key(const std::vector<SettingRef>& fields, std::span<const RetiredSetting> retired,
+                              const std::string& key, const std::string& source) {
+  if (const RetiredSetting* gone = find_retired(retired, key))
+    fail("{}: setting '{}' was removed ({}); delete it", source, key, gone->why);
   const auto known = keys_in_section(fields, section_of(key));
   if (known.empty()) {
     std::vector<std::string> sections;
@@ -124,7 +131,8 @@ void flatten(const toml::table& table, const std::string& prefix, std::map<std::
 
 }  // namespace
 
-void apply_toml(const std::vector<SettingRef>& fields, const std::string& text, const std::string& source) {
+void apply_toml(const std::vector<SettingRef>& fields, const std::string& text, const std::string& source,
+                Origin origin, std::span<const RetiredSetting> retired) {
   toml::table doc;
   try {
     doc = toml::parse(text, source);
@@ -138,13 +146,15 @@ void apply_toml(const std::vector<SettingRef>& fields, const std::string& text, 
     for (const auto& [name, value] : *table) {
       const std::string key = std::string(section.str()) + "." + std::string(name.str());
       const SettingRef* field = find_field(fields, key);
-      if (!field) unknown_key(fields, key, source);
+      if (!field && origin == Origin::run_record && find_retired(retired, key)) continue;
+      if (!field) unknown_key(fields, retired, key, source);
       assign(*field, value, source);
     }
   }
 }
 
-void apply_overrides(const std::vector<SettingRef>& fields, const std::vector<std::string>& overrides) {
+void apply_overrides(const std::vector<SettingRef>& fields, const std::vector<std::string>& overrides,
+                     std::span<const RetiredSetting> retired) {
   for (const auto& item : overrides) {
     if (const auto bad = first_invalid_utf8(item); bad != std::string::npos)
       fail("override '{}' is not valid UTF-8 text (byte {}), which config.toml cannot keep", printable(item), bad);
@@ -153,7 +163,7 @@ void apply_overrides(const std::vector<SettingRef>& fields, const std::vector<st
       fail("override '{}' must look like section.name=value (e.g. sac.actor_lr=1e-3)", item);
     const std::string key = item.substr(0, eq);
     const SettingRef* field = find_field(fields, key);
-    if (!field) unknown_key(fields, key, "command line");
+    if (!field) unknown_key(fields, retired, key, "command line");
     field->parse(item.substr(eq + 1));
   }
 }
