@@ -28,7 +28,7 @@ struct ConfigFlags {
 
   void add_to(CLI::App& cmd) {
     cmd.add_option("--algo", algo, "backbone: sac, mbpo or pets");
-    cmd.add_option("--family", family, "setting family of a paper: mbpo-paper or tom-paper");
+    cmd.add_option("--family", family, "setting family of a paper: " + join(runs::family_names()));
     cmd.add_option("--model-objective", model_objective, "how the model is learned: mle, tom, pmac or vagram");
     cmd.add_option("--env", env, "task (see tom envs)")->capture_default_str();
     cmd.add_option("--steps", steps, "environment steps");

@@ -9,6 +9,7 @@
 
 #include "cli/commands.hpp"
 #include "tom/core/error.hpp"
+#include "tom/runs/config.hpp"
 #include "tom/sweeps/local.hpp"
 #include "tom/sweeps/slurm.hpp"
 
@@ -35,7 +36,7 @@ void add_sweep_options(CLI::App* cmd, SweepArgs& args) {
       ->delimiter(',');
   cmd->add_option("--seeds", args.seeds, "seeds: 0-2, or 0,1,5 (default 0)");
   cmd->add_option("--grid", args.grid, "any setting as an axis: section.name=v1,v2 (repeatable)");
-  cmd->add_option("--family", args.spec.family, "setting family: mbpo-paper or tom-paper");
+  cmd->add_option("--family", args.spec.family, "setting family of a paper: " + join(runs::family_names()));
   cmd->add_option("--steps", args.spec.steps, "environment steps per cell");
   cmd->add_option("--eval-every", args.spec.eval_every, "env steps between evaluations");
   cmd->add_option("--eval-episodes", args.spec.eval_episodes, "episodes per evaluation");

@@ -154,5 +154,40 @@ TEST(ConfigPresets, TomDualConvergeKeepsTheFamilyButTheDualsBudget) {
   EXPECT_EQ(preset.objective.tom.warm_start, true);
 }
 
+// docs/fidelity.md's pets-paper table, value by value (the authors' halfcheetah config).
+TEST(ConfigFamilies, PetsPaperRunsTheAuthorsHalfcheetahSettings) {
+  ConfigSources sources;
+  sources.env = "halfcheetah";
+  sources.family = "pets-paper";
+  const Config c = resolve_config(sources);
+  EXPECT_EQ(c.run.algo, "pets");
+  EXPECT_EQ(c.run.steps, 300000);
+  EXPECT_EQ(c.pets.random_steps, 1000);
+  EXPECT_EQ(c.pets.train_every, 0);
+  EXPECT_EQ(c.pets.propagation, "ts-inf");
+  EXPECT_EQ(c.cem.method, "cem");
+  EXPECT_EQ(c.cem.horizon, 30);
+  EXPECT_EQ(c.cem.population, 500);
+  EXPECT_EQ(c.cem.elites, 50);
+  EXPECT_EQ(c.cem.iterations, 5);
+  EXPECT_DOUBLE_EQ(c.cem.momentum, 0.1);
+  EXPECT_EQ(c.cem.particles, 20);
+  EXPECT_EQ(c.ensemble.members, 5);
+  EXPECT_EQ(c.ensemble.elites, 5);
+  EXPECT_EQ(c.ensemble.hidden_layers, 4);
+  EXPECT_EQ(c.ensemble.hidden_units, 200);
+  EXPECT_DOUBLE_EQ(c.ensemble.weight_decay_scale, 1.0);
+  EXPECT_TRUE(c.ensemble.bootstrap);
+  EXPECT_DOUBLE_EQ(c.ensemble.fit.learning_rate, 1e-3);
+  EXPECT_EQ(c.ensemble.fit.batch_size, 32);
+  EXPECT_EQ(c.ensemble.fit.max_epochs, 5);
+  EXPECT_GE(c.ensemble.fit.patience, c.ensemble.fit.max_epochs);  // no early stopping
+  EXPECT_EQ(c.ensemble.fit.epoch, "pass");
+  // The paper ran PETS on no other task of ours: the family says so by name.
+  sources.env = "hopper";
+  EXPECT_NE(test::error_of([&] { resolve_config(sources); }).find("no setting family 'pets-paper' for hopper"),
+            std::string::npos);
+}
+
 }  // namespace
 }  // namespace tom::runs

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <set>
 
 #include "tom/core/threads.hpp"
 #include "tom/runs/build_info.hpp"
@@ -73,6 +74,19 @@ constexpr RetiredSetting kRetired[] = {
 }  // namespace
 
 std::span<const RetiredSetting> retired_settings() { return kRetired; }
+
+std::vector<std::string> family_names() {
+  std::set<std::string> names;
+  for (const auto& [path, text] : embedded_configs())
+    if (path.starts_with("families/")) names.insert(path.substr(9, path.find('/', 9) - 9));
+  return {names.begin(), names.end()};
+}
+
+std::vector<std::string> family_choices() {
+  std::vector<std::string> choices{""};
+  for (auto& name : family_names()) choices.push_back(std::move(name));
+  return choices;
+}
 
 namespace {
 

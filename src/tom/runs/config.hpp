@@ -21,6 +21,10 @@
 
 namespace tom::runs {
 
+// The setting families (configs/families/<name>/), sorted; family_choices() adds "" (none).
+std::vector<std::string> family_names();
+std::vector<std::string> family_choices();
+
 struct RunSettings {
   std::string algo = "sac";
   std::string family;
@@ -44,7 +48,7 @@ struct RunSettings {
   void visit(V& v) {
     v("algo", algo, "backbone: sac (model-free), mbpo or pets (runs/backbone_registry.hpp lists them)", OneOf{backbone_names()});
     v("family", family, "setting family the run was created with (choose it with --family)",
-      OneOf{"", "mbpo-paper", "tom-paper"});
+      OneOf{family_choices()});
     v("env", env, "task name (tom envs lists them)");
     v("steps", steps, "environment steps to train for", Range::at_least(1));
     v("seed", seed, "random seed", Range::at_least(0));
