@@ -146,6 +146,22 @@ TEST(ModelLearningStage, ContinuesExactlyAfterSaveAndLoad) {
   EXPECT_NE(test::error_of([&] { other.load(again); }).find("model objective 'tom'"), std::string::npos);
 }
 
+// Only VaGraM (as the TOM code ran it) shapes the backbone's policy batches; the stage
+// finds that optional part of an objective and answers 1 for the others.
+TEST(ModelLearningStage, ReachesAnObjectivesOptionalParts) {
+  objectives::ObjectiveSettings vagram;
+  vagram.choice.name = "vagram";
+  vagram.vagram.model_data_ramp_epochs = 20;
+  Stage ramped(small_model(), objectives::make_objective(vagram, kObs, kAct, torch::kCPU));
+  EXPECT_EQ(ramped.model_data_probability(0), 0.0);
+  EXPECT_DOUBLE_EQ(ramped.model_data_probability(20), 0.95);
+  Stage moved = std::move(ramped);  // the stage keeps reaching it after a move
+  EXPECT_DOUBLE_EQ(moved.model_data_probability(10), 0.475);
+  Stage mle(small_model(), nullptr);
+  EXPECT_EQ(mle.model_data_probability(0), 1.0);
+  mle.policy_updated(10);  // no objective part hears it: nothing to do
+}
+
 TEST(ObjectiveRegistry, NamesWhatACombinationLacks) {
   EXPECT_EQ(objectives::missing_view("vagram", {.policy = true}, "pets"),
             "vagram needs a value function; the pets backbone has none");

@@ -21,6 +21,8 @@ Stage::Stage(std::unique_ptr<models::DynamicsModel> model, std::unique_ptr<objec
              FitData fit_data)
     : model_(std::move(model)),
       objective_(objective ? std::move(objective) : std::make_unique<objectives::MleObjective>()),
+      hears_updates_(dynamic_cast<objectives::HearsPolicyUpdates*>(objective_.get())),
+      ramps_model_data_(dynamic_cast<const objectives::RampsModelData*>(objective_.get())),
       fit_data_(fit_data) {
   if (!model_) fail("the model-learning stage needs a dynamics model");
   last_weights_.age_bins.assign(kWeightBins, 1.0);

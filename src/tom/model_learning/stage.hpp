@@ -94,10 +94,15 @@ class Stage {
 
   Fitted fit(const FitRequest& request);
 
-  // Pass-throughs to the objective (objectives/model_objective.hpp): after each burst of
-  // policy updates, and the share of policy batches that mix model data in.
-  void policy_updated(std::int64_t total_added) { objective_->policy_updated(total_added); }
-  double model_data_probability(std::int64_t epoch) const { return objective_->model_data_probability(epoch); }
+  // To the objective's optional parts (objectives/model_objective.hpp), where it has them:
+  // after each burst of policy updates, and the share of policy batches that mix model
+  // data in (1 without).
+  void policy_updated(std::int64_t total_added) {
+    if (hears_updates_) hears_updates_->policy_updated(total_added);
+  }
+  double model_data_probability(std::int64_t epoch) const {
+    return ramps_model_data_ ? ramps_model_data_->model_data_probability(epoch) : 1.0;
+  }
 
   models::DynamicsModel& model() { return *model_; }
   // The fitted model, taken out of a stage that is done with it.
@@ -125,6 +130,8 @@ class Stage {
 
   std::unique_ptr<models::DynamicsModel> model_;
   std::unique_ptr<objectives::ModelObjective> objective_;
+  objectives::HearsPolicyUpdates* hears_updates_;  // the objective's optional parts, or null
+  const objectives::RampsModelData* ramps_model_data_;
   FitData fit_data_;
   FitFigures last_fit_;
   FitWork work_;

@@ -76,22 +76,33 @@ class ModelObjective {
   virtual std::string name() const = 0;
   // Called once before every model fit.
   virtual FitPlan plan(const FitContext& context) = 0;
-  // Called by the backbone after each burst of policy updates, with the replay buffer's
-  // insertion count at that moment (PMAC counts policy changes with it).
-  virtual void policy_updated(std::int64_t total_added) { (void)total_added; }
-  // The probability that a policy update's batch in this epoch (counted from the end of
-  // exploration) mixes model data in; otherwise it holds only its real part. 1 but for
-  // the TOM code's VaGraM runs (vagram.model_data_ramp_epochs).
-  virtual double model_data_probability(std::int64_t epoch) const {
-    (void)epoch;
-    return 1.0;
-  }
   // Objective-specific figures of the last plan() (e.g. discriminator accuracy), as
   // extra metrics.csv columns; the same names on every call.
   virtual void report(Figures& out) const { (void)out; }
   // State that must survive a resume (networks, optimisers, policy snapshots...).
   virtual void save(torch::serialize::OutputArchive& archive) const { (void)archive; }
   virtual void load(torch::serialize::InputArchive& archive) { (void)archive; }
+};
+
+// Optional parts of an objective: what only one baseline needs from a backbone's loop.
+// An objective that needs one derives from it too; the stage looks for it once, so the
+// interface above stays what every objective has.
+
+// Hears of each burst of policy updates, with the replay buffer's insertion count at that
+// moment (PMAC: the policy changed, so a new block of transitions starts).
+class HearsPolicyUpdates {
+ public:
+  virtual ~HearsPolicyUpdates() = default;
+  virtual void policy_updated(std::int64_t total_added) = 0;
+};
+
+// The probability that a policy update's batch in an epoch (counted from the end of
+// exploration) mixes model data in; otherwise it holds only its real part (the TOM
+// code's VaGraM runs: vagram.model_data_ramp_epochs). Without it the probability is 1.
+class RampsModelData {
+ public:
+  virtual ~RampsModelData() = default;
+  virtual double model_data_probability(std::int64_t epoch) const = 0;
 };
 
 // The weight diagnostics every objective gets after each plan: weights relative to their

@@ -78,7 +78,7 @@ std::vector<double> estimate_tv(const agents::PolicySnapshots& agent, const torc
                                 const torch::Tensor& current, const std::vector<torch::Tensor>& snapshots,
                                 int samples, torch::Generator& gen);
 
-class PmacObjective final : public ModelObjective {
+class PmacObjective final : public ModelObjective, public HearsPolicyUpdates {
  public:
   // Throws tom::Error on out-of-range settings.
   explicit PmacObjective(PmacSettings settings);

@@ -113,7 +113,7 @@ models::BatchLoss vagram_batch_loss(torch::Tensor squared_gradients, bool add_ms
 // vagram_batch_loss does.
 models::BatchLoss vagram_weighted_nll_loss(torch::Tensor gradient_magnitudes, bool add_nll);
 
-class VagramObjective final : public ModelObjective {
+class VagramObjective final : public ModelObjective, public RampsModelData {
  public:
   // Throws tom::Error on out-of-range settings.
   explicit VagramObjective(VagramSettings settings);
