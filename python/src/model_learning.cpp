@@ -113,7 +113,7 @@ class PythonPolicy final : public agents::ActionSampler {
 runs::Config fit_config(const std::vector<std::string>& overrides) {
   runs::Config config;
   auto fields = config.fields();
-  runs::apply_overrides(fields, overrides, runs::retired_settings());
+  runs::apply_overrides(fields, overrides, runs::retired_settings(), "settings");
   for (const auto& field : fields) field.check();
   return config;
 }

@@ -30,6 +30,7 @@ runs::ConfigSources sources_of(const std::string& env, const std::string& family
   sources.family = family;
   sources.user_file = config_file;
   sources.overrides = overrides;
+  sources.overrides_source = "settings";
   return sources;
 }
 

@@ -21,6 +21,11 @@ def test_unknown_names_are_key_errors_with_the_valid_names():
         tomrl.config("hopper", settings={"nodot": 1})
 
 
+def test_a_retired_setting_says_why_it_went():
+    with pytest.raises(tomrl.Error, match=r"^settings: setting 'tom_dual.normalise' was removed \(.*mean 1"):
+        tomrl.config("hopper", algo="mbpo", settings={"tom_dual.normalise": True})
+
+
 def test_bad_values_are_value_errors():
     with pytest.raises(ValueError, match="run.steps"):
         tomrl.config("hopper", steps=0)

@@ -27,10 +27,35 @@ MdnTape::MdnTape(std::vector<std::int64_t> widths, std::int64_t outputs, std::in
     *buffer = torch::empty({outputs * rows}, options);
 }
 
-torch::Tensor MdnTape::loss_and_gradient(const std::vector<torch::Tensor>& parameters, double fixed_floor,
-                                         const torch::Tensor& inputs, const torch::Tensor& targets,
-                                         const torch::Tensor& row_weights,
-                                         const std::vector<torch::Tensor>& gradients) {
+// The buffers viewed at one call's n rows.
+struct MdnTape::CallViews {
+  torch::Tensor out, grad_out;  // [3 * D * K, n]
+  torch::Tensor variance, slope, error, error_sq, joint, posterior, prior, grad_variance;  // [D, K, n]
+  torch::Tensor y, max_joint, max_logit, log_mixture, log_normaliser;                       // [D, n]
+};
+
+MdnTape::CallViews MdnTape::views(std::int64_t n) const {
+  // The first n columns' worth of a flat buffer, as [sizes..., n].
+  auto columns = [n](const torch::Tensor& buffer, std::vector<std::int64_t> sizes) {
+    std::int64_t count = n;
+    for (auto s : sizes) count *= s;
+    sizes.push_back(n);
+    return buffer.narrow(0, 0, count).view(sizes);
+  };
+  const auto D = outputs_, K = components_;
+  return {columns(out_, {widths_.back()}),       columns(grad_out_, {widths_.back()}),
+          columns(variance_, {D, K}),            columns(variance_slope_, {D, K}),
+          columns(scaled_error_, {D, K}),        columns(scaled_error_sq_, {D, K}),
+          columns(joint_, {D, K}),               columns(posterior_, {D, K}),
+          columns(prior_, {D, K}),               columns(grad_variance_, {D, K}),
+          columns(targets_, {D}),                columns(max_joint_, {D}),
+          columns(max_logit_, {D}),              columns(sum_joint_, {D}),
+          columns(sum_logit_, {D})};
+}
+
+bool MdnTape::check_call(const std::vector<torch::Tensor>& parameters, const torch::Tensor& inputs,
+                         const torch::Tensor& targets, const torch::Tensor& row_weights,
+                         const std::vector<torch::Tensor>& gradients) const {
   const auto layers = widths_.size() - 1;
   const bool learned_floor = parameters.size() == 2 * layers + 1;
   if ((parameters.size() != 2 * layers && !learned_floor) || gradients.size() != parameters.size())
@@ -40,42 +65,56 @@ torch::Tensor MdnTape::loss_and_gradient(const std::vector<torch::Tensor>& param
       targets.sizes() != torch::IntArrayRef({n, outputs_}) || row_weights.sizes() != torch::IntArrayRef({n}))
     fail("MDN tape: inputs {}, targets {} and row weights {} for at most {} rows of {} inputs and {} outputs",
          shape_of(inputs), shape_of(targets), shape_of(row_weights), rows_, widths_.front(), outputs_);
-  torch::NoGradGuard no_grad;
-  const auto D = outputs_, K = components_;
-  auto rows = [n](const torch::Tensor& buffer) { return buffer.narrow(0, 0, n); };
-  // The first n columns' worth of a flat buffer, as [sizes..., n].
-  auto columns = [n](const torch::Tensor& buffer, std::vector<std::int64_t> sizes) {
-    std::int64_t count = n;
-    for (auto s : sizes) count *= s;
-    sizes.push_back(n);
-    return buffer.narrow(0, 0, count).view(sizes);
-  };
+  return learned_floor;
+}
 
-  // Forward through the swish MLP, keeping each hidden layer's input to its activation;
-  // the output layer transposed.
+torch::Tensor MdnTape::loss_and_gradient(const std::vector<torch::Tensor>& parameters, double fixed_floor,
+                                         const torch::Tensor& inputs, const torch::Tensor& targets,
+                                         const torch::Tensor& row_weights,
+                                         const std::vector<torch::Tensor>& gradients) {
+  const bool learned_floor = check_call(parameters, inputs, targets, row_weights, gradients);
+  torch::NoGradGuard no_grad;
+  const CallViews v = views(inputs.size(0));
+  const torch::Tensor last_hidden = forward(parameters, inputs, v);
+  const torch::Tensor variance_floor =
+      learned_floor ? torch::softplus(parameters.back()) : torch::Tensor();
+  const torch::Tensor loss = mixture_nll(variance_floor, fixed_floor, targets, row_weights, v);
+  output_gradient(row_weights, v);
+  if (learned_floor) gradients.back().copy_(v.grad_variance.sum() * torch::sigmoid(parameters.back()));
+  backward(parameters, inputs, last_hidden, gradients, v);
+  return loss;
+}
+
+torch::Tensor MdnTape::forward(const std::vector<torch::Tensor>& parameters, const torch::Tensor& inputs,
+                               const CallViews& v) {
+  // The swish MLP, keeping each hidden layer's input to its activation; the output layer
+  // transposed.
+  const auto n = inputs.size(0);
+  const auto layers = widths_.size() - 1;
   torch::Tensor h = inputs;
   for (std::size_t l = 0; l + 1 < layers; ++l) {
-    auto pre = rows(pre_activations_[l]);
+    auto pre = pre_activations_[l].narrow(0, 0, n);
     at::addmm_out(pre, parameters[2 * l + 1], h, parameters[2 * l]);
-    h = rows(activations_[l]);
+    h = activations_[l].narrow(0, 0, n);
     at::silu_out(h, pre);
   }
   const auto last = layers - 1;
-  auto out = columns(out_, {widths_.back()});
+  auto out = v.out;
   at::addmm_out(out, parameters[2 * last + 1].unsqueeze(1), parameters[2 * last].t(), h.t());
+  return h;
+}
 
+torch::Tensor MdnTape::mixture_nll(const torch::Tensor& learned_floor, double fixed_floor, const torch::Tensor& targets,
+                                   const torch::Tensor& row_weights, const CallViews& v) {
   // The mixture likelihood of each dimension: joint = logit + log N(y | mean, variance).
-  const auto out_parts = out.view({3, D, K, n});
+  const auto out_parts = v.out.view({3, outputs_, components_, -1});
   const auto mean = out_parts[0], raw = out_parts[1], logit = out_parts[2];
-  auto variance = columns(variance_, {D, K}), slope = columns(variance_slope_, {D, K}),
-       error = columns(scaled_error_, {D, K}), error_sq = columns(scaled_error_sq_, {D, K}),
-       joint = columns(joint_, {D, K}), posterior = columns(posterior_, {D, K}), prior = columns(prior_, {D, K}),
-       grad_variance = columns(grad_variance_, {D, K});
-  auto y = columns(targets_, {D}), max_joint = columns(max_joint_, {D}), max_logit = columns(max_logit_, {D}),
-       log_mixture = columns(sum_joint_, {D}), log_normaliser = columns(sum_logit_, {D});
+  auto variance = v.variance, slope = v.slope, error = v.error, error_sq = v.error_sq, joint = v.joint,
+       posterior = v.posterior, prior = v.prior, y = v.y, max_joint = v.max_joint, max_logit = v.max_logit,
+       log_mixture = v.log_mixture, log_normaliser = v.log_normaliser;
   at::softplus_out(variance, raw, 1, 20);
-  if (learned_floor) {
-    variance.add_(torch::softplus(parameters.back()));
+  if (learned_floor.defined()) {
+    variance.add_(learned_floor);
   } else {
     variance.add_(fixed_floor);
   }
@@ -95,37 +134,43 @@ torch::Tensor MdnTape::loss_and_gradient(const std::vector<torch::Tensor>& param
   };
   softmax(joint, max_joint, posterior, log_mixture);
   softmax(logit, max_logit, prior, log_normaliser);
-  const auto loss = ((log_normaliser - log_mixture) * row_weights).sum();
+  return ((log_normaliser - log_mixture) * row_weights).sum();
+}
 
-  // Backward. With weight G of the row, posterior responsibilities r = softmax(joint) and
-  // prior p = softmax(logit): dL/dlogit = G (p - r), dL/dmean = -G r (y - mean) / variance,
+void MdnTape::output_gradient(const torch::Tensor& row_weights, const CallViews& v) {
+  // With weight G of the row, posterior responsibilities r = softmax(joint) and prior
+  // p = softmax(logit): dL/dlogit = G (p - r), dL/dmean = -G r (y - mean) / variance,
   // dL/dvariance = G r (1 / variance - ((y - mean) / variance)^2) / 2.
-  auto grad_out = columns(grad_out_, {widths_.back()});
-  const auto grad_parts = grad_out.view({3, D, K, n});
+  const auto grad_parts = v.grad_out.view({3, outputs_, components_, -1});
   auto grad_mean = grad_parts[0], grad_raw = grad_parts[1], grad_logit = grad_parts[2];
-  at::sub_out(grad_logit, prior, posterior).mul_(row_weights);
-  at::mul_out(grad_mean, posterior, error).mul_(-row_weights);
-  at::reciprocal_out(grad_variance, variance).sub_(error_sq).mul_(posterior).mul_(0.5 * row_weights);
-  at::mul_out(grad_raw, grad_variance, slope);
-  if (learned_floor) gradients.back().copy_(grad_variance.sum() * torch::sigmoid(parameters.back()));
+  auto grad_variance = v.grad_variance;
+  at::sub_out(grad_logit, v.prior, v.posterior).mul_(row_weights);
+  at::mul_out(grad_mean, v.posterior, v.error).mul_(-row_weights);
+  at::reciprocal_out(grad_variance, v.variance).sub_(v.error_sq).mul_(v.posterior).mul_(0.5 * row_weights);
+  at::mul_out(grad_raw, grad_variance, v.slope);
+}
 
-  // Backward through the MLP: the transposed output layer, then the hidden layers.
+void MdnTape::backward(const std::vector<torch::Tensor>& parameters, const torch::Tensor& inputs,
+                       const torch::Tensor& last_hidden, const std::vector<torch::Tensor>& gradients,
+                       const CallViews& v) {
+  // The transposed output layer, then the hidden layers.
+  const auto n = inputs.size(0);
+  const auto last = widths_.size() - 2;
   auto grad_weight = gradients[2 * last], grad_bias = gradients[2 * last + 1];
-  at::mm_out(grad_weight, h.t(), grad_out.t());
-  at::sum_out(grad_bias, grad_out, {1});
-  torch::Tensor grad = grad_out.t();  // dL/d(layer output), [n, width]
+  at::mm_out(grad_weight, last_hidden.t(), v.grad_out.t());
+  at::sum_out(grad_bias, v.grad_out, {1});
+  torch::Tensor grad = v.grad_out.t();  // dL/d(layer output), [n, width]
   for (std::size_t l = last; l-- > 0;) {
-    auto grad_hidden = rows(grad_hidden_[l]), grad_pre = rows(grad_pre_[l]);
+    auto grad_hidden = grad_hidden_[l].narrow(0, 0, n), grad_pre = grad_pre_[l].narrow(0, 0, n);
     at::mm_out(grad_hidden, grad, parameters[2 * (l + 1)].t());
-    at::silu_backward_out(grad_pre, grad_hidden, rows(pre_activations_[l]));
+    at::silu_backward_out(grad_pre, grad_hidden, pre_activations_[l].narrow(0, 0, n));
     grad = grad_pre;
-    const auto layer_input = l == 0 ? inputs : rows(activations_[l - 1]);
+    const auto layer_input = l == 0 ? inputs : activations_[l - 1].narrow(0, 0, n);
     grad_weight = gradients[2 * l];
     grad_bias = gradients[2 * l + 1];
     at::mm_out(grad_weight, layer_input.t(), grad);
     at::sum_out(grad_bias, grad, {0});
   }
-  return loss;
 }
 
 }  // namespace tom::models

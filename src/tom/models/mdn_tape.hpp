@@ -37,6 +37,23 @@ class MdnTape {
                                   const torch::Tensor& row_weights, const std::vector<torch::Tensor>& gradients);
 
  private:
+  struct CallViews;
+  CallViews views(std::int64_t n) const;
+  // Throws tom::Error on a call's wrong sizes; returns whether the floor is learned.
+  bool check_call(const std::vector<torch::Tensor>& parameters, const torch::Tensor& inputs,
+                  const torch::Tensor& targets, const torch::Tensor& row_weights,
+                  const std::vector<torch::Tensor>& gradients) const;
+  // The steps of loss_and_gradient: the MLP forward (returns the last hidden layer), the
+  // mixture NLL (learned_floor: softplus of the learned floor, or undefined for
+  // fixed_floor), dL/d(outputs), the MLP backward.
+  torch::Tensor forward(const std::vector<torch::Tensor>& parameters, const torch::Tensor& inputs,
+                        const CallViews& v);
+  torch::Tensor mixture_nll(const torch::Tensor& learned_floor, double fixed_floor, const torch::Tensor& targets,
+                            const torch::Tensor& row_weights, const CallViews& v);
+  void output_gradient(const torch::Tensor& row_weights, const CallViews& v);
+  void backward(const std::vector<torch::Tensor>& parameters, const torch::Tensor& inputs,
+                const torch::Tensor& last_hidden, const std::vector<torch::Tensor>& gradients, const CallViews& v);
+
   std::vector<std::int64_t> widths_;
   std::int64_t outputs_, components_, rows_;
   std::vector<torch::Tensor> pre_activations_, activations_;  // per hidden layer, [rows, width]

@@ -114,7 +114,7 @@ Config resolve_sources(const ConfigSources& sources) {
   }
   if (!sources.user_file.empty())
     apply_toml(fields, read_file(sources.user_file), sources.user_file, Origin::user, kRetired);
-  apply_overrides(fields, sources.overrides, kRetired);
+  apply_overrides(fields, sources.overrides, kRetired, sources.overrides_source);
   const Provenance& given = config.provenance;
   if (!given.revision.empty() || given.dirty || !given.build_type.empty() || !given.resumed_by.empty())
     fail("the provenance section is recorded by tom when a run is created, not a setting; remove provenance.* "

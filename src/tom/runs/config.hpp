@@ -107,6 +107,7 @@ struct ConfigSources {
   std::string family;                   // configs/families/<family>/<task>.toml, optional
   std::string user_file;                // --config FILE, optional
   std::vector<std::string> overrides;   // "section.name=value", applied last
+  std::string overrides_source = "command line";  // where they came from, for messages
 };
 
 // Resolves the config of a new run; throws tom::Error naming any bad file, key or value.

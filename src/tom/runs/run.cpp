@@ -142,89 +142,126 @@ nlohmann::json checkpoint_header(const Config& config, std::int64_t step, double
           {"env", config.run.env}, {"step", step}, {"wall_s", wall_s}};
 }
 
-RunOutcome train_loop(Config& config, const fs::path& dir, backbones::Trainer& trainer, double wall_before) {
-  const auto start = std::chrono::steady_clock::now();
-  const auto wall = [&] { return wall_before + std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
-  const std::vector<std::string> metric_names = metrics_row(0, 0, 0, {}, trainer).names();
-  CsvLog metrics(dir / kMetricsFile, metric_names, trainer.env_steps());
-  // A model fit labelled with step L runs during the env step that ends at L + 1.
-  std::optional<CsvLog> weights;
-  model_learning::Stage* learning = trainer.model_learning();
-  if (learning) {
-    std::vector<std::string> header{"step"};
-    for (int b = 0; b < model_learning::Stage::kWeightBins; ++b) header.push_back(fmt::format("bin_{}", b));
-    weights.emplace(dir / kWeightsFile, header, trainer.env_steps() - 1);
+// A run training to its budget: the trainer stepped, evaluated and checkpointed on
+// schedule, its metrics and weight rows logged, until the budget, the target return or a
+// signal ends it. The wall clock carries on from the checkpoint's.
+class TrainLoop {
+ public:
+  TrainLoop(Config& config, const fs::path& dir, backbones::Trainer& trainer, double wall_before)
+      : config_(config),
+        dir_(dir),
+        trainer_(trainer),
+        wall_before_(wall_before),
+        metric_names_(metrics_row(0, 0, 0, {}, trainer).names()),
+        metrics_(dir / kMetricsFile, metric_names_, trainer.env_steps()),
+        saved_step_(trainer.env_steps()),
+        progress_(trainer.env_steps(), config.run.steps),
+        rate_step_(trainer.env_steps()),
+        rate_wall_(wall()) {
+    if (model_learning::Stage* learning = trainer.model_learning()) {
+      std::vector<std::string> header{"step"};
+      for (int b = 0; b < model_learning::Stage::kWeightBins; ++b) header.push_back(fmt::format("bin_{}", b));
+      // A model fit labelled with step L runs during the env step that ends at L + 1.
+      weights_.emplace(dir / kWeightsFile, header, trainer.env_steps() - 1);
+    }
   }
-  std::int64_t saved_step = trainer.env_steps();  // the checkpoint on disk holds this step
-  const auto kept = [&] {
-    return fmt::format("{} keeps the state of step {}", (dir / kCheckpointFile).string(), saved_step);
-  };
-  const auto save = [&] {
+
+  RunOutcome run() {
+    while (trainer_.env_steps() < config_.run.steps) {
+      step_trainer();
+      const std::int64_t step = trainer_.env_steps();
+      const std::optional<double> eval_return = evaluate_if_due(step);
+      if (step % config_.run.checkpoint_every == 0 || step == config_.run.steps) save();
+      if (eval_return && config_.run.reached_target(*eval_return)) {
+        if (saved_step_ != step) save();
+        progress_.finish();
+        fmt::print("run complete: evaluation return {:.2f} reached the target {} at step {} ({:.1f} s); results in {}\n",
+                   *eval_return, config_.run.target_return, step, wall(), dir_.string());
+        return RunOutcome::kCompleted;
+      }
+      if (stop_.signal() != 0) {
+        save();
+        progress_.finish();
+        fmt::print("stopped by signal {} at step {}; checkpoint written. Continue with: tom train --resume {}\n",
+                   stop_.signal(), step, dir_.string());
+        return RunOutcome::kInterrupted;
+      }
+      progress_.update(step);
+    }
+    progress_.finish();
+    fmt::print("run complete: {} steps in {:.1f} s; results in {}\n", trainer_.env_steps(), wall(), dir_.string());
+    return RunOutcome::kCompleted;
+  }
+
+ private:
+  double wall() const {
+    return wall_before_ + std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  }
+  std::string kept() const {
+    return fmt::format("{} keeps the state of step {}", (dir_ / kCheckpointFile).string(), saved_step_);
+  }
+
+  void step_trainer() {
     try {
-      write_checkpoint(dir / kCheckpointFile, checkpoint_header(config, trainer.env_steps(), wall()),
-                       [&](torch::serialize::OutputArchive& archive) { trainer.save(archive); }, true);
+      trainer_.step();
+    } catch (const Error& e) {
+      fail("{}. The run stopped at step {}; {}", e.what(), trainer_.env_steps(), kept());
+    }
+    if (weights_)
+      for (const auto& row : trainer_.model_learning()->take_weight_rows()) weights_->append(row);
+  }
+
+  // Evaluates and logs a metrics row when the step is due; returns the evaluation return.
+  std::optional<double> evaluate_if_due(std::int64_t step) {
+    if (step % config_.run.eval_every != 0 && step != config_.run.steps) return std::nullopt;
+    const EvalResult eval =
+        evaluate_policy([&](std::span<const double> obs) { return trainer_.act_deterministic(obs); }, config_.run.env,
+                        config_.run.eval_episodes, static_cast<std::uint64_t>(config_.run.seed) * 1000003ULL + step);
+    const double now = wall();
+    const double rate = static_cast<double>(step - rate_step_) / std::max(now - rate_wall_, 1e-9);
+    rate_step_ = step;
+    rate_wall_ = now;
+    const Figures row = metrics_row(step, now, rate, eval, trainer_);
+    if (row.names() != metric_names_)
+      fail("the trainer reported other metrics at step {} than at the start of the run", step);
+    metrics_.append(row.values());
+    progress_.message(fmt::format("step {:>8}  eval return {:9.2f} ± {:7.2f}  length {:6.1f}  {:.0f} steps/s", step,
+                                  eval.return_mean, eval.return_std, eval.length_mean, rate));
+    return eval.return_mean;
+  }
+
+  void save() {
+    try {
+      write_checkpoint(dir_ / kCheckpointFile, checkpoint_header(config_, trainer_.env_steps(), wall()),
+                       [&](torch::serialize::OutputArchive& archive) { trainer_.save(archive); }, true);
     } catch (const NonFiniteState& e) {
       fail("the run diverged at step {}: {} (a learning rate too high for the task is the usual cause); it "
            "stopped, and {}",
-           trainer.env_steps(), e.what(), kept());
+           trainer_.env_steps(), e.what(), kept());
     } catch (const Error& e) {
       fail("{}. The run stopped; {}: once that is fixed, continue with tom train --resume {}", e.what(), kept(),
-           dir.string());
+           dir_.string());
     }
-    saved_step = trainer.env_steps();
-  };
-  StopOnSignals stop;
-  Progress progress(trainer.env_steps(), config.run.steps);
-  std::int64_t rate_step = trainer.env_steps();
-  double rate_wall = wall();
-  while (trainer.env_steps() < config.run.steps) {
-    try {
-      trainer.step();
-    } catch (const Error& e) {
-      fail("{}. The run stopped at step {}; {}", e.what(), trainer.env_steps(), kept());
-    }
-    if (learning)
-      for (const auto& row : learning->take_weight_rows()) weights->append(row);
-    const std::int64_t step = trainer.env_steps();
-    const bool evaluated = step % config.run.eval_every == 0 || step == config.run.steps;
-    double eval_return = 0.0;
-    if (evaluated) {
-      const EvalResult eval =
-          evaluate_policy([&](std::span<const double> obs) { return trainer.act_deterministic(obs); },
-                          config.run.env, config.run.eval_episodes,
-                          static_cast<std::uint64_t>(config.run.seed) * 1000003ULL + step);
-      const double now = wall();
-      const double rate = static_cast<double>(step - rate_step) / std::max(now - rate_wall, 1e-9);
-      rate_step = step;
-      rate_wall = now;
-      const Figures row = metrics_row(step, now, rate, eval, trainer);
-      if (row.names() != metric_names)
-        fail("the trainer reported other metrics at step {} than at the start of the run", step);
-      metrics.append(row.values());
-      eval_return = eval.return_mean;
-      progress.message(fmt::format("step {:>8}  eval return {:9.2f} ± {:7.2f}  length {:6.1f}  {:.0f} steps/s", step,
-                                   eval.return_mean, eval.return_std, eval.length_mean, rate));
-    }
-    if (step % config.run.checkpoint_every == 0 || step == config.run.steps) save();
-    if (evaluated && config.run.reached_target(eval_return)) {
-      if (saved_step != step) save();
-      progress.finish();
-      fmt::print("run complete: evaluation return {:.2f} reached the target {} at step {} ({:.1f} s); results in {}\n",
-                 eval_return, config.run.target_return, step, wall(), dir.string());
-      return RunOutcome::kCompleted;
-    }
-    if (stop.signal() != 0) {
-      save();
-      progress.finish();
-      fmt::print("stopped by signal {} at step {}; checkpoint written. Continue with: tom train --resume {}\n",
-                 stop.signal(), step, dir.string());
-      return RunOutcome::kInterrupted;
-    }
-    progress.update(step);
+    saved_step_ = trainer_.env_steps();
   }
-  progress.finish();
-  fmt::print("run complete: {} steps in {:.1f} s; results in {}\n", trainer.env_steps(), wall(), dir.string());
-  return RunOutcome::kCompleted;
+
+  Config& config_;
+  const fs::path& dir_;
+  backbones::Trainer& trainer_;
+  const std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
+  double wall_before_;
+  std::vector<std::string> metric_names_;
+  CsvLog metrics_;
+  std::optional<CsvLog> weights_;
+  std::int64_t saved_step_;  // the checkpoint on disk holds this step
+  StopOnSignals stop_;
+  Progress progress_;
+  std::int64_t rate_step_;  // where the steps-per-second rate was last measured
+  double rate_wall_;
+};
+
+RunOutcome train_loop(Config& config, const fs::path& dir, backbones::Trainer& trainer, double wall_before) {
+  return TrainLoop(config, dir, trainer, wall_before).run();
 }
 
 }  // namespace

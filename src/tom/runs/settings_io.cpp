@@ -154,7 +154,7 @@ void apply_toml(const std::vector<SettingRef>& fields, const std::string& text, 
 }
 
 void apply_overrides(const std::vector<SettingRef>& fields, const std::vector<std::string>& overrides,
-                     std::span<const RetiredSetting> retired) {
+                     std::span<const RetiredSetting> retired, const std::string& source) {
   for (const auto& item : overrides) {
     if (const auto bad = first_invalid_utf8(item); bad != std::string::npos)
       fail("override '{}' is not valid UTF-8 text (byte {}), which config.toml cannot keep", printable(item), bad);
@@ -163,7 +163,7 @@ void apply_overrides(const std::vector<SettingRef>& fields, const std::vector<st
       fail("override '{}' must look like section.name=value (e.g. sac.actor_lr=1e-3)", item);
     const std::string key = item.substr(0, eq);
     const SettingRef* field = find_field(fields, key);
-    if (!field) unknown_key(fields, retired, key, "command line");
+    if (!field) unknown_key(fields, retired, key, source);
     field->parse(item.substr(eq + 1));
   }
 }

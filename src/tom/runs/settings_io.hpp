@@ -30,8 +30,9 @@ void apply_toml(const std::vector<SettingRef>& fields, const std::string& text, 
 
 // Applies overrides such as "sac.lr=1e-3"; unknown keys are errors listing the section's
 // keys, retired ones errors saying why they went.
+// `source` names where they came from in messages.
 void apply_overrides(const std::vector<SettingRef>& fields, const std::vector<std::string>& overrides,
-                     std::span<const RetiredSetting> retired = {});
+                     std::span<const RetiredSetting> retired = {}, const std::string& source = "command line");
 
 // Flattens a TOML document's tables to "table.key" -> value text (strings unquoted,
 // booleans as true/false); throws tom::Error naming `source` when it is not TOML.
