@@ -186,6 +186,45 @@ class DualSchedule {
   int checks_without_progress_ = 0, anneal_start_ = -1, anneal_steps_ = 0;
 };
 
+// The checks of TomDual::train: the steps' losses are summed between checks; a check reads
+// the weights of a fixed probe batch, their mean, their change since the last check and
+// the interval's mean loss into the report.
+class ProbeChecks {
+ public:
+  explicit ProbeChecks(std::function<torch::Tensor()> probe_weights)
+      : probe_weights_(std::move(probe_weights)), previous_(probe_weights_()) {}
+
+  // Adds a step's loss; whether a check is due after it.
+  bool add(double loss, bool last, int check_every) {
+    interval_loss_ += loss;
+    ++interval_steps_;
+    return interval_steps_ >= check_every || last;
+  }
+
+  // The check after `step` (counted from 0). Returns false, leaving `report` as it was,
+  // when a probe weight is not finite.
+  bool check(int step, DualTrainReport& report) {
+    const torch::Tensor w = probe_weights_();
+    if (!torch::isfinite(w).all().item<bool>()) return false;
+    report.steps = step + 1;
+    report.weight_mean = w.mean().item<double>();
+    report.weight_change = (w - previous_).abs().mean().item<double>() / std::max(report.weight_mean, 1e-12);
+    report.loss = interval_loss_ / interval_steps_;
+    report.loss_trend = std::isnan(previous_interval_loss_) ? 0.0 : report.loss - previous_interval_loss_;
+    previous_ = w;
+    previous_interval_loss_ = report.loss;
+    interval_loss_ = 0.0;
+    interval_steps_ = 0;
+    return true;
+  }
+
+ private:
+  std::function<torch::Tensor()> probe_weights_;
+  torch::Tensor previous_;
+  double interval_loss_ = 0.0, previous_interval_loss_ = std::numeric_limits<double>::quiet_NaN();
+  int interval_steps_ = 0;
+};
+
 }  // namespace
 
 DualTrainReport TomDual::train(const DualData& data, int max_steps) {
@@ -194,29 +233,12 @@ DualTrainReport TomDual::train(const DualData& data, int max_steps) {
     fail("TOM dual: DualData needs all three samplers");
   DualTrainReport report;
   if (max_steps == 0) return report;
-
-  // The probe: fixed replay transitions (and next actions) whose weights each check compares.
-  const ReplayBatch probe = data.sample_replay(settings_.probe_rows);
-  check_batch(probe, settings_.probe_rows);
-  const NextActions probe_next =
-      needs_next_actions() ? data.sample_next_actions(probe.s_next, settings_.next_actions) : NextActions{};
-  const bool scale_free = form_->weights_scale_free();
-  const auto probe_weights = [&] {
-    torch::NoGradGuard no_grad;
-    const torch::Tensor values = buffer_values(probe.s, probe.a, probe.r, probe.s_next, probe.done,
-                                               probe_next.actions,
-                                               needs_next_actions() ? check_next(probe_next, settings_.probe_rows, "probe")
-                                                                    : torch::Tensor{});
-    return form_->probe_weights(values);
-  };
   const auto diverged = [&](const std::string& what) {
     fail("TOM dual diverged after {} steps: {} (form {}, lr {}); lower the learning rate", steps_done_, what,
          settings_.form, settings_.lr);
   };
 
-  torch::Tensor previous = probe_weights();
-  double interval_loss = 0.0, previous_interval_loss = std::numeric_limits<double>::quiet_NaN();
-  int interval_steps = 0;
+  ProbeChecks checks(probe_weights(data));
   DualSchedule schedule(settings_.schedule == "converge", max_steps, settings_.patience, settings_.anneal_factor);
   // Each step's sample is drawn while the step before it descends (with 2+ threads at the
   // same time, alongside the step's own split; DualForm::step): the samplers and the dual's
@@ -226,39 +248,39 @@ DualTrainReport TomDual::train(const DualData& data, int max_steps) {
   StepSample next = draw(data);
   for (int step = 0; step < max_steps; ++step) {
     if (const auto factor = schedule.lr_factor(step)) set_lr_factor(*factor);
-    // Known before the step: the anneal only starts at a check, after it.
-    const bool last = schedule.last(step);
+    const bool last = schedule.last(step);  // known before the step: the anneal only starts at a check
     const StepSample current = std::move(next);
     const double loss = descend(current, both, [&] {
       if (!last) next = draw(data);
     });
     if (!std::isfinite(loss)) diverged(fmt::format("the loss is {}", loss));
-    interval_loss += loss;
-    ++interval_steps;
-    if (interval_steps < settings_.check_every && !last) continue;
-
-    // A check: the probe weights, their mean and their change since the last check.
-    const torch::Tensor w = probe_weights();
-    if (!torch::isfinite(w).all().item<bool>()) diverged("a weight is not finite");
-    report.steps = step + 1;
-    report.weight_mean = w.mean().item<double>();
+    if (!checks.add(loss, last, settings_.check_every)) continue;
+    if (!checks.check(step, report)) diverged("a weight is not finite");
     // Orders of magnitude off: a dual short of convergence is nearer (the first fit of a
     // hopper run has a mean of 0.23 after its 1000 steps), a collapsed or exploding one further.
-    if (!scale_free && !(report.weight_mean > 1e-3 && report.weight_mean < 1e3))
+    if (!form_->weights_scale_free() && !(report.weight_mean > 1e-3 && report.weight_mean < 1e3))
       diverged(fmt::format("the raw weights' mean is {:.4g} (at the optimum 1, or E[1 - gamma^T] < 1 with terminations at T)",
                            report.weight_mean));
-    report.weight_change = (w - previous).abs().mean().item<double>() / std::max(report.weight_mean, 1e-12);
-    report.loss = interval_loss / interval_steps;
-    report.loss_trend = std::isnan(previous_interval_loss) ? 0.0 : report.loss - previous_interval_loss;
-    previous = w;
-    previous_interval_loss = report.loss;
-    interval_loss = 0.0;
-    interval_steps = 0;
     if (last) break;
     schedule.record_check(step, report.weight_change);
   }
   set_lr_factor(1.0);
   return report;
+}
+
+std::function<torch::Tensor()> TomDual::probe_weights(const DualData& data) const {
+  // Fixed replay transitions (and next actions) whose weights each check compares.
+  const ReplayBatch probe = data.sample_replay(settings_.probe_rows);
+  check_batch(probe, settings_.probe_rows);
+  const NextActions next =
+      needs_next_actions() ? data.sample_next_actions(probe.s_next, settings_.next_actions) : NextActions{};
+  const torch::Tensor next_probs =
+      needs_next_actions() ? check_next(next, settings_.probe_rows, "probe") : torch::Tensor{};
+  return [this, probe, next, next_probs] {
+    torch::NoGradGuard no_grad;
+    return form_->probe_weights(
+        buffer_values(probe.s, probe.a, probe.r, probe.s_next, probe.done, next.actions, next_probs));
+  };
 }
 
 torch::Tensor TomDual::buffer_values(const torch::Tensor& s, const torch::Tensor& a,

@@ -203,6 +203,9 @@ class TomDual {
   torch::Tensor check_next(const NextActions& next, std::int64_t rows,
                            const char* where) const;  // returns probs [K, rows]
   StepSample draw(const DualData& data) const;  // one step's checked samples
+  // Draws train()'s probe batch (and its next actions) and returns what computes its
+  // raw weights from the networks as they are then.
+  std::function<torch::Tensor()> probe_weights(const DualData& data) const;
   // One step on them, `alongside` at the same time on `pair`; returns its loss.
   double descend(const StepSample& sample, PairedWork& pair, const std::function<void()>& alongside);
   void set_lr_factor(double factor);  // every optimiser's rate = factor x its base rate
