@@ -40,9 +40,10 @@ void add_compare_command(CLI::App& app) {
   struct Args {
     std::vector<std::string> paths, steps;
     std::string md, csv, into, block;
-    bool summary = false, aggregate = false;
+    bool summary = false, aggregate = false, published = false;
     runs::CompareOptions options;
     runs::AggregateOptions aggregate_options;
+    runs::PublishedOptions published_options;
 
     // The arguments that reproduce the printed text, as a generated block records them.
     std::string reproducing_args() const {
@@ -58,6 +59,9 @@ void add_compare_command(CLI::App& app) {
       if (options.seed != defaults.seed) out.push_back(fmt::format("--bootstrap-seed {}", options.seed));
       if (summary) out.push_back("--summary");
       if (aggregate) out.push_back("--aggregate");
+      if (published) out.push_back("--published");
+      if (published_options.last != runs::PublishedOptions{}.last)
+        out.push_back(fmt::format("--last-evaluations {}", published_options.last));
       if (aggregate_options.reference != runs::AggregateOptions{}.reference)
         out.push_back("--reference " + aggregate_options.reference);
       return join(out, " ");
@@ -91,8 +95,16 @@ void add_compare_command(CLI::App& app) {
   cmd->add_flag("--aggregate", args->aggregate,
                 "add the aggregate across tasks: scores normalised by the published curve (--reference), IQM "
                 "and probability of improvement with intervals; needs --baseline");
+  cmd->add_flag("--published", args->published,
+                "print each arm against the published curve of its task (--reference) instead of the table: its "
+                "IQM at each step beside the published mean, and per run the mean of its last evaluations and how "
+                "often it is above the published mean");
+  cmd->add_option("--last-evaluations", args->published_options.last,
+                  "--published: evaluations averaged at each run's end")
+      ->capture_default_str()->check(CLI::Range(1, 1000000));
   cmd->add_option("--reference", args->aggregate_options.reference,
-                  "published curve that normalises each task's scores for --aggregate (mbpo or sac)")
+                  "published curve that normalises each task's scores for --aggregate, or that --published reads "
+                  "arms against (mbpo or sac)")
       ->capture_default_str()->check(CLI::IsMember({"mbpo", "sac"}));
   cmd->add_option("--md", args->md, "also write the Markdown table to this file");
   cmd->add_option("--csv", args->csv, "write the table as CSV to this file");
@@ -109,9 +121,15 @@ void add_compare_command(CLI::App& app) {
     auto options = args->options;
     parse_steps(args->steps, options);
     auto result = runs::compare_runs(found, options);
+    if (args->published && (args->summary || args->aggregate))
+      fail("--published prints its own statements: leave out --summary and --aggregate");
     std::string text;
     if (args->summary) {
       text = runs::summary_markdown(result);
+    } else if (args->published) {
+      auto published_options = args->published_options;
+      published_options.reference = args->aggregate_options.reference;
+      text = runs::published_markdown(result, found, options.pooled, published_options, result.notes);
     } else {
       std::string aggregate;
       if (args->aggregate) {

@@ -502,3 +502,41 @@ TEST(ResultsReport, PairsOfAnotherFamilyAreSummarisedAndAggregatedApart) {
   const auto md = aggregate_markdown(result, {}, notes);
   EXPECT_NE(md.find("| tom − mle (objective.name), sac.init=xavier | hopper (100) | 8 |"), std::string::npos) << md;
 }
+
+// Arms read against the published curve, with hand-worked numbers: hopper's published
+// mbpo mean is 200.8 at step 7019 and 246.3 at 8019 (assets/reference_curves).
+TEST(ResultsReport, PublishedReadsEachArmAndRunAgainstThePublishedMean) {
+  const fs::path root = temp_dir("published");
+  make_run(root, "mle", 0, {{7019, 300}, {8019, 100}}, "hopper");
+  make_run(root, "mle", 1, {{7019, 100}, {8019, 300}}, "hopper");
+  const auto runs = find_runs({root}, resumed_settings);
+  CompareOptions options;
+  options.steps = {7019, 8019};
+  const auto result = compare_runs(runs, options);
+  std::vector<std::string> notes;
+  const auto md = published_markdown(result, runs, {}, {.reference = "mbpo", .last = 1}, notes);
+  EXPECT_TRUE(notes.empty());
+  EXPECT_NE(md.find("against the published mbpo mean: at 7019 (2 seeds): 200 [100, 300] against 201; at 8019 (2 "
+                    "seeds): 200 [100, 300] against 246."),
+            std::string::npos)
+      << md;
+  EXPECT_NE(md.find("  - seed 0, to step 8019: the mean of its last 1 evaluations (8019-8019) is 100, the published "
+                    "mean over the same steps 246; above the published mean at 1 of its 2 evaluations from step 7019."),
+            std::string::npos)
+      << md;
+  EXPECT_NE(md.find("  - seed 1, to step 8019: the mean of its last 1 evaluations (8019-8019) is 300"), std::string::npos)
+      << md;
+  // Both evaluations averaged: (300 + 100) / 2 against (200.8 + 246.3) / 2.
+  const auto both = published_markdown(result, runs, {}, {.reference = "mbpo", .last = 2}, notes);
+  EXPECT_NE(both.find("the mean of its last 2 evaluations (7019-8019) is 200, the published mean over the same steps "
+                      "224"),
+            std::string::npos)
+      << both;
+  // A task without a published curve is named; with no arm left, it is an error.
+  const fs::path pendulum = temp_dir("published_pendulum");
+  make_run(pendulum, "mle", 0, {{100, 10}});
+  const auto pendulum_runs = find_runs({pendulum}, resumed_settings);
+  EXPECT_THROW(published_markdown(compare_runs(pendulum_runs, {}), pendulum_runs, {}, {}, notes), tom::Error);
+  ASSERT_EQ(notes.size(), 1u);
+  EXPECT_NE(notes[0].find("inverted_pendulum: no published mbpo curve"), std::string::npos) << notes[0];
+}

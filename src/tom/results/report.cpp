@@ -212,6 +212,63 @@ std::string aggregate_markdown(const CompareResult& result, const AggregateOptio
   return out;
 }
 
+std::string published_markdown(const CompareResult& result, const std::vector<RunRecord>& runs,
+                               const std::vector<std::string>& pooled, const PublishedOptions& options,
+                               std::vector<std::string>& notes) {
+  if (options.last < 1) fail("the number of evaluations averaged at a run's end must be at least 1");
+  const int pct = static_cast<int>(std::lround(result.confidence * 100));
+  const auto arms = group_into_arms(runs, pooled);
+  std::string out;
+  for (std::size_t a = 0; a < result.arms.size(); ++a) {
+    const auto env_setting = result.arm_settings[a].find("run.env");
+    const std::string env = env_setting == result.arm_settings[a].end() ? "" : env_setting->second;
+    const auto curve = published_curve(options.reference, env);
+    if (curve.empty()) {
+      notes.push_back(fmt::format("{}: no published {} curve; arm '{}' left out", env.empty() ? "(no task)" : env,
+                                  options.reference, result.arms[a]));
+      continue;
+    }
+    std::vector<std::string> at_steps;
+    std::int64_t first_step = -1;
+    for (const auto& row : result.rows) {
+      if (row.arm != result.arms[a] || row.quantity != result.metric) continue;
+      if (first_step < 0) first_step = row.step;
+      at_steps.push_back(fmt::format("at {} ({}): {:.0f} [{:.0f}, {:.0f}] against {:.0f}", row.step, seed_count(row.n),
+                                     row.iqm, row.ci.low, row.ci.high, curve_at(curve, static_cast<double>(row.step))));
+    }
+    if (at_steps.empty()) continue;
+    out += fmt::format("- **{}**, {} (IQM and {} % bootstrap interval) against the published {} mean: {}.\n",
+                       result.arms[a], result.metric, pct, options.reference, join(at_steps, "; "));
+    const auto arm = std::find_if(arms.begin(), arms.end(), [&](const Arm& x) { return x.label == result.arms[a]; });
+    if (arm == arms.end()) fail("published_markdown: arm '{}' is not among the runs given", result.arms[a]);
+    for (const RunRecord* run : arm->runs) {
+      const auto steps = run->steps();
+      const auto values = run->metrics.column(result.metric);
+      const std::size_t from = steps.size() > static_cast<std::size_t>(options.last) ? steps.size() - options.last : 0;
+      double mine = 0.0, published = 0.0;
+      for (std::size_t i = from; i < steps.size(); ++i) {
+        mine += values[i];
+        published += curve_at(curve, static_cast<double>(steps[i]));
+      }
+      const double count = static_cast<double>(steps.size() - from);
+      int above = 0, counted = 0;
+      for (std::size_t i = 0; i < steps.size(); ++i) {
+        if (steps[i] < first_step) continue;
+        ++counted;
+        above += values[i] > curve_at(curve, static_cast<double>(steps[i])) ? 1 : 0;
+      }
+      out += fmt::format("  - seed {}, to step {}: the mean of its last {} evaluations ({}-{}) is {:.0f}, the "
+                         "published mean over the same steps {:.0f}; above the published mean at {} of its {} "
+                         "evaluations from step {}.\n",
+                         run->seed, steps.back(), steps.size() - from, steps[from], steps.back(), mine / count,
+                         published / count, above, counted, first_step);
+    }
+  }
+  if (out.empty()) fail("no arm has a published {} curve to be read against", options.reference);
+  if (!result.binaries_note.empty()) out += "\nNote: " + result.binaries_note + ".\n";
+  return out;
+}
+
 namespace {
 
 std::string block_begin(const std::string& name) { return "<!-- tom compare " + name + ": "; }

@@ -32,6 +32,22 @@ struct AggregateOptions {
 std::string aggregate_markdown(const CompareResult& result, const AggregateOptions& options,
                                std::vector<std::string>& notes);
 
+struct PublishedOptions {
+  std::string reference = "mbpo";  // published curve (assets/reference_curves) each arm is read against
+  int last = 10;                   // evaluations averaged at each run's end
+};
+// Each arm against the published curve of its task (the curve's mean, linear between its
+// points): a line per arm with its IQM and interval at each reported step beside the
+// published mean there; under it a line per run with the mean of its last `last`
+// evaluations beside the published mean over the same steps (a single evaluation after a
+// jump says little), and at how many of its evaluations from the first reported step on
+// it is above the published mean. Arms are regrouped from `runs` as compare_runs grouped
+// them (`pooled` as given to it). Tasks without a curve are left out and named in `notes`;
+// throws tom::Error when no arm has one.
+std::string published_markdown(const CompareResult& result, const std::vector<RunRecord>& runs,
+                               const std::vector<std::string>& pooled, const PublishedOptions& options,
+                               std::vector<std::string>& notes);
+
 // Generated blocks in Markdown files: the lines between
 //   <!-- tom compare NAME: ARGS -->
 //   <!-- end of tom compare NAME -->
