@@ -40,7 +40,7 @@ void add_compare_command(CLI::App& app) {
   struct Args {
     std::vector<std::string> paths, steps;
     std::string md, csv, into, block;
-    bool summary = false, aggregate = false, published = false;
+    bool summary = false, aggregate = false, published = false, cost = false;
     runs::CompareOptions options;
     runs::AggregateOptions aggregate_options;
     runs::PublishedOptions published_options;
@@ -60,6 +60,7 @@ void add_compare_command(CLI::App& app) {
       if (summary) out.push_back("--summary");
       if (aggregate) out.push_back("--aggregate");
       if (published) out.push_back("--published");
+      if (cost) out.push_back("--cost");
       if (published_options.last != runs::PublishedOptions{}.last)
         out.push_back(fmt::format("--last-evaluations {}", published_options.last));
       if (aggregate_options.reference != runs::AggregateOptions{}.reference)
@@ -99,6 +100,9 @@ void add_compare_command(CLI::App& app) {
                 "print each arm against the published curve of its task (--reference) instead of the table: its "
                 "IQM at each step beside the published mean, and per run the mean of its last evaluations and how "
                 "often it is above the published mean");
+  cmd->add_flag("--cost", args->cost,
+                "print what each arm costs against its baseline instead of the table, runs matched by seed: wall "
+                "seconds and their ratio, and the extra seconds of each phase; needs --baseline");
   cmd->add_option("--last-evaluations", args->published_options.last,
                   "--published: evaluations averaged at each run's end")
       ->capture_default_str()->check(CLI::Range(1, 1000000));
@@ -121,11 +125,15 @@ void add_compare_command(CLI::App& app) {
     auto options = args->options;
     parse_steps(args->steps, options);
     auto result = runs::compare_runs(found, options);
-    if (args->published && (args->summary || args->aggregate))
-      fail("--published prints its own statements: leave out --summary and --aggregate");
+    if (args->published + args->cost + (args->summary || args->aggregate) > 1)
+      fail("--summary/--aggregate, --published and --cost each print their own statements: give one of them");
+    if (args->cost && args->options.baseline.empty())
+      fail("--cost compares arms with a baseline: give --baseline (e.g. objective.name=mle)");
     std::string text;
     if (args->summary) {
       text = runs::summary_markdown(result);
+    } else if (args->cost) {
+      text = runs::cost_markdown(result, found, options.pooled);
     } else if (args->published) {
       auto published_options = args->published_options;
       published_options.reference = args->aggregate_options.reference;

@@ -540,3 +540,29 @@ TEST(ResultsReport, PublishedReadsEachArmAndRunAgainstThePublishedMean) {
   ASSERT_EQ(notes.size(), 1u);
   EXPECT_NE(notes[0].find("inverted_pendulum: no published mbpo curve"), std::string::npos) << notes[0];
 }
+
+// Cost, seed by seed: each tom run against the mle run of its seed at the last step.
+TEST(ResultsReport, CostMatchesRunsBySeedAndNamesThePhases) {
+  const fs::path root = temp_dir("cost");
+  const auto run = [&](const std::string& objective, int seed, double wall, double objective_s, double sac_s) {
+    const fs::path dir = make_run(root, objective, seed, {{100, 10.0 + seed}, {200, 20.0 + seed}}, "hopper");
+    write_text(dir / "metrics.csv", fmt::format("step,wall_s,eval_return_mean,time_sac_s,time_objective_s\n"
+                                                "100,1,{},1,1\n200,{},{},{},{}\n",
+                                                10 + seed, wall, 20 + seed, sac_s, objective_s));
+  };
+  run("mle", 0, 100, 0, 50);
+  run("mle", 1, 200, 0, 50);
+  run("tom", 0, 150, 40, 55);
+  run("tom", 1, 300, 90, 60);
+  run("tom", 2, 999, 9, 9);  // no mle seed 2: left out
+  const auto runs = find_runs({root}, resumed_settings);
+  const auto result = compare_with_last(root, {});
+  const auto md = cost_markdown(result, runs, {});
+  EXPECT_NE(md.find("- **hopper**, tom against mle to step 200, runs matched by seed: seed 0: 150 s against 100 s "
+                    "(1.50x); phase seconds, tom − mle: objective +40, sac +5; seed 1: 300 s against 200 s (1.50x); "
+                    "phase seconds, tom − mle: objective +90, sac +10; median ratio 1.50x over 2 seeds."),
+            std::string::npos)
+      << md;
+  EXPECT_EQ(md.find("seed 2"), std::string::npos) << md;
+  EXPECT_NE(md.find("waited for a core"), std::string::npos) << md;
+}

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <map>
 #include <sstream>
 
@@ -265,6 +266,64 @@ std::string published_markdown(const CompareResult& result, const std::vector<Ru
     }
   }
   if (out.empty()) fail("no arm has a published {} curve to be read against", options.reference);
+  if (!result.binaries_note.empty()) out += "\nNote: " + result.binaries_note + ".\n";
+  return out;
+}
+
+std::string cost_markdown(const CompareResult& result, const std::vector<RunRecord>& runs,
+                          const std::vector<std::string>& pooled) {
+  const auto arms = group_into_arms(runs, pooled);
+  const auto arm_named = [&](const std::string& label) -> const Arm& {
+    const auto it = std::find_if(arms.begin(), arms.end(), [&](const Arm& x) { return x.label == label; });
+    if (it == arms.end()) fail("cost_markdown: arm '{}' is not among the runs given", label);
+    return *it;
+  };
+  // A run's value of `column` at `step` (an evaluated step it has), or NaN.
+  const auto at = [](const RunRecord& run, const std::string& column, std::int64_t step) {
+    const auto steps = run.steps();
+    const auto row = std::find(steps.begin(), steps.end(), step);
+    if (row == steps.end() || !run.metrics.has(column)) return std::numeric_limits<double>::quiet_NaN();
+    return run.metrics.rows[static_cast<std::size_t>(row - steps.begin())][run.metrics.index(column)];
+  };
+  std::string out;
+  for (const CompareRow* row : last_difference_rows(result)) {
+    const Contrast c = contrast_of(result, row->arm, row->baseline);
+    const Arm& arm = arm_named(row->arm);
+    const Arm& base = arm_named(row->baseline);
+    std::vector<std::string> pairs;
+    std::vector<double> ratios;
+    for (const RunRecord* mine : arm.runs) {
+      const auto theirs = std::find_if(base.runs.begin(), base.runs.end(),
+                                       [&](const RunRecord* r) { return r->seed == mine->seed; });
+      if (theirs == base.runs.end()) continue;
+      const double wall = at(*mine, "wall_s", row->step), base_wall = at(**theirs, "wall_s", row->step);
+      if (!std::isfinite(wall) || !std::isfinite(base_wall) || base_wall <= 0) continue;
+      std::vector<std::pair<double, std::string>> extra;
+      for (const auto& column : mine->metrics.header) {
+        if (!column.starts_with("time_")) continue;
+        const double delta = at(*mine, column, row->step) - at(**theirs, column, row->step);
+        if (std::isfinite(delta))
+          extra.push_back({delta, fmt::format("{} {:+.0f}", column.substr(5, column.size() - 7), delta)});
+      }
+      std::sort(extra.begin(), extra.end(), [](const auto& x, const auto& y) { return x.first > y.first; });
+      std::vector<std::string> phases;
+      for (const auto& [delta, text] : extra) phases.push_back(text);
+      ratios.push_back(wall / base_wall);
+      pairs.push_back(fmt::format("seed {}: {:.0f} s against {:.0f} s ({:.2f}x){}", mine->seed, wall, base_wall,
+                                  wall / base_wall,
+                                  phases.empty() ? "" : "; phase seconds, " + c.arm + " − " + c.baseline + ": " +
+                                                            join(phases, ", ")));
+    }
+    if (pairs.empty()) continue;
+    std::sort(ratios.begin(), ratios.end());
+    const double median = ratios.size() % 2 ? ratios[ratios.size() / 2]
+                                            : 0.5 * (ratios[ratios.size() / 2 - 1] + ratios[ratios.size() / 2]);
+    out += fmt::format("- **{}**, {} against {} to step {}, runs matched by seed: {}; median ratio {:.2f}x over {}.\n",
+                       c.context(), c.arm, c.baseline, row->step, join(pairs, "; "), median, seed_count(pairs.size()));
+  }
+  if (out.empty()) fail("no arm has a run of the same seed in its baseline to be costed against");
+  out += "\nWall-clock seconds (`wall_s`) and phase timers include any time a run waited for a core; a pair's ratio "
+         "is a cost only where both runs had their cores alike.\n";
   if (!result.binaries_note.empty()) out += "\nNote: " + result.binaries_note + ".\n";
   return out;
 }

@@ -48,6 +48,16 @@ std::string published_markdown(const CompareResult& result, const std::vector<Ru
                                const std::vector<std::string>& pooled, const PublishedOptions& options,
                                std::vector<std::string>& notes);
 
+// What an arm costs against its baseline, seed by seed (runs matched by seed, so each
+// pair shared its machine's conditions as far as the runs did): at the arm's last
+// difference step, each pair's wall-clock seconds and their ratio, and the extra seconds
+// of every phase timer (time_* columns) both runs have, largest first; then the median
+// ratio over the pairs. Wall clocks include any waiting for a core, which a pair does not
+// share by construction: a line says so. Throws tom::Error when no arm has a baseline or no
+// seed is in both.
+std::string cost_markdown(const CompareResult& result, const std::vector<RunRecord>& runs,
+                          const std::vector<std::string>& pooled);
+
 // Generated blocks in Markdown files: the lines between
 //   <!-- tom compare NAME: ARGS -->
 //   <!-- end of tom compare NAME -->
