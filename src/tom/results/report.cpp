@@ -92,6 +92,13 @@ double curve_at(const std::vector<std::pair<double, double>>& curve, double step
   return curve.back().second;
 }
 
+// The arm of `arms` labelled `label`; compare_runs grouped the same runs, so it is there.
+const Arm& arm_labelled(const std::vector<Arm>& arms, const std::string& label) {
+  const auto it = std::find_if(arms.begin(), arms.end(), [&](const Arm& x) { return x.label == label; });
+  if (it == arms.end()) fail("arm '{}' is not among the runs given", label);
+  return *it;
+}
+
 }  // namespace
 
 std::string summary_markdown(const CompareResult& result) {
@@ -240,9 +247,7 @@ std::string published_markdown(const CompareResult& result, const std::vector<Ru
     if (at_steps.empty()) continue;
     out += fmt::format("- **{}**, {} (IQM and {} % bootstrap interval) against the published {} mean: {}.\n",
                        result.arms[a], result.metric, pct, options.reference, join(at_steps, "; "));
-    const auto arm = std::find_if(arms.begin(), arms.end(), [&](const Arm& x) { return x.label == result.arms[a]; });
-    if (arm == arms.end()) fail("published_markdown: arm '{}' is not among the runs given", result.arms[a]);
-    for (const RunRecord* run : arm->runs) {
+    for (const RunRecord* run : arm_labelled(arms, result.arms[a]).runs) {
       const auto steps = run->steps();
       const auto values = run->metrics.column(result.metric);
       const std::size_t from = steps.size() > static_cast<std::size_t>(options.last) ? steps.size() - options.last : 0;
@@ -273,11 +278,6 @@ std::string published_markdown(const CompareResult& result, const std::vector<Ru
 std::string cost_markdown(const CompareResult& result, const std::vector<RunRecord>& runs,
                           const std::vector<std::string>& pooled) {
   const auto arms = group_into_arms(runs, pooled);
-  const auto arm_named = [&](const std::string& label) -> const Arm& {
-    const auto it = std::find_if(arms.begin(), arms.end(), [&](const Arm& x) { return x.label == label; });
-    if (it == arms.end()) fail("cost_markdown: arm '{}' is not among the runs given", label);
-    return *it;
-  };
   // A run's value of `column` at `step` (an evaluated step it has), or NaN.
   const auto at = [](const RunRecord& run, const std::string& column, std::int64_t step) {
     const auto steps = run.steps();
@@ -288,8 +288,8 @@ std::string cost_markdown(const CompareResult& result, const std::vector<RunReco
   std::string out;
   for (const CompareRow* row : last_difference_rows(result)) {
     const Contrast c = contrast_of(result, row->arm, row->baseline);
-    const Arm& arm = arm_named(row->arm);
-    const Arm& base = arm_named(row->baseline);
+    const Arm& arm = arm_labelled(arms, row->arm);
+    const Arm& base = arm_labelled(arms, row->baseline);
     std::vector<std::string> pairs;
     std::vector<double> ratios;
     for (const RunRecord* mine : arm.runs) {
