@@ -6,8 +6,8 @@
 // included; this is the number to beat on our 2 cores.
 //
 // Cases: the default planner (mbrl-lib's: horizon 30, population 500, 50 elites, 5
-// iterations, 20 particles) and a reduced one (horizon 15, population 200, 20 elites, 3
-// iterations, 10 particles: about 1/17 of the default's model rows).
+// iterations, 20 particles) and configs/presets/pets_cpu_planner.toml (horizon 15,
+// population 100, 10 elites, 3 iterations, 5 particles: 1/67 of the default's model rows).
 // Argument: threads (run.threads). Reported: seconds per env step (real time, the env
 // step included) and the planner's own timer per step. Slow: run with --benchmark_filter=BM_PetsPlan.
 #include <benchmark/benchmark.h>
@@ -32,15 +32,16 @@ double figure(const tom::backbones::Trainer& trainer, const std::string& name) {
   return 0.0;
 }
 
-void BM_PetsPlan(benchmark::State& state, const std::vector<std::string>& planner) {
+// planner_file: a TOML settings file under configs/ ("" for mbrl-lib's default planner).
+void BM_PetsPlan(benchmark::State& state, const std::string& planner_file) {
   tom::runs::ConfigSources sources;
   sources.env = "halfcheetah";
+  if (!planner_file.empty()) sources.user_file = std::string(TOM_SOURCE_DIR) + "/configs/" + planner_file;
   sources.overrides = {"run.algo=pets", "run.threads=" + std::to_string(state.range(0)),
                        "pets.random_steps=" + std::to_string(kRandomSteps),
                        "run.steps=" + std::to_string(kRandomSteps + 1000),
                        // One short fit: the model's quality does not change the planner's work.
                        "ensemble.max_epochs=5"};
-  sources.overrides.insert(sources.overrides.end(), planner.begin(), planner.end());
   const tom::runs::Config config = tom::runs::resolve_config(sources);
   auto trainer = tom::runs::make_trainer(config);
   // The first planned step fits the model; keep it out of the timing.
@@ -55,11 +56,10 @@ void BM_PetsPlan(benchmark::State& state, const std::vector<std::string>& planne
   }
 }
 
-BENCHMARK_CAPTURE(BM_PetsPlan, mbrl_lib_default, std::vector<std::string>{})
+BENCHMARK_CAPTURE(BM_PetsPlan, mbrl_lib_default, std::string())
     ->Arg(1)->Arg(2)->Iterations(1)->UseRealTime()->Unit(benchmark::kSecond);
-BENCHMARK_CAPTURE(BM_PetsPlan, reduced,
-                  std::vector<std::string>{"cem.horizon=15", "cem.population=200", "cem.elites=20",
-                                           "cem.iterations=3", "cem.particles=10"})
+// What our halfcheetah PETS runs plan with (docs/fidelity.md, "pets-paper").
+BENCHMARK_CAPTURE(BM_PetsPlan, cpu_planner_preset, std::string("presets/pets_cpu_planner.toml"))
     ->Arg(1)->Arg(2)->Iterations(1)->UseRealTime()->Unit(benchmark::kSecond);
 
 }  // namespace

@@ -6,11 +6,13 @@
 #include <fmt/core.h>
 
 #include "cli/commands.hpp"
+#include "tom/core/allocator.hpp"
 #include "tom/core/blas_kernel.hpp"
 #include "tom/core/error.hpp"
 
 int main(int argc, char** argv) {
   tom::select_blas_kernel(argv);
+  tom::keep_large_blocks_in_heap();
   CLI::App app{"tom-rl: model-based reinforcement learning with policy-aware model learning"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "tom-rl 0.1");

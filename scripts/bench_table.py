@@ -1,0 +1,92 @@
+#!/usr/bin/python3
+"""Before/after tables from committed Google Benchmark JSON files (issue 40's figures).
+
+A block in a Markdown file records its own arguments:
+  <!-- bench_table NAME: LABEL=a.json,b.json LABEL=c.json,d.json -->
+  ...generated table...
+  <!-- end of bench_table NAME -->
+Each LABEL is one setting, measured in one or more invocations (interleave the settings'
+invocations so the machine's noise falls on both); a benchmark's figure under a label is the
+median real time over its invocations, and the last column is the last label's time over
+the first's.
+  bench_table.py --into FILE.md    rewrites every block of the file from its JSON files
+  bench_table.py --check FILE.md   fails when a block is stale
+"""
+import json
+import os
+import re
+import statistics
+import sys
+
+BLOCK = re.compile(r"<!-- bench_table (\S+): (.*?) -->\n.*?<!-- end of bench_table \1 -->", re.S)
+
+
+def fail(message):
+    sys.exit(f"bench_table.py: {message}")
+
+
+def read_times(path):
+    try:
+        with open(path) as f:
+            data = json.load(f)
+    except (OSError, json.JSONDecodeError) as error:
+        fail(f"{path}: cannot read benchmark JSON ({error})")
+    times = {}
+    for run in data.get("benchmarks", []):
+        if run.get("run_type", "iteration") != "iteration" or "real_time" not in run:
+            continue
+        times.setdefault(run["name"], []).append((float(run["real_time"]), run.get("time_unit", "ns")))
+    if not times:
+        fail(f"{path}: no benchmark results in it")
+    return times
+
+
+def table(name, args):
+    sides = []
+    for arg in args.split():
+        label, _, files = arg.partition("=")
+        if not label or not files:
+            fail(f"block {name}: expected LABEL=file.json[,file.json...], got '{arg}'")
+        merged = {}
+        for path in files.split(","):
+            for bench, values in read_times(path).items():
+                merged.setdefault(bench, []).extend(values)
+        sides.append((label, merged))
+    if len(sides) < 2:
+        fail(f"block {name}: needs two labels or more to compare")
+    names = [b for b in sides[0][1] if all(b in side for _, side in sides)]
+    if not names:
+        fail(f"block {name}: no benchmark is in every label's files")
+    head = [f"<!-- bench_table {name}: {args} -->",
+            "| benchmark | " + " | ".join(f"{label} (median)" for label, _ in sides) +
+            f" | {sides[-1][0]} / {sides[0][0]} |",
+            "|---|" + "---:|" * (len(sides) + 1)]
+    for bench in names:
+        medians = [statistics.median(t for t, _ in side[bench]) for _, side in sides]
+        unit = sides[0][1][bench][0][1]
+        cells = [f"{m:.4g} {unit} (n={len(side[bench])})" for m, (_, side) in zip(medians, sides)]
+        head.append(f"| {bench} | " + " | ".join(cells) + f" | {medians[-1] / medians[0]:.2f} |")
+    head.append(f"<!-- end of bench_table {name} -->")
+    return "\n".join(head)
+
+
+def main(argv):
+    if len(argv) != 3 or argv[1] not in ("--into", "--check"):
+        fail("usage: --into FILE.md | --check FILE.md")
+    path = os.path.abspath(argv[2])
+    with open(path) as f:
+        text = f.read()
+    root = os.path.dirname(os.path.abspath(__file__)) + "/.."
+    os.chdir(root)  # the blocks' paths are relative to the repository
+    new = BLOCK.sub(lambda m: table(m.group(1), m.group(2)), text)
+    if argv[1] == "--check":
+        if new != text:
+            fail(f"{path}: a bench_table block is stale; run scripts/bench_table.py --into {path}")
+        return
+    with open(path + ".tmp", "w") as f:
+        f.write(new)
+    os.replace(path + ".tmp", path)
+
+
+if __name__ == "__main__":
+    main(sys.argv)
