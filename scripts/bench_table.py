@@ -7,11 +7,14 @@ A block in a Markdown file records its own arguments:
   <!-- end of bench_table NAME -->
 Each LABEL is one setting, measured in one or more invocations (interleave the settings'
 invocations so the machine's noise falls on both); a benchmark's figure under a label is the
-median real time over its invocations, and the last column is the last label's time over
-the first's.
-  bench_table.py --into FILE.md    rewrites every block of the file from its JSON files
-  bench_table.py --check FILE.md   fails when a block is stale
+median real time over its invocations, and with two labels or more the last column is the
+last label's time over the first's. An argument figure=COUNTER shows that user counter of
+the benchmarks instead of their real time.
+  bench_table.py --into [FILE.md ...]    rewrites every block from its JSON files
+  bench_table.py --check [FILE.md ...]   fails when a block is stale
+(the files default to README.md and docs/*.md)
 """
+import glob
 import json
 import os
 import re
@@ -25,7 +28,7 @@ def fail(message):
     sys.exit(f"bench_table.py: {message}")
 
 
-def read_times(path):
+def read_times(path, figure):
     try:
         with open(path) as f:
             data = json.load(f)
@@ -33,59 +36,71 @@ def read_times(path):
         fail(f"{path}: cannot read benchmark JSON ({error})")
     times = {}
     for run in data.get("benchmarks", []):
-        if run.get("run_type", "iteration") != "iteration" or "real_time" not in run:
+        if run.get("run_type", "iteration") != "iteration":
             continue
-        times.setdefault(run["name"], []).append((float(run["real_time"]), run.get("time_unit", "ns")))
+        if figure:
+            if figure not in run:
+                fail(f"{path}: {run['name']} has no counter {figure}")
+            times.setdefault(run["name"], []).append((float(run[figure]), ""))
+        elif "real_time" in run:
+            times.setdefault(run["name"], []).append((float(run["real_time"]), run.get("time_unit", "ns")))
     if not times:
         fail(f"{path}: no benchmark results in it")
     return times
 
 
 def table(name, args):
-    sides = []
-    for arg in args.split():
+    sides, words = [], args.split()
+    figure = next((w.partition("=")[2] for w in words if w.startswith("figure=")), "")
+    for arg in words:
         label, _, files = arg.partition("=")
+        if label == "figure":
+            continue
         if not label or not files:
             fail(f"block {name}: expected LABEL=file.json[,file.json...], got '{arg}'")
         merged = {}
         for path in files.split(","):
-            for bench, values in read_times(path).items():
+            for bench, values in read_times(path, figure).items():
                 merged.setdefault(bench, []).extend(values)
         sides.append((label, merged))
-    if len(sides) < 2:
-        fail(f"block {name}: needs two labels or more to compare")
+    if not sides:
+        fail(f"block {name}: no LABEL=file.json given")
     names = [b for b in sides[0][1] if all(b in side for _, side in sides)]
     if not names:
         fail(f"block {name}: no benchmark is in every label's files")
+    ratio = len(sides) > 1
+    what = figure or "real time"
     head = [f"<!-- bench_table {name}: {args} -->",
-            "| benchmark | " + " | ".join(f"{label} (median)" for label, _ in sides) +
-            f" | {sides[-1][0]} / {sides[0][0]} |",
-            "|---|" + "---:|" * (len(sides) + 1)]
+            "| benchmark | " + " | ".join(f"{label}: {what} (median)" for label, _ in sides) +
+            (f" | {sides[-1][0]} / {sides[0][0]} |" if ratio else " |"),
+            "|---|" + "---:|" * (len(sides) + ratio)]
     for bench in names:
         medians = [statistics.median(t for t, _ in side[bench]) for _, side in sides]
         unit = sides[0][1][bench][0][1]
-        cells = [f"{m:.4g} {unit} (n={len(side[bench])})" for m, (_, side) in zip(medians, sides)]
-        head.append(f"| {bench} | " + " | ".join(cells) + f" | {medians[-1] / medians[0]:.2f} |")
+        cells = [f"{m:.4g}{' ' + unit if unit else ''} (n={len(side[bench])})" for m, (_, side) in zip(medians, sides)]
+        head.append(f"| {bench} | " + " | ".join(cells) + (f" | {medians[-1] / medians[0]:.2f} |" if ratio else " |"))
     head.append(f"<!-- end of bench_table {name} -->")
     return "\n".join(head)
 
 
 def main(argv):
-    if len(argv) != 3 or argv[1] not in ("--into", "--check"):
-        fail("usage: --into FILE.md | --check FILE.md")
-    path = os.path.abspath(argv[2])
-    with open(path) as f:
-        text = f.read()
+    if len(argv) < 2 or argv[1] not in ("--into", "--check"):
+        fail("usage: --into|--check [FILE.md ...] (default: README.md and docs/*.md)")
     root = os.path.dirname(os.path.abspath(__file__)) + "/.."
+    paths = [os.path.abspath(p) for p in argv[2:]]
     os.chdir(root)  # the blocks' paths are relative to the repository
-    new = BLOCK.sub(lambda m: table(m.group(1), m.group(2)), text)
-    if argv[1] == "--check":
-        if new != text:
-            fail(f"{path}: a bench_table block is stale; run scripts/bench_table.py --into {path}")
-        return
-    with open(path + ".tmp", "w") as f:
-        f.write(new)
-    os.replace(path + ".tmp", path)
+    paths = paths or [os.path.abspath(p) for p in ["README.md", *sorted(glob.glob("docs/*.md"))]]
+    for path in paths:
+        with open(path) as f:
+            text = f.read()
+        new = BLOCK.sub(lambda m: table(m.group(1), m.group(2)), text)
+        if argv[1] == "--check":
+            if new != text:
+                fail(f"{path}: a bench_table block is stale; run scripts/bench_table.py --into {path}")
+        elif new != text:
+            with open(path + ".tmp", "w") as f:
+                f.write(new)
+            os.replace(path + ".tmp", path)
 
 
 if __name__ == "__main__":
