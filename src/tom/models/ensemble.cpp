@@ -85,6 +85,14 @@ std::pair<torch::Tensor, torch::Tensor> ProbabilisticEnsemble::network(const tor
   return {mean, logvar};
 }
 
+torch::Tensor ProbabilisticEnsemble::elite_members() const {
+  // Every member in order needs no selection: network() then reads the parameters in place
+  // instead of copying all of them on every call (a planner calls it per horizon step).
+  bool all_in_order = static_cast<std::int64_t>(elites_.size()) == settings_.members;
+  for (std::size_t i = 0; all_in_order && i < elites_.size(); ++i) all_in_order = elites_[i] == static_cast<std::int64_t>(i);
+  return all_in_order ? torch::Tensor() : torch::tensor(elites_, torch::kInt64).to(device_);
+}
+
 DynamicsModel::RowOutputs ProbabilisticEnsemble::forward_rows(const torch::Tensor& inputs,
                                                               const torch::Tensor& targets, bool with_moments) {
   auto [mean, logvar] = network(inputs, {});
@@ -112,7 +120,7 @@ Prediction ProbabilisticEnsemble::sample(const torch::Tensor& obs, const torch::
   const auto order = torch::randperm(rows, gen, torch::kInt64).to(device_);
   auto dealt = torch::zeros({elites * per_elite, inputs.size(1)}, inputs.options());
   dealt.narrow(0, 0, rows).copy_(inputs.index_select(0, order));
-  const auto members = torch::tensor(elites_, torch::kInt64).to(device_);
+  const auto members = elite_members();
   auto [mean, logvar] = network(dealt.view({elites, per_elite, -1}), members);
   mean = mean.reshape({-1, outputs}).narrow(0, 0, rows);
   logvar = logvar.reshape({-1, outputs}).narrow(0, 0, rows);
@@ -129,7 +137,7 @@ Prediction ProbabilisticEnsemble::sample_by_block(const torch::Tensor& obs, cons
   const auto rows = inputs.size(0), outputs = obs_dim_ + 1;
   const auto elites = static_cast<std::int64_t>(elites_.size());
   if (rows % elites != 0) fail("{} rows cannot be shared in equal blocks by {} elites", rows, elites);
-  const auto members = torch::tensor(elites_, torch::kInt64).to(device_);
+  const auto members = elite_members();
   auto [mean, logvar] = network(inputs.view({elites, rows / elites, -1}), members);
   const auto drawn = torch::addcmul(mean.reshape({rows, outputs}), torch::exp(0.5 * logvar.reshape({rows, outputs})),
                                     gaussian({rows, outputs}, gen));
@@ -140,7 +148,7 @@ Prediction ProbabilisticEnsemble::mean(const torch::Tensor& obs, const torch::Te
   torch::NoGradGuard no_grad;
   const auto inputs = normalised_inputs(obs, action);
   const auto elites = static_cast<std::int64_t>(elites_.size());
-  const auto members = torch::tensor(elites_, torch::kInt64).to(device_);
+  const auto members = elite_members();
   const auto mean = network(inputs.unsqueeze(0).expand({elites, -1, -1}), members).first;
   return to_prediction(obs, mean.mean(0));
 }

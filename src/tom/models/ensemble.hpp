@@ -70,6 +70,8 @@ class ProbabilisticEnsemble final : public DynamicsModel {
   // Mean and bounded log-variance [K, B, D] for inputs [K, B, in] through the members
   // `members` (all when undefined).
   std::pair<torch::Tensor, torch::Tensor> network(const torch::Tensor& inputs, const torch::Tensor& members);
+  // The elites as network()'s `members`: undefined when they are every member in order.
+  torch::Tensor elite_members() const;
 
   EnsembleSettings settings_;
   std::int64_t layers_;  // weight matrices per member (hidden_layers + 1)
