@@ -278,12 +278,15 @@ std::string published_markdown(const CompareResult& result, const std::vector<Ru
 std::string cost_markdown(const CompareResult& result, const std::vector<RunRecord>& runs,
                           const std::vector<std::string>& pooled) {
   const auto arms = group_into_arms(runs, pooled);
-  // A run's value of `column` at `step` (an evaluated step it has), or NaN.
-  const auto at = [](const RunRecord& run, const std::string& column, std::int64_t step) {
+  // A run's metrics row at `step` (an evaluated step it has), or -1; then a column's value there, or NaN.
+  const auto row_at = [](const RunRecord& run, std::int64_t step) {
     const auto steps = run.steps();
     const auto row = std::find(steps.begin(), steps.end(), step);
-    if (row == steps.end() || !run.metrics.has(column)) return std::numeric_limits<double>::quiet_NaN();
-    return run.metrics.rows[static_cast<std::size_t>(row - steps.begin())][run.metrics.index(column)];
+    return row == steps.end() ? std::ptrdiff_t{-1} : row - steps.begin();
+  };
+  const auto value = [](const RunRecord& run, std::ptrdiff_t row, const std::string& column) {
+    if (row < 0 || !run.metrics.has(column)) return std::numeric_limits<double>::quiet_NaN();
+    return run.metrics.rows[static_cast<std::size_t>(row)][run.metrics.index(column)];
   };
   std::string out;
   for (const CompareRow* row : last_difference_rows(result)) {
@@ -296,12 +299,13 @@ std::string cost_markdown(const CompareResult& result, const std::vector<RunReco
       const auto theirs = std::find_if(base.runs.begin(), base.runs.end(),
                                        [&](const RunRecord* r) { return r->seed == mine->seed; });
       if (theirs == base.runs.end()) continue;
-      const double wall = at(*mine, "wall_s", row->step), base_wall = at(**theirs, "wall_s", row->step);
+      const std::ptrdiff_t my_row = row_at(*mine, row->step), their_row = row_at(**theirs, row->step);
+      const double wall = value(*mine, my_row, "wall_s"), base_wall = value(**theirs, their_row, "wall_s");
       if (!std::isfinite(wall) || !std::isfinite(base_wall) || base_wall <= 0) continue;
       std::vector<std::pair<double, std::string>> extra;
       for (const auto& column : mine->metrics.header) {
         if (!column.starts_with("time_")) continue;
-        const double delta = at(*mine, column, row->step) - at(**theirs, column, row->step);
+        const double delta = value(*mine, my_row, column) - value(**theirs, their_row, column);
         if (std::isfinite(delta))
           extra.push_back({delta, fmt::format("{} {:+.0f}", column.substr(5, column.size() - 7), delta)});
       }
