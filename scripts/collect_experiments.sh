@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Copies the small result files of every run under ~/tom-experiments/sweeps (config.toml,
 # metrics.csv, weights.csv, and each sweep's sweep.json) into experiments/, keeping the
-# sweep/cell layout, so that results survive a change of machine. Checkpoints stay out.
+# sweep/cell layout, so that results survive a change of machine. Checkpoints stay out, and
+# so do runs that have not finished an evaluation yet.
 #   scripts/collect_experiments.sh [experiments root, default ~/tom-experiments]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,6 +14,8 @@ for sweep in "$root"/sweeps/*/; do
   [[ -f $sweep/sweep.json ]] && cp "$sweep/sweep.json" "experiments/$name/"
   while IFS= read -r config; do
     run=$(dirname "$config")
+    # A run without an evaluation yet has nothing to compare (tom compare refuses it).
+    [[ -f $run/metrics.csv && $(wc -l < "$run/metrics.csv") -ge 2 ]] || continue
     dest="experiments/$name/${run#"$sweep"}"
     mkdir -p "$dest"
     for f in config.toml metrics.csv weights.csv; do
