@@ -3,6 +3,7 @@
 // learns inverted_pendulum with a planner small enough for the suite.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 
 #include "run_util.hpp"
@@ -40,6 +41,10 @@ TEST(PetsRun, TomResumedRunMatchesUninterruptedRun) {
   tom::test::expect_same_cells(whole / "weights.csv", split / "weights.csv");
   // Fits at 200 (exploration ends) and every 100 steps after: 200, 300, 400.
   EXPECT_EQ(tom::test::read_csv(whole / "weights.csv").rows.size(), 3u);
+  // TOM's actions come from the distilled policy, whose fit is reported.
+  const auto metrics = tom::test::read_csv(whole / "metrics.csv");
+  const double rmse = std::stod(metrics.rows.back()[metrics.column("distill_action_rmse")]);
+  EXPECT_TRUE(rmse > 0 && rmse < 2) << rmse;
   // tom eval plans with the restored model (PETS has no agent to read alone).
   ASSERT_EQ(run_tom({"eval", whole.string(), "--episodes", "1"}, whole.string() + ".eval.log"), 0);
   EXPECT_NE(tom::test::read_text(whole.string() + ".eval.log").find("return"), std::string::npos);
@@ -61,6 +66,9 @@ TEST(PetsRun, SolvesInvertedPendulum) {
                     dir.string() + ".log"),
             0);
   tom::test::expect_stopped_at_target(dir, 950.0, 5000);
+  // MLE needs no policy, so nothing is distilled and no distillation figure is reported.
+  const auto header = tom::test::read_csv(dir / "metrics.csv").header;
+  EXPECT_EQ(std::count(header.begin(), header.end(), "distill_action_rmse"), 0);
 }
 
 }  // namespace

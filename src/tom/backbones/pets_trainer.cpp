@@ -110,7 +110,8 @@ void PetsTrainer::report(Figures& out) const {
   out("time_objective_s", learning_->work().objective_s);
   out("model_fresh_mse", learning_->work().fresh_mse);
   out.add(counters_);
-  out.add(last_distill_);
+  // Only a run that distils has the distilled policy's figures: zeros would read as a perfect fit.
+  if (distills_) out.add(last_distill_);
   out.add(learning_->weights());
   learning_->report_objective(out);
 }
