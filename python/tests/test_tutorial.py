@@ -27,7 +27,8 @@ def test_the_tutorial_notebook_runs(tmp_path, monkeypatch):
 def test_the_example_scripts_run(script, args, tmp_path):
     import subprocess
     import sys
-    root = os.environ.get("TOM_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
+    # Absolute: the script runs in tmp_path, where a relative TOM_SOURCE_DIR would not resolve.
+    root = os.path.abspath(os.environ.get("TOM_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", "..")))
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path), MPLBACKEND="Agg")
     done = subprocess.run([sys.executable, os.path.join(root, "examples", "python", script), *args], env=env,
                           capture_output=True, text=True, timeout=600, cwd=tmp_path)
