@@ -21,6 +21,8 @@ import re
 import statistics
 import sys
 
+from markdown_blocks import rewrite_or_check
+
 BLOCK = re.compile(r"<!-- bench_table (\S+): (.*?) -->\n.*?<!-- end of bench_table \1 -->", re.S)
 
 
@@ -91,17 +93,9 @@ def main(argv):
     os.chdir(root)  # the blocks' paths are relative to the repository
     paths = paths or [os.path.abspath(p) for p in ["README.md", *sorted(glob.glob("docs/*.md"))]]
     for path in paths:
-        with open(path) as f:
-            text = f.read()
-        new = BLOCK.sub(lambda m: table(m.group(1), m.group(2)), text)
-        if argv[1] == "--check":
-            if new != text:
-                fail(f"{path}: a bench_table block is stale; run scripts/bench_table.py --into {path}")
-        elif new != text:
-            with open(path + ".tmp", "w") as f:
-                f.write(new)
-            os.replace(path + ".tmp", path)
-
+        rewrite_or_check(path, lambda text: BLOCK.sub(lambda m: table(m.group(1), m.group(2)), text),
+                         argv[1] == "--check", "bench_table.py",
+                         f"a bench_table block is stale; run scripts/bench_table.py --into {path}")
 
 if __name__ == "__main__":
     main(sys.argv)

@@ -10,6 +10,8 @@ import csv
 import re
 import sys
 
+from markdown_blocks import rewrite_or_check
+
 # (kind, test on the library and symbol a sample fell in); the first that matches wins.
 KINDS = [
     ("GEMM kernel", lambda dso, sym: "openblas" in dso and "gemm_kernel" in sym),
@@ -71,21 +73,15 @@ def table(csv_path):
 
 
 def replace_block(md_path, csv_path, check):
-    with open(md_path) as f:
-        text = f.read()
-    begin = BEGIN.format(csv_path)
-    start, stop = text.find(begin), text.find(END)
-    if start < 0 or stop < start:
-        fail(f"{md_path}: no block between '{begin}' and '{END}'")
-    new = text[:start] + table(csv_path) + text[stop + len(END):]
-    if check:
-        if new != text:
-            fail(f"{md_path}: the profile table is stale against {csv_path}; run scripts/profile_table.py --into")
-        return
-    with open(md_path + ".tmp", "w") as f:
-        f.write(new)
-    import os
-    os.replace(md_path + ".tmp", md_path)
+    def transform(text):
+        begin = BEGIN.format(csv_path)
+        start, stop = text.find(begin), text.find(END)
+        if start < 0 or stop < start:
+            fail(f"{md_path}: no block between '{begin}' and '{END}'")
+        return text[:start] + table(csv_path) + text[stop + len(END):]
+
+    rewrite_or_check(md_path, transform, check, "profile_table.py",
+                     f"the profile table is stale against {csv_path}; run scripts/profile_table.py --into")
 
 
 def main(argv):
