@@ -391,6 +391,33 @@ TEST(ResultsCompare, LastCommonStepMeetsEachArmAtItsOwnEnd) {
   EXPECT_THROW(row_of(result, "env=walker2d, objective.name=tom", "eval_return_mean", 300), std::runtime_error);
 }
 
+// An arm's interval at a step is the same whichever other runs and steps a command names
+// (a README line must not move when another task joins its block).
+TEST(ResultsCompare, AnArmsIntervalsDoNotDependOnWhatElseIsCompared) {
+  const fs::path root = temp_dir("interval_identity");
+  for (int s = 0; s < 8; ++s) {
+    const double noise = std::fmod(37.0 * s * s + 11.0 * s, 23.0);  // irregular, so intervals depend on the draws
+    make_run(root / "pendulum", "mle", s, {{100, 5 + noise}, {300, 30 + noise}});
+    make_run(root / "pendulum", "tom", s, {{100, 9 - noise}, {300, 50 + 2 * noise}});
+    make_run(root / "hopper", "mle", s, {{100, noise}, {300, 100 + noise}}, "hopper");
+    make_run(root / "hopper", "tom", s, {{100, noise}, {300, 90 - noise}}, "hopper");
+  }
+  CompareOptions alone;
+  alone.baseline = "objective.name=mle";
+  alone.steps = {300};
+  CompareOptions with_more = alone;
+  with_more.steps = {100, 300};
+  const auto one = compare_runs(find_runs({root / "pendulum"}), alone);
+  const auto both = compare_runs(find_runs({root / "hopper", root / "pendulum"}), with_more);
+  const auto& a = row_of(one, "objective.name=tom", "eval_return_mean", 300);
+  const auto& b = row_of(both, "env=inverted_pendulum, objective.name=tom", "eval_return_mean", 300);
+  EXPECT_EQ(a.ci.low, b.ci.low);
+  EXPECT_EQ(a.ci.high, b.ci.high);
+  EXPECT_EQ(a.diff_ci.low, b.diff_ci.low);
+  EXPECT_EQ(a.diff_ci.high, b.diff_ci.high);
+  fs::remove_all(root);
+}
+
 TEST(ResultsReport, SummarySaysOnlyWhatTheIntervalAndTheTestShow) {
   // A lead of 50 over a spread of +-1.5: both the interval and Welch's test agree.
   const auto ahead = summary_markdown(compare_with_last(make_two_tasks("summary_ahead", 50), {}));

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <map>
 #include <set>
+#include <string_view>
 
 #include <fmt/format.h>
 
@@ -26,10 +27,25 @@ std::map<std::int64_t, double> series_of(const RunRecord& run, const std::string
 double iqm_of_first(const Strata& s) { return interquartile_mean(s[0]); }
 double iqm_difference(const Strata& s) { return interquartile_mean(s[0]) - interquartile_mean(s[1]); }
 
-// Rows' bootstrap seeds differ per cell (derived from the user's seed), so cells do not
-// share resampling noise by accident but the whole table is reproducible.
-std::uint64_t cell_seed(std::uint64_t seed, std::size_t arm, std::size_t cell) {
-  SplitMix64 mix(seed ^ (0x51ED27ULL * (arm + 1)) ^ (0xC0FFEEULL * (cell + 1)));
+// A row's bootstrap seed comes from the user's seed and what the row is (the arm's
+// settings, the quantity, the step, interval or difference), never from its place in the
+// table: the whole table is reproducible, rows do not share resampling noise by accident,
+// and an arm's interval at a step is the same whichever other runs or steps a command names.
+std::uint64_t row_seed(std::uint64_t seed, const Arm& arm, const std::string& quantity, std::int64_t step,
+                       bool difference) {
+  std::uint64_t hash = 0xcbf29ce484222325ULL;  // FNV-1a, stable across platforms
+  auto add = [&](std::string_view text) {
+    for (const unsigned char c : text) hash = (hash ^ c) * 0x100000001b3ULL;
+    hash = (hash ^ 0xff) * 0x100000001b3ULL;  // separator
+  };
+  for (const auto& [key, value] : arm.settings) {
+    add(key);
+    add(value);
+  }
+  add(quantity);
+  add(std::to_string(step));
+  add(difference ? "difference" : "interval");
+  SplitMix64 mix(seed ^ hash);
   return mix.next();
 }
 
@@ -204,12 +220,11 @@ std::vector<std::int64_t> arm_steps(const Arm& arm, const std::vector<const Arm*
 }
 
 // One row: the IQM of `values` with its interval and, given the baseline's values, the
-// difference of IQMs with its interval. `cell` numbers the arm's rows (bootstrap seeds).
-CompareRow make_row(const std::string& arm, const std::string& quantity, std::int64_t step,
-                    const std::vector<double>& values, const Arm* base, const std::vector<double>* base_values,
-                    const CompareOptions& options, std::size_t arm_index, std::size_t cell) {
+// difference of IQMs with its interval.
+CompareRow make_row(const Arm& arm, const std::string& quantity, std::int64_t step, const std::vector<double>& values,
+                    const Arm* base, const std::vector<double>* base_values, const CompareOptions& options) {
   CompareRow row;
-  row.arm = arm;
+  row.arm = arm.label;
   row.quantity = quantity;
   row.step = step;
   row.n = static_cast<int>(values.size());
@@ -217,7 +232,7 @@ CompareRow make_row(const std::string& arm, const std::string& quantity, std::in
     row.mean = mean_of(values);
     row.iqm = interquartile_mean(values);
     row.ci = stratified_bootstrap_ci({values}, iqm_of_first, options.reps, options.confidence,
-                                     cell_seed(options.seed, arm_index, cell));
+                                     row_seed(options.seed, arm, quantity, step, false));
   } else {
     row.mean = row.iqm = std::nan("");
     row.ci = {std::nan(""), std::nan("")};
@@ -228,7 +243,7 @@ CompareRow make_row(const std::string& arm, const std::string& quantity, std::in
     row.baseline_values = *base_values;
     row.diff = interquartile_mean(values) - interquartile_mean(*base_values);
     row.diff_ci = stratified_bootstrap_ci({values, *base_values}, iqm_difference, options.reps, options.confidence,
-                                          cell_seed(options.seed, arm_index, cell + 1000003));
+                                          row_seed(options.seed, arm, quantity, step, true));
     if (values.size() >= 2 && base_values->size() >= 2) row.welch = welch_test(values, *base_values);
   }
   return row;
@@ -339,7 +354,6 @@ CompareResult compare_runs(const std::vector<RunRecord>& runs, const CompareOpti
     if (!selector.empty() && !base)
       result.notes.push_back(fmt::format("arm '{}': no baseline arm with {} and its other settings", arms[a].label,
                                          options.baseline));
-    std::size_t cell = 0;
     for (auto step : data[a].steps) {
       const auto it = data[a].at_step.find(step);
       const std::vector<double> values = it == data[a].at_step.end() ? std::vector<double>{} : it->second;
@@ -350,8 +364,8 @@ CompareResult compare_runs(const std::vector<RunRecord>& runs, const CompareOpti
           result.notes.push_back(fmt::format("step {}: baseline arm '{}' has no evaluation there; no difference for '{}'",
                                              step, base->label, arms[a].label));
       }
-      result.rows.push_back(make_row(arms[a].label, options.metric, step, values, base,
-                                     base_values.empty() ? nullptr : &base_values, options, a, ++cell));
+      result.rows.push_back(
+          make_row(arms[a], options.metric, step, values, base, base_values.empty() ? nullptr : &base_values, options));
     }
     if (data[a].auc.empty()) continue;
     const std::vector<double>* base_auc = nullptr;
@@ -365,7 +379,7 @@ CompareResult compare_runs(const std::vector<RunRecord>& runs, const CompareOpti
                                            steps_text(data[b].auc_steps)));
     }
     result.rows.push_back(
-        make_row(arms[a].label, "auc", data[a].auc_steps.back(), data[a].auc, base, base_auc, options, a, ++cell));
+        make_row(arms[a], "auc", data[a].auc_steps.back(), data[a].auc, base, base_auc, options));
   }
   return result;
 }
