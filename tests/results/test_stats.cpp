@@ -134,3 +134,12 @@ TEST(ResultsStats, ProbabilityOfImprovementCountsPairsAndHalfTies) {
   EXPECT_THROW(probability_of_improvement({}, {1}), tom::Error);
   EXPECT_NEAR(sample_sd({1, 2, 3, 4}), std::sqrt(5.0 / 3.0), 1e-12);
 }
+
+TEST(ResultsStats, NamedSeedsDependOnTheNameAndTheSeedOnly) {
+  EXPECT_EQ(named_seed(0, "tom at 300"), named_seed(0, "tom at 300"));
+  EXPECT_NE(named_seed(0, "tom at 300"), named_seed(0, "tom at 200"));
+  EXPECT_NE(named_seed(0, "tom at 300"), named_seed(1, "tom at 300"));
+  // FNV-1a's offset basis for the empty name, then one splitmix64 step: fixed on every platform.
+  SplitMix64 expected(0xcbf29ce484222325ULL);
+  EXPECT_EQ(named_seed(0, ""), expected.next());
+}

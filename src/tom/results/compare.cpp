@@ -5,7 +5,6 @@
 #include <filesystem>
 #include <map>
 #include <set>
-#include <string_view>
 
 #include <fmt/format.h>
 
@@ -33,20 +32,9 @@ double iqm_difference(const Strata& s) { return interquartile_mean(s[0]) - inter
 // and an arm's interval at a step is the same whichever other runs or steps a command names.
 std::uint64_t row_seed(std::uint64_t seed, const Arm& arm, const std::string& quantity, std::int64_t step,
                        bool difference) {
-  std::uint64_t hash = 0xcbf29ce484222325ULL;  // FNV-1a, stable across platforms
-  auto add = [&](std::string_view text) {
-    for (const unsigned char c : text) hash = (hash ^ c) * 0x100000001b3ULL;
-    hash = (hash ^ 0xff) * 0x100000001b3ULL;  // separator
-  };
-  for (const auto& [key, value] : arm.settings) {
-    add(key);
-    add(value);
-  }
-  add(quantity);
-  add(std::to_string(step));
-  add(difference ? "difference" : "interval");
-  SplitMix64 mix(seed ^ hash);
-  return mix.next();
+  std::string name;
+  for (const auto& [key, value] : arm.settings) name += key + "=" + value + "\n";
+  return named_seed(seed, fmt::format("{}{} at {}: {}", name, quantity, step, difference ? "difference" : "interval"));
 }
 
 // Two decimals for returns and the like; three significant digits below 1, so that small

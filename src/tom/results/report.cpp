@@ -184,7 +184,6 @@ std::string aggregate_markdown(const CompareResult& result, const AggregateOptio
   out += fmt::format("| contrast | tasks (step) | runs | IQM arm | {0} % CI | IQM baseline | {0} % CI | P(arm > baseline) | {0} % CI |\n",
                      pct);
   out += "|---|---|---:|---:|---|---:|---|---:|---|\n";
-  std::uint64_t cell = 0;
   for (const auto& [name, tasks] : contrasts) {
     Strata arm_strata, base_strata, both;
     std::vector<std::string> where;
@@ -207,7 +206,8 @@ std::string aggregate_markdown(const CompareResult& result, const AggregateOptio
       for (std::size_t i = 0; i + 1 < s.size(); i += 2) sum += probability_of_improvement(s[i], s[i + 1]);
       return sum / static_cast<double>(s.size() / 2);
     };
-    SplitMix64 seeds(options.seed ^ (0xA66ULL * ++cell));
+    // Seeded by the contrast and its tasks, so its intervals stay put when other contrasts join.
+    SplitMix64 seeds(named_seed(options.seed, name + ": " + join(where)));
     const auto arm_ci = stratified_bootstrap_ci(arm_strata, pooled_iqm, options.reps, options.confidence, seeds.next());
     const auto base_ci =
         stratified_bootstrap_ci(base_strata, pooled_iqm, options.reps, options.confidence, seeds.next());

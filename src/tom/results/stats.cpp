@@ -64,6 +64,13 @@ std::uint64_t SplitMix64::below(std::uint64_t n) {
   return r % n;
 }
 
+std::uint64_t named_seed(std::uint64_t seed, std::string_view name) {
+  std::uint64_t hash = 0xcbf29ce484222325ULL;
+  for (const unsigned char c : name) hash = (hash ^ c) * 0x100000001b3ULL;
+  SplitMix64 mix(seed ^ hash);
+  return mix.next();
+}
+
 Interval stratified_bootstrap_ci(const Strata& strata, const std::function<double(const Strata&)>& statistic,
                                  int reps, double confidence, std::uint64_t seed) {
   if (strata.empty()) fail("bootstrap of no strata");

@@ -6,6 +6,7 @@
 // No LibTorch here: plain doubles, so this compiles and tests fast.
 #include <cstdint>
 #include <functional>
+#include <string_view>
 #include <vector>
 
 namespace tom::runs {
@@ -34,6 +35,11 @@ class SplitMix64 {
  private:
   std::uint64_t state_;
 };
+
+// A bootstrap seed for one named quantity: the user's seed mixed with a hash of `name`
+// (FNV-1a, the same on every platform). A result seeded by what it is, not by its place in
+// a table, stays the same whatever else the table holds.
+std::uint64_t named_seed(std::uint64_t seed, std::string_view name);
 
 struct Interval {
   double low = 0, high = 0;
