@@ -97,5 +97,6 @@ def main(argv):
                          argv[1] == "--check", "bench_table.py",
                          f"a bench_table block is stale; run scripts/bench_table.py --into {path}")
 
+
 if __name__ == "__main__":
     main(sys.argv)
