@@ -18,6 +18,7 @@
 #include <string>
 
 #include "tom/core/figures.hpp"
+#include "tom/nn/matmul.hpp"
 #include "tom/runs/config.hpp"
 #include "tom/runs/run.hpp"
 
@@ -45,7 +46,9 @@ void BM_Epoch(benchmark::State& state, const std::string& family, const std::str
                        "run.steps=" + std::to_string(kFilledBuffer + kEpoch),
                        "ensemble.max_epochs=30", "ensemble.patience=31", "mdn.max_epochs=30", "mdn.patience=31",
                        // TOM weighs from the first fit (else it waits for a fresh pool).
-                       "tom.wait_for_recent_pool=false"};
+                       "tom.wait_for_recent_pool=false",
+                       // make_trainer sets the precision the config names: tom_bench's --precision.
+                       std::string("run.precision=") + tom::nn::precision_name(tom::nn::matmul_precision())};
   const tom::runs::Config config = tom::runs::resolve_config(sources);
   auto trainer = tom::runs::make_trainer(config);
   while (trainer->env_steps() < kFilledBuffer) trainer->step();

@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 packages=(cmake ninja-build g++ libtorch-dev libmujoco-dev libqhull-dev
           libopenblas0-pthread libcli11-dev nlohmann-json3-dev libfmt-dev
-          libtomlplusplus-dev libgtest-dev libgmock-dev libbenchmark-dev libboost-math-dev
+          libtomlplusplus-dev libdnnl-dev libgtest-dev libgmock-dev libbenchmark-dev libboost-math-dev
           gnuplot-nox libegl-dev libegl-mesa0 ffmpeg
           pybind11-dev python3-numpy python3-pandas python3-pytest python3-torch python3-matplotlib)
 missing=()

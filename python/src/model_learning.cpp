@@ -12,6 +12,7 @@
 #include "tom/core/error.hpp"
 #include "tom/core/figures.hpp"
 #include "tom/core/threads.hpp"
+#include "tom/nn/matmul.hpp"
 #include "tom/model_learning/stage.hpp"
 #include "tom/models/make_model.hpp"
 #include "tom/objectives/finite_verify.hpp"
@@ -160,6 +161,7 @@ py::dict fit_model(const Array& obs, const Array& action, const Array& reward, c
   {
     py::gil_scoped_release release;
     set_threads(config.run.threads > 0 ? config.run.threads : available_cores());
+    nn::set_matmul_precision(nn::parse_precision(config.run.precision));
     model_learning::Stage stage(
         models::make_model(config.mbpo.model, config.ensemble, config.mdn, obs_dim, action_dim, seed, torch::kCPU),
         objectives::make_objective(config.objective, static_cast<int>(obs_dim), static_cast<int>(action_dim),

@@ -22,7 +22,7 @@ namespace {
 // Flags shared by `train` and `config`; each becomes a `section.name=value` override,
 // so flags, --set and config files are parsed and checked by one piece of code.
 struct ConfigFlags {
-  std::string algo, env = "hopper", steps, seed, threads, device, eval_every, eval_episodes, checkpoint_every;
+  std::string algo, env = "hopper", steps, seed, threads, device, precision, eval_every, eval_episodes, checkpoint_every;
   std::string config_file, family, model_objective, stop_at_return;
   std::vector<std::string> sets;
 
@@ -35,6 +35,7 @@ struct ConfigFlags {
     cmd.add_option("--seed", seed, "random seed");
     cmd.add_option("--threads", threads, "CPU threads (default: every core this process may use); 1 is the deterministic reference mode");
     cmd.add_option("--device", device, "cpu, cuda or cuda:N");
+    cmd.add_option("--precision", precision, "matrix products: fp32 (default) or bf16 (CPUs with AVX512-BF16)");
     cmd.add_option("--eval-every", eval_every, "env steps between evaluations");
     cmd.add_option("--eval-episodes", eval_episodes, "episodes per evaluation");
     cmd.add_option("--checkpoint-every", checkpoint_every, "env steps between checkpoints");
@@ -53,7 +54,8 @@ struct ConfigFlags {
     out.overrides = sets;
     const std::pair<const char*, const std::string*> flags[] = {
         {"run.algo", &algo},         {"run.steps", &steps},       {"run.seed", &seed},
-        {"run.threads", &threads},   {"run.device", &device},     {"run.eval_every", &eval_every},
+        {"run.threads", &threads},   {"run.device", &device},     {"run.precision", &precision},
+        {"run.eval_every", &eval_every},
         {"run.eval_episodes", &eval_episodes}, {"run.checkpoint_every", &checkpoint_every},
         {"objective.name", &model_objective}};
     for (const auto& [key, value] : flags)
@@ -85,7 +87,7 @@ void add_run_commands(CLI::App& app) {
           if (field.key == "run.steps") field.parse(flags->steps), field.check();
         steps = parsed.steps;
       }
-      for (const char* flag : {"--algo", "--seed", "--threads", "--device", "--eval-every", "--eval-episodes",
+      for (const char* flag : {"--algo", "--seed", "--threads", "--device", "--precision", "--eval-every", "--eval-episodes",
                                "--checkpoint-every", "--config", "--set", "--out", "--family", "--stop-at-return"})
         if (train->count(flag) > 0)
           fail("{} cannot be combined with --resume: a resumed run keeps its config.toml (only --steps extends it)",

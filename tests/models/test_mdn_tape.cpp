@@ -6,6 +6,7 @@
 #include "tom/core/error.hpp"
 #include "tom/core/threads.hpp"
 #include "tom/models/mdn.hpp"
+#include "tom/nn/matmul.hpp"
 
 namespace tom::models {
 namespace {
@@ -66,6 +67,35 @@ void expect_gradient_matches_autograd(const std::string& variance_floor) {
 TEST(MdnTape, GradientMatchesAutogradWithAFixedFloor) { expect_gradient_matches_autograd("fixed"); }
 
 TEST(MdnTape, GradientMatchesAutogradWithALearnedFloor) { expect_gradient_matches_autograd("learned"); }
+
+// In bf16 the tape computes what autograd computes through the same bf16 products, and
+// stays within bf16's rounding of the fp32 gradient (SiLU is smooth: no unit switches).
+TEST(MdnTape, InBf16MatchesAutogradInBf16AndStaysNearFp32) {
+  if (!nn::cpu_has_bf16()) GTEST_SKIP() << "this CPU has no AVX512-BF16";
+  set_threads(1);
+  torch::manual_seed(12);
+  MdnSettings settings = small_settings("learned");
+  settings.hidden_units = 200;
+  MdnProbe model(11, 3, settings, /*seed=*/3);
+  const std::int64_t n = 64;
+  const auto inputs = torch::randn({1, n, 14}), targets = torch::randn({1, n, 12});
+  const auto row_weights = torch::full({1, n}, 1.0 / n);
+  auto tape_gradient = [&] { return model.likelihood_gradient(0, inputs, targets, row_weights).gradient.clone(); };
+  const auto fp32 = tape_gradient();
+  nn::set_matmul_precision(nn::Precision::bf16);
+  const auto bf16 = tape_gradient();
+  auto& flat = model.flat();
+  flat.zero_grad();
+  (model.forward_rows(inputs, targets, false).objective * row_weights).sum().backward();
+  const auto autograd_bf16 = flat.gradient().clone();
+  nn::set_matmul_precision(nn::Precision::fp32);
+  auto relative = [](const torch::Tensor& got, const torch::Tensor& want) {
+    return (got - want).norm().item<double>() / want.norm().item<double>();
+  };
+  EXPECT_LT(relative(bf16, autograd_bf16), 1e-4);
+  EXPECT_LT(relative(bf16, fp32), 0.02);
+  EXPECT_GT(relative(bf16, fp32), 1e-5);  // rounded: not the fp32 path
+}
 
 TEST(MdnTape, RejectsWrongShapes) {
   const auto options = torch::TensorOptions().dtype(torch::kFloat32);

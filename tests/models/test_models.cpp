@@ -10,6 +10,7 @@
 #include "tom/core/threads.hpp"
 #include "tom/models/ensemble.hpp"
 #include "tom/models/mdn.hpp"
+#include "tom/nn/matmul.hpp"
 #include "tom/models/normaliser.hpp"
 
 namespace tom::models {
@@ -118,6 +119,32 @@ TEST_F(ModelsTest, EnsembleRecoversLinearGaussianSystem) {
 }
 
 TEST_F(ModelsTest, MdnRecoversLinearGaussianSystem) {
+  auto settings = small_mdn(300);
+  settings.fit.patience = 20;
+  MixtureDensityNetwork model(kObs, kAct, settings, 3);
+  expect_recovers_linear_system(model);
+}
+
+// The same fits with bf16 matrix products (nn/matmul.hpp) reach the same accuracy.
+class Bf16ModelsTest : public ModelsTest {
+ protected:
+  void SetUp() override {
+    if (!nn::cpu_has_bf16()) GTEST_SKIP() << "this CPU has no AVX512-BF16";
+    ModelsTest::SetUp();
+    nn::set_matmul_precision(nn::Precision::bf16);
+  }
+  void TearDown() override { nn::set_matmul_precision(nn::Precision::fp32); }
+};
+
+TEST_F(Bf16ModelsTest, EnsembleRecoversLinearGaussianSystem) {
+  auto settings = small_ensemble(150);
+  settings.fit.patience = 20;
+  settings.fit.min_improvement = 0.001;
+  ProbabilisticEnsemble model(kObs, kAct, settings, 3);
+  expect_recovers_linear_system(model);
+}
+
+TEST_F(Bf16ModelsTest, MdnRecoversLinearGaussianSystem) {
   auto settings = small_mdn(300);
   settings.fit.patience = 20;
   MixtureDensityNetwork model(kObs, kAct, settings, 3);

@@ -5,6 +5,7 @@
 
 #include "tom/core/error.hpp"
 #include "tom/models/checks.hpp"
+#include "tom/nn/matmul.hpp"
 
 namespace tom::models {
 
@@ -72,7 +73,7 @@ std::pair<torch::Tensor, torch::Tensor> ProbabilisticEnsemble::network(const tor
       weight = weight.index_select(0, members);
       bias = bias.index_select(0, members);
     }
-    h = torch::baddbmm(bias, h, weight);
+    h = nn::linear(h, weight, bias);
     // In place when no graph needs the pre-activation.
     if (l + 1 < layers_) h = training ? torch::silu(h) : torch::silu_(h);
   }

@@ -5,6 +5,7 @@
 
 #include "tom/core/error.hpp"
 #include "tom/models/checks.hpp"
+#include "tom/nn/matmul.hpp"
 
 namespace tom::models {
 
@@ -57,7 +58,7 @@ torch::Tensor MixtureDensityNetwork::network(const torch::Tensor& inputs) {
   const bool training = torch::GradMode::is_enabled();
   auto h = inputs;
   for (int l = 0; l < layers_; ++l) {
-    h = torch::addmm(params_[2 * l + 1], h, params_[2 * l]);
+    h = nn::linear(h, params_[2 * l], params_[2 * l + 1]);
     // In place when no graph needs the pre-activation.
     if (l + 1 < layers_) h = training ? torch::silu(h) : torch::silu_(h);
   }

@@ -5,6 +5,7 @@
 
 #include "tom/core/error.hpp"
 #include "tom/core/shapes.hpp"
+#include "tom/nn/matmul.hpp"
 
 namespace tom::models {
 
@@ -94,13 +95,13 @@ torch::Tensor MdnTape::forward(const std::vector<torch::Tensor>& parameters, con
   torch::Tensor h = inputs;
   for (std::size_t l = 0; l + 1 < layers; ++l) {
     auto pre = pre_activations_[l].narrow(0, 0, n);
-    at::addmm_out(pre, parameters[2 * l + 1], h, parameters[2 * l]);
+    nn::linear_out(pre, h, parameters[2 * l], parameters[2 * l + 1]);
     h = activations_[l].narrow(0, 0, n);
     at::silu_out(h, pre);
   }
   const auto last = layers - 1;
   auto out = v.out;
-  at::addmm_out(out, parameters[2 * last + 1].unsqueeze(1), parameters[2 * last].t(), h.t());
+  nn::linear_out(out, parameters[2 * last].t(), h.t(), parameters[2 * last + 1].unsqueeze(1));
   return h;
 }
 
@@ -157,18 +158,18 @@ void MdnTape::backward(const std::vector<torch::Tensor>& parameters, const torch
   const auto n = inputs.size(0);
   const auto last = widths_.size() - 2;
   auto grad_weight = gradients[2 * last], grad_bias = gradients[2 * last + 1];
-  at::mm_out(grad_weight, last_hidden.t(), v.grad_out.t());
+  nn::linear_out(grad_weight, last_hidden.t(), v.grad_out.t());
   at::sum_out(grad_bias, v.grad_out, {1});
   torch::Tensor grad = v.grad_out.t();  // dL/d(layer output), [n, width]
   for (std::size_t l = last; l-- > 0;) {
     auto grad_hidden = grad_hidden_[l].narrow(0, 0, n), grad_pre = grad_pre_[l].narrow(0, 0, n);
-    at::mm_out(grad_hidden, grad, parameters[2 * (l + 1)].t());
+    nn::linear_out(grad_hidden, grad, parameters[2 * (l + 1)].t());
     at::silu_backward_out(grad_pre, grad_hidden, pre_activations_[l].narrow(0, 0, n));
     grad = grad_pre;
     const auto layer_input = l == 0 ? inputs : activations_[l - 1].narrow(0, 0, n);
     grad_weight = gradients[2 * l];
     grad_bias = gradients[2 * l + 1];
-    at::mm_out(grad_weight, layer_input.t(), grad);
+    nn::linear_out(grad_weight, layer_input.t(), grad);
     at::sum_out(grad_bias, grad, {0});
   }
 }

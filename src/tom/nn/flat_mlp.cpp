@@ -2,13 +2,14 @@
 
 #include "tom/core/error.hpp"
 #include "tom/core/shapes.hpp"
+#include "tom/nn/matmul.hpp"
 
 namespace tom::nn {
 
 torch::Tensor mlp_forward(const MlpLayers& layers, const torch::Tensor& x) {
   torch::Tensor h = x;
   for (std::size_t l = 0; l < layers.size(); ++l) {
-    h = torch::addmm(layers.biases[l], h, layers.weights[l].t());
+    h = nn::linear(h, layers.weights[l].t(), layers.biases[l]);
     if (l + 1 < layers.size()) h = torch::relu(h);
   }
   return h;
@@ -79,8 +80,8 @@ const torch::Tensor& FlatMlpTape::forward(const MlpLayers& net, const torch::Ten
   const std::size_t layers = net.size();
   for (std::size_t l = 0; l < layers; ++l) {
     const torch::Tensor& in = l == 0 ? input_ : outputs_[l - 1];
-    at::addmm_out(outputs_[l], net.biases[l], in, net.weights[l].t());
-    if (l + 1 < layers) outputs_[l].relu_();
+    nn::linear_out(outputs_[l], in, net.weights[l].t(), net.biases[l],
+               l + 1 < layers ? Epilogue::relu : Epilogue::none);
   }
   return outputs_.back();
 }
@@ -97,11 +98,11 @@ torch::Tensor FlatMlpTape::backward(const MlpLayers& net, const torch::Tensor& g
     const torch::Tensor& in = l == 0 ? input_ : outputs_[l - 1];
     if (param_grad) {
       torch::Tensor weight_grad = param_grad->weights[l], bias_grad = param_grad->biases[l];
-      at::mm_out(weight_grad, grad.t(), in);
+      nn::linear_out(weight_grad, grad.t(), in);
       at::sum_out(bias_grad, grad, {0});
     }
     if (l == 0 && !want_input_grad) break;
-    at::mm_out(grad_inputs_[l], grad, net.weights[l]);
+    nn::linear_out(grad_inputs_[l], grad, net.weights[l]);
     // ReLU passes the gradient where its output was positive.
     if (l > 0) at::threshold_backward_out(grad_inputs_[l], grad_inputs_[l], outputs_[l - 1], 0);
     grad = grad_inputs_[l];

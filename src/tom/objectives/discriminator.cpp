@@ -5,6 +5,7 @@
 
 #include "tom/core/error.hpp"
 #include "tom/core/worker_thread.hpp"
+#include "tom/nn/matmul.hpp"
 
 namespace tom::objectives {
 namespace {
@@ -31,21 +32,25 @@ struct Discriminator::Net : torch::nn::Module {
     out = register_module("out", torch::nn::Linear(hidden, 1));
   }
 
+  static torch::Tensor apply(torch::nn::Linear& layer, const torch::Tensor& x) {
+    return nn::linear(x, layer->weight.t(), layer->bias);
+  }
+
   // Logits of rows x = [s, a, s'] ([n]) and, for the last `grad_rows` rows, the norm of
   // d logit / d x, written out through the tanh layers (exactly what autograd would give).
   std::pair<torch::Tensor, torch::Tensor> forward(const torch::Tensor& x, std::int64_t grad_rows) {
-    const auto hs = torch::tanh(state_in->forward(x.narrow(1, 0, state_dim)));
-    const auto ha = torch::tanh(action_in->forward(x.narrow(1, state_dim, action_dim)));
-    const auto hn = torch::tanh(next_in->forward(x.narrow(1, state_dim + action_dim, state_dim)));
-    const auto g = torch::tanh(joint->forward(torch::cat({hs, ha, hn}, 1)));
-    const auto logits = out->forward(g).squeeze(1);
+    const auto hs = torch::tanh(apply(state_in, x.narrow(1, 0, state_dim)));
+    const auto ha = torch::tanh(apply(action_in, x.narrow(1, state_dim, action_dim)));
+    const auto hn = torch::tanh(apply(next_in, x.narrow(1, state_dim + action_dim, state_dim)));
+    const auto g = torch::tanh(apply(joint, torch::cat({hs, ha, hn}, 1)));
+    const auto logits = apply(out, g).squeeze(1);
     if (grad_rows == 0) return {logits, {}};
     const auto first = x.size(0) - grad_rows;
     auto tail = [&](const torch::Tensor& t) { return t.narrow(0, first, grad_rows); };
     auto tanh_slope = [&](const torch::Tensor& h) { return 1.0 - tail(h).square(); };
-    const auto d_hidden = (tanh_slope(g) * out->weight).matmul(joint->weight);
+    const auto d_hidden = nn::linear(tanh_slope(g) * out->weight, joint->weight);
     auto branch_grad = [&](int index, const torch::Tensor& h, torch::nn::Linear& layer) {
-      return (d_hidden.narrow(1, index * branch, branch) * tanh_slope(h)).matmul(layer->weight);
+      return nn::linear(d_hidden.narrow(1, index * branch, branch) * tanh_slope(h), layer->weight);
     };
     const auto squared = branch_grad(0, hs, state_in).square().sum(1) +
                          branch_grad(1, ha, action_in).square().sum(1) +

@@ -33,6 +33,7 @@ struct RunSettings {
   std::int64_t seed = 0;
   int threads = 0;  // resolved to available_cores() when a run is created
   std::string device = "cpu";
+  std::string precision = "fp32";
   std::int64_t eval_every = 5000;
   int eval_episodes = 10;
   std::int64_t checkpoint_every = 10000;
@@ -57,6 +58,10 @@ struct RunSettings {
       "bit-identical to any other 1-thread run of the same seed",
       Range::between(0, 256));
     v("device", device, "LibTorch device: cpu, cuda or cuda:N");
+    v("precision", precision,
+      "matrix products of the networks: fp32, or bf16 (CPUs with AVX512-BF16: inputs rounded to bfloat16, sums, "
+      "weights and losses in fp32; docs/precision.md)",
+      OneOf{"fp32", "bf16"});
     v("eval_every", eval_every, "env steps between evaluations", Range::at_least(1));
     v("eval_episodes", eval_episodes, "deterministic episodes per evaluation", Range::at_least(1));
     v("checkpoint_every", checkpoint_every, "env steps between checkpoints", Range::at_least(1));

@@ -17,6 +17,7 @@
 #include "tom/envs/registry.hpp"
 #include "tom/model_learning/stage.hpp"
 #include "tom/models/make_model.hpp"
+#include "tom/nn/matmul.hpp"
 #include "tom/runs/backbone_registry.hpp"
 #include "tom/runs/build_info.hpp"
 #include "tom/runs/checkpoint.hpp"
@@ -266,8 +267,13 @@ RunOutcome train_loop(Config& config, const fs::path& dir, backbones::Trainer& t
 
 }  // namespace
 
+void apply_compute_settings(const RunSettings& run) {
+  set_threads(run.threads);
+  nn::set_matmul_precision(nn::parse_precision(run.precision));
+}
+
 std::unique_ptr<backbones::Trainer> make_trainer(const Config& config) {
-  set_threads(config.run.threads);
+  apply_compute_settings(config.run);
   const torch::Device device = device_of(config);
   const auto seed = static_cast<std::uint64_t>(config.run.seed);
   torch::manual_seed(seed);
@@ -454,7 +460,7 @@ RunOutcome resume_run(const fs::path& dir, std::optional<std::int64_t> steps) {
 std::unique_ptr<agents::Sac> load_agent(const fs::path& dir, const std::optional<fs::path>& checkpoint_file) {
   const Config config = read_run_config(dir);
   const Checkpoint checkpoint = read_matching_checkpoint(checkpoint_file.value_or(dir / kCheckpointFile), config);
-  set_threads(config.run.threads);
+  apply_compute_settings(config.run);
   const auto spec = envs::make_env(config.run.env)->spec();
   auto agent = std::make_unique<agents::Sac>(config.sac, spec.obs_dim, spec.action_dim, spec.action_low,
                                              spec.action_high, device_of(config),
@@ -488,7 +494,7 @@ RunModel load_run_model(const fs::path& dir) {
          config.run.algo);
   const Checkpoint checkpoint = read_matching_checkpoint(dir / kCheckpointFile, config);
   out.step = checkpoint.header.value("step", std::int64_t{0});
-  set_threads(config.run.threads);
+  apply_compute_settings(config.run);
   const auto spec = envs::make_env(config.run.env)->spec();
   const torch::Device device = device_of(config);
   out.model = models::make_model(config.mbpo.model, config.ensemble, config.mdn, spec.obs_dim, spec.action_dim,

@@ -21,6 +21,10 @@
 
 namespace tom::runs {
 
+// Sets the process-wide compute settings a run names: its thread count and its matrix
+// products' precision (throws tom::Error for bf16 on a CPU without AVX512-BF16).
+void apply_compute_settings(const RunSettings& run);
+
 // The backbone loop the config asks for, on its env, seed and device.
 std::unique_ptr<backbones::Trainer> make_trainer(const Config& config);
 
