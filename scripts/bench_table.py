@@ -9,7 +9,8 @@ Each LABEL is one setting, measured in one or more invocations (interleave the s
 invocations so the machine's noise falls on both); a benchmark's figure under a label is the
 median real time over its invocations, and with two labels or more the last column is the
 last label's time over the first's. An argument figure=COUNTER shows that user counter of
-the benchmarks instead of their real time.
+the benchmarks instead of their real time; only=REGEX keeps the benchmarks whose names it
+matches (re.search).
   bench_table.py --into [FILE.md ...]    rewrites every block from its JSON files
   bench_table.py --check [FILE.md ...]   fails when a block is stale
 (the files default to README.md and docs/*.md)
@@ -30,7 +31,7 @@ def fail(message):
     sys.exit(f"bench_table.py: {message}")
 
 
-def read_times(path, figure):
+def read_times(path, figure, only):
     try:
         with open(path) as f:
             data = json.load(f)
@@ -38,7 +39,7 @@ def read_times(path, figure):
         fail(f"{path}: cannot read benchmark JSON ({error})")
     times = {}
     for run in data.get("benchmarks", []):
-        if run.get("run_type", "iteration") != "iteration":
+        if run.get("run_type", "iteration") != "iteration" or not only.search(run["name"]):
             continue
         if figure:
             if figure not in run:
@@ -47,22 +48,23 @@ def read_times(path, figure):
         elif "real_time" in run:
             times.setdefault(run["name"], []).append((float(run["real_time"]), run.get("time_unit", "ns")))
     if not times:
-        fail(f"{path}: no benchmark results in it")
+        fail(f"{path}: no benchmark results in it" + (f" matching only={only.pattern}" if only.pattern else ""))
     return times
 
 
 def table(name, args):
     sides, words = [], args.split()
     figure = next((w.partition("=")[2] for w in words if w.startswith("figure=")), "")
+    only = re.compile(next((w.partition("=")[2] for w in words if w.startswith("only=")), ""))
     for arg in words:
         label, _, files = arg.partition("=")
-        if label == "figure":
+        if label in ("figure", "only"):
             continue
         if not label or not files:
             fail(f"block {name}: expected LABEL=file.json[,file.json...], got '{arg}'")
         merged = {}
         for path in files.split(","):
-            for bench, values in read_times(path, figure).items():
+            for bench, values in read_times(path, figure, only).items():
                 merged.setdefault(bench, []).extend(values)
         sides.append((label, merged))
     if not sides:

@@ -86,3 +86,16 @@ def test_bench_table_counter_and_bad_input(tmp_path):
     doc.write_text(f"<!-- bench_table c: one={tmp_path / 'bad.json'} -->\n<!-- end of bench_table c -->\n")
     out = run("bench_table.py", "--into", str(doc))
     assert out.returncode != 0 and "bad.json" in out.stderr
+
+
+def test_bench_table_only_keeps_the_matching_benchmarks(tmp_path):
+    bench_json(tmp_path / "a.json", {"BM_Linear/1": 1.0, "BM_Sac": 3.0})
+    doc = tmp_path / "doc.md"
+    doc.write_text(f"<!-- bench_table o: one={tmp_path / 'a.json'} only=^BM_(?!Linear) -->\n"
+                   "<!-- end of bench_table o -->\n")
+    assert run("bench_table.py", "--into", str(doc)).returncode == 0
+    assert "BM_Sac" in doc.read_text() and "BM_Linear" not in doc.read_text()
+    doc.write_text(f"<!-- bench_table o: one={tmp_path / 'a.json'} only=^BM_Nothing -->\n"
+                   "<!-- end of bench_table o -->\n")
+    out = run("bench_table.py", "--into", str(doc))
+    assert out.returncode != 0 and "matching only=^BM_Nothing" in out.stderr

@@ -347,9 +347,10 @@ std::string default_run_dir(const Config& config) {
 std::vector<std::string> start_lines(const Config& config, const std::string& dir) {
   const std::string kernel = blas_kernel_name();
   std::vector<std::string> lines{fmt::format(
-      "training {} on {} for {} steps (seed {}, {} thread{}{}) into {}", config.run.algo, config.run.env,
+      "training {} on {} for {} steps (seed {}, {} thread{}{}{}) into {}", config.run.algo, config.run.env,
       config.run.steps, config.run.seed, config.run.threads, config.run.threads == 1 ? "" : "s",
-      kernel.empty() ? "" : ", OpenBLAS " + kernel + " kernels", dir)};
+      kernel.empty() ? "" : ", OpenBLAS " + kernel + " kernels",
+      config.run.precision == "fp32" ? "" : ", " + config.run.precision + " matrix products", dir)};
   if (const std::string advice = blas_kernel_advice(); !advice.empty()) lines.push_back("note: " + advice);
   for (const auto& warning : budget_warnings(config)) lines.push_back("warning: " + warning);
   return lines;
