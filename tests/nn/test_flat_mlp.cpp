@@ -3,7 +3,6 @@
 #include "tom/core/error.hpp"
 #include "tom/core/threads.hpp"
 #include "tom/nn/flat_mlp.hpp"
-#include "tom/nn/mlp.hpp"
 
 namespace {
 
@@ -66,18 +65,6 @@ TEST(FlatMlp, RejectsBadShapes) {
   EXPECT_THROW(tape.forward(net, torch::zeros({2, 4})), tom::Error);
   tape.forward(net, torch::zeros({3, 4}));
   EXPECT_THROW(tape.backward(net, torch::zeros({3, 2}), {}, true), tom::Error);
-}
-
-TEST(Mlp, ShapesAndActivations) {
-  for (const char* name : {"relu", "swish", "tanh"}) {
-    tom::nn::Mlp mlp(7, std::vector<std::int64_t>{16, 16}, 3, tom::nn::activation_from_name(name));
-    EXPECT_EQ(mlp->forward(torch::randn({5, 7})).sizes(), (std::vector<std::int64_t>{5, 3}));
-    EXPECT_EQ(mlp->parameters().size(), 6u);
-  }
-  EXPECT_THROW(tom::nn::activation_from_name("gelu"), tom::Error);
-  EXPECT_THROW(tom::nn::Mlp(0, std::vector<std::int64_t>{16}, 3), tom::Error);
-  const auto x = torch::linspace(-2, 2, 9);
-  EXPECT_TRUE(torch::allclose(tom::nn::activate(x, tom::nn::Activation::swish), x * torch::sigmoid(x)));
 }
 
 }  // namespace
