@@ -13,9 +13,11 @@ import sys
 from markdown_blocks import rewrite_or_check
 
 # (kind, test on the library and symbol a sample fell in); the first that matches wins.
+# oneDNN's GEMM kernels are code it generates at run time: perf files them under "[JIT]".
 KINDS = [
-    ("GEMM kernel", lambda dso, sym: "openblas" in dso and "gemm_kernel" in sym),
+    ("GEMM kernel", lambda dso, sym: ("openblas" in dso and "gemm_kernel" in sym) or dso.startswith("[JIT]")),
     ("GEMM packing and C scaling", lambda dso, sym: "openblas" in dso),
+    ("oneDNN's own code", lambda dso, sym: "libdnnl" in dso),
     ("SLEEF exp, log, tanh", lambda dso, sym: "sleef" in dso),
     ("LibTorch element-wise ops, reductions, dispatch", lambda dso, sym: "libtorch" in dso or "libc10" in dso),
     ("tom-rl's own loops (Adam, ...)", lambda dso, sym: dso.startswith("tom")),
@@ -24,7 +26,7 @@ KINDS = [
     ("operating system", lambda dso, sym: dso.startswith("[kernel")),
     ("other", lambda dso, sym: True),
 ]
-LINE = re.compile(r"^\s*([0-9.]+)%\s+(\d+)\s+(\S+)\s+\[.\]\s+(.*)$")
+LINE = re.compile(r"^\s*([0-9.]+)%\s+(\d+)\s+(\[JIT\] tid \d+|\S+)\s+\[.\]\s+(.*)$")
 BEGIN, END = "<!-- profile_table phases: {} -->", "<!-- end of profile_table phases -->"
 
 

@@ -16,6 +16,11 @@ PERF_REPORT = """# Samples: 1K of event 'cycles'
     20.00%   200  libtorch_cpu.so.1.13.0   [.] 0x0000000004cdc32f
     10.00%   100  [kernel.kallsyms]        [k] clear_page_erms
 """
+# oneDNN's run-time generated kernels, as perf files them.
+PERF_REPORT_JIT = """    70.00%   700  [JIT] tid 4242           [.] 0x00007f0000001000
+    10.00%   100  libdnnl.so.2.6           [.] dnnl::impl::cpu::matmul
+    20.00%   200  tom_bench                [.] tom::nn::round_to_bf16
+"""
 
 
 def run(script, *args, stdin=None, cwd=None):
@@ -99,3 +104,11 @@ def test_bench_table_only_keeps_the_matching_benchmarks(tmp_path):
                    "<!-- end of bench_table o -->\n")
     out = run("bench_table.py", "--into", str(doc))
     assert out.returncode != 0 and "matching only=^BM_Nothing" in out.stderr
+
+
+def test_profile_counts_onednn_jit_kernels_as_gemm():
+    out = run("profile_table.py", "--classify", "p", "BM_X", stdin=PERF_REPORT_JIT)
+    shares = {row[2]: float(row[3]) for row in csv.reader(out.stdout.splitlines())}
+    assert shares["GEMM kernel"] == pytest.approx(0.7)
+    assert shares["oneDNN's own code"] == pytest.approx(0.1)
+    assert shares["tom-rl's own loops (Adam, ...)"] == pytest.approx(0.2)
