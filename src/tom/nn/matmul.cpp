@@ -103,7 +103,7 @@ void check_factors(const torch::Tensor& out, const torch::Tensor& a, const torch
 
 // Whether oneDNN's bf16 kernels take this bias in their epilogue: one value per output
 // column only. A bias per row or per batch member sends oneDNN 2.6 to its reference
-// kernel (300x slower), so such a bias is added after the product.
+// kernel (the ensemble's train step ran 300x slower), so such a bias is added after the product.
 bool epilogue_takes(const torch::Tensor& bias) {
   for (std::int64_t d = 0; d + 1 < bias.dim(); ++d)
     if (bias.size(d) != 1) return false;
