@@ -110,7 +110,7 @@ void expect_recovers_linear_system(DynamicsModel& model) {
   EXPECT_LT((predicted_std - kNoiseStd).abs().max().item<double>(), 0.2 * kNoiseStd) << predicted_std;
 }
 
-TEST_F(ModelsTest, EnsembleRecoversLinearGaussianSystem) {
+void expect_ensemble_recovers_linear_system() {
   auto settings = small_ensemble(150);
   settings.fit.patience = 20;
   settings.fit.min_improvement = 0.001;
@@ -118,12 +118,16 @@ TEST_F(ModelsTest, EnsembleRecoversLinearGaussianSystem) {
   expect_recovers_linear_system(model);
 }
 
-TEST_F(ModelsTest, MdnRecoversLinearGaussianSystem) {
+void expect_mdn_recovers_linear_system() {
   auto settings = small_mdn(300);
   settings.fit.patience = 20;
   MixtureDensityNetwork model(kObs, kAct, settings, 3);
   expect_recovers_linear_system(model);
 }
+
+TEST_F(ModelsTest, EnsembleRecoversLinearGaussianSystem) { expect_ensemble_recovers_linear_system(); }
+
+TEST_F(ModelsTest, MdnRecoversLinearGaussianSystem) { expect_mdn_recovers_linear_system(); }
 
 // The same fits with bf16 matrix products (nn/matmul.hpp) reach the same accuracy.
 class Bf16ModelsTest : public ModelsTest {
@@ -136,20 +140,9 @@ class Bf16ModelsTest : public ModelsTest {
   void TearDown() override { nn::set_matmul_precision(nn::Precision::fp32); }
 };
 
-TEST_F(Bf16ModelsTest, EnsembleRecoversLinearGaussianSystem) {
-  auto settings = small_ensemble(150);
-  settings.fit.patience = 20;
-  settings.fit.min_improvement = 0.001;
-  ProbabilisticEnsemble model(kObs, kAct, settings, 3);
-  expect_recovers_linear_system(model);
-}
+TEST_F(Bf16ModelsTest, EnsembleRecoversLinearGaussianSystem) { expect_ensemble_recovers_linear_system(); }
 
-TEST_F(Bf16ModelsTest, MdnRecoversLinearGaussianSystem) {
-  auto settings = small_mdn(300);
-  settings.fit.patience = 20;
-  MixtureDensityNetwork model(kObs, kAct, settings, 3);
-  expect_recovers_linear_system(model);
-}
+TEST_F(Bf16ModelsTest, MdnRecoversLinearGaussianSystem) { expect_mdn_recovers_linear_system(); }
 
 // Half the data from each of two systems; weight zero on the second must leave a model
 // of the first, whichever way weights enter the fit.
