@@ -22,7 +22,8 @@ if [[ $what == asan || $what == all ]]; then
     [[ $piece != e2e ]] && compgen -G "$dir*.cpp" >/dev/null && targets+=("test_$piece")
   done
   t0=$SECONDS
-  nice -n 5 cmake --build build-asan -j2 --target "${targets[@]}" >/dev/null
+  nice -n 5 cmake --build build-asan -j2 --target "${targets[@]}" >build-asan/build.log 2>&1 ||
+    { grep -E -A3 'error|undefined reference' build-asan/build.log | head -40 >&2; echo "asan: the build failed (build-asan/build.log)" >&2; exit 1; }
   echo "asan: built ${targets[*]} in $((SECONDS - t0)) s"
   t0=$SECONDS
   # LibTorch's and MuJoCo's global state is never freed at exit: leaks are not checked.
@@ -37,7 +38,9 @@ if [[ $what == tsan || $what == all ]]; then
     cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=Release -DTOM_TSAN=ON -DTOM_PYTHON=OFF \
       "-DCMAKE_CXX_FLAGS=-fsanitize=thread -fno-omit-frame-pointer -g1" >/dev/null
   t0=$SECONDS
-  nice -n 5 cmake --build build-tsan -j2 --target tsan_threads >/dev/null
+  # Quiet on success; on failure the build's own errors are the message.
+  nice -n 5 cmake --build build-tsan -j2 --target tsan_threads >build-tsan/build.log 2>&1 ||
+    { grep -E -A3 'error|undefined reference' build-tsan/build.log | head -40 >&2; echo "tsan: the build failed (build-tsan/build.log)" >&2; exit 1; }
   echo "tsan: built tsan_threads in $((SECONDS - t0)) s"
   t0=$SECONDS
   TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$PWD/scripts/tsan.supp" \
