@@ -11,6 +11,7 @@
 #include "tom/core/error.hpp"
 #include "tom/core/threads.hpp"
 #include "tom/core/worker_thread.hpp"
+#include "tom/nn/matmul.hpp"
 
 namespace {
 
@@ -256,8 +257,10 @@ TEST(Sac, SaveLoadContinuesIdentically) {
 }
 
 // With 2 threads the critics run on two threads; the results are bit-identical to 1
-// thread (Hopper dimensions, so that LibTorch's ops are large enough to parallelise).
-TEST(Sac, TwoThreadUpdatesAreBitIdenticalToOneThread) {
+// thread (Hopper dimensions, so that LibTorch's ops are large enough to parallelise), in
+// either matmul precision.
+void expect_two_thread_updates_match_one_thread(tom::nn::Precision precision) {
+  const tom::nn::MatmulPrecisionScope in_precision(precision);
   const std::vector<double> low(3, -1.0), high(3, 1.0);
   auto gen = at::make_generator<at::CPUGeneratorImpl>(13);
   const auto batch = random_batch(256, 11, low, high, gen);
@@ -283,6 +286,15 @@ TEST(Sac, TwoThreadUpdatesAreBitIdenticalToOneThread) {
   }
   // Networks, targets, optimiser states, alpha and generator state.
   EXPECT_TRUE(serial == parallel);
+}
+
+TEST(Sac, TwoThreadUpdatesAreBitIdenticalToOneThread) {
+  expect_two_thread_updates_match_one_thread(tom::nn::Precision::fp32);
+}
+
+TEST(Sac, TwoThreadUpdatesInBf16AreBitIdenticalToOneThread) {
+  if (!tom::nn::cpu_has_bf16()) GTEST_SKIP() << "this CPU has no AVX512-BF16";
+  expect_two_thread_updates_match_one_thread(tom::nn::Precision::bf16);
 }
 
 TEST(WorkerThread, RunsOnASingleThreadedWorkerAndPropagatesErrors) {

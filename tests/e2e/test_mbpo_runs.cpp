@@ -7,6 +7,7 @@
 #include <filesystem>
 
 #include "run_util.hpp"
+#include "tom/nn/matmul.hpp"
 
 namespace fs = std::filesystem;
 using tom::test::read_csv;
@@ -51,6 +52,12 @@ void expect_resume_matches(const std::string& objective, const std::string& name
 TEST(MbpoRun, ResumedRunMatchesUninterruptedRun) { expect_resume_matches("mle", "mle"); }
 
 TEST(MbpoRun, TomResumedRunMatchesUninterruptedRun) { expect_resume_matches("tom", "tom"); }
+
+// bf16 products (oneDNN's kernels, their per-thread caches) resume exactly too.
+TEST(MbpoRun, TomInBf16ResumedRunMatchesUninterruptedRun) {
+  if (!tom::nn::cpu_has_bf16()) GTEST_SKIP() << "this CPU has no AVX512-BF16";
+  expect_resume_matches("tom", "tom_bf16", {"--precision", "bf16"});
+}
 
 // The bias-corrected dual form's extra network (U) and its optimiser go through the checkpoint too.
 TEST(MbpoRun, TomConjugateUResumedRunMatchesUninterruptedRun) {

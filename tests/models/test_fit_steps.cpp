@@ -12,6 +12,7 @@
 #include "tom/core/threads.hpp"
 #include "tom/models/ensemble.hpp"
 #include "tom/models/mdn.hpp"
+#include "tom/nn/matmul.hpp"
 
 namespace tom::models {
 namespace {
@@ -218,6 +219,18 @@ TEST(FitThreads, EnsembleFitIsBitIdenticalOnOneAndTwoThreads) {
 TEST(FitThreads, MdnFitIsBitIdenticalOnOneAndTwoThreads) {
   expect_fit_independent_of_threads<MixtureDensityNetwork>(MdnSettings{}, false);
   expect_fit_independent_of_threads<MixtureDensityNetwork>(MdnSettings{}, true);
+}
+
+TEST(FitThreads, InBf16BothModelsFitBitIdenticallyOnOneAndTwoThreads) {
+  if (!nn::cpu_has_bf16()) GTEST_SKIP() << "this CPU has no AVX512-BF16";
+  const nn::MatmulPrecisionScope in_bf16(nn::Precision::bf16);
+  EnsembleSettings ensemble;
+  ensemble.members = 3;
+  ensemble.elites = 2;
+  for (const bool custom_loss : {false, true}) {
+    expect_fit_independent_of_threads<ProbabilisticEnsemble>(ensemble, custom_loss);
+    expect_fit_independent_of_threads<MixtureDensityNetwork>(MdnSettings{}, custom_loss);
+  }
 }
 
 }  // namespace

@@ -82,13 +82,15 @@ TEST(MdnTape, InBf16MatchesAutogradInBf16AndStaysNearFp32) {
   const auto row_weights = torch::full({1, n}, 1.0 / n);
   auto tape_gradient = [&] { return model.likelihood_gradient(0, inputs, targets, row_weights).gradient.clone(); };
   const auto fp32 = tape_gradient();
-  nn::set_matmul_precision(nn::Precision::bf16);
-  const auto bf16 = tape_gradient();
-  auto& flat = model.flat();
-  flat.zero_grad();
-  (model.forward_rows(inputs, targets, false).objective * row_weights).sum().backward();
-  const auto autograd_bf16 = flat.gradient().clone();
-  nn::set_matmul_precision(nn::Precision::fp32);
+  torch::Tensor bf16, autograd_bf16;
+  {
+    nn::MatmulPrecisionScope in_bf16(nn::Precision::bf16);
+    bf16 = tape_gradient();
+    auto& flat = model.flat();
+    flat.zero_grad();
+    (model.forward_rows(inputs, targets, false).objective * row_weights).sum().backward();
+    autograd_bf16 = flat.gradient().clone();
+  }
   auto relative = [](const torch::Tensor& got, const torch::Tensor& want) {
     return (got - want).norm().item<double>() / want.norm().item<double>();
   };

@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <numbers>
+#include <optional>
 
 #include <cmath>
 #include <filesystem>
@@ -135,9 +136,12 @@ class Bf16ModelsTest : public ModelsTest {
   void SetUp() override {
     if (!nn::cpu_has_bf16()) GTEST_SKIP() << "this CPU has no AVX512-BF16";
     ModelsTest::SetUp();
-    nn::set_matmul_precision(nn::Precision::bf16);
+    in_bf16_.emplace(nn::Precision::bf16);
   }
-  void TearDown() override { nn::set_matmul_precision(nn::Precision::fp32); }
+  void TearDown() override { in_bf16_.reset(); }
+
+ private:
+  std::optional<nn::MatmulPrecisionScope> in_bf16_;
 };
 
 TEST_F(Bf16ModelsTest, EnsembleRecoversLinearGaussianSystem) { expect_ensemble_recovers_linear_system(); }

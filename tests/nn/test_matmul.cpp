@@ -15,9 +15,8 @@ using tom::nn::Precision;
 using tom::test::error_of;
 
 // Runs a test body in bf16, restoring fp32 after; skips where the CPU has no bf16.
-struct Bf16Scope {
-  Bf16Scope() { tom::nn::set_matmul_precision(Precision::bf16); }
-  ~Bf16Scope() { tom::nn::set_matmul_precision(Precision::fp32); }
+struct Bf16Scope : tom::nn::MatmulPrecisionScope {
+  Bf16Scope() : MatmulPrecisionScope(Precision::bf16) {}
 };
 #define SKIP_WITHOUT_BF16() \
   if (!tom::nn::cpu_has_bf16()) GTEST_SKIP() << "this CPU has no AVX512-BF16"

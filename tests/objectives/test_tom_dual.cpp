@@ -13,6 +13,7 @@
 #include "tom/core/error.hpp"
 #include "tom/core/threads.hpp"
 #include "tom/data/weights.hpp"
+#include "tom/nn/matmul.hpp"
 #include "tom/objectives/discriminator.hpp"
 #include "tom/objectives/divergence.hpp"
 #include "tom/objectives/tom_dual.hpp"
@@ -195,7 +196,7 @@ TEST(TomDual, ConvergeScheduleStaysWithinItsBudget) {
 // With 2 threads each step's samples are drawn on a second thread while the step before
 // descends; the dual, its report and the samplers' random stream are bit-identical to 1
 // thread, in every form and under both schedules (converge stops early: no extra draw).
-TEST(TomDual, TwoThreadTrainingIsBitIdenticalToOneThread) {
+void expect_dual_training_independent_of_threads() {
   for (const char* form : {"conjugate", "conjugate-u", "minimax"}) {
     for (const char* schedule : {"fixed", "converge"}) {
       const auto train = [&](int threads) {
@@ -225,6 +226,14 @@ TEST(TomDual, TwoThreadTrainingIsBitIdenticalToOneThread) {
       EXPECT_TRUE(torch::equal(w1, w2)) << form << " " << schedule;
     }
   }
+}
+
+TEST(TomDual, TwoThreadTrainingIsBitIdenticalToOneThread) { expect_dual_training_independent_of_threads(); }
+
+TEST(TomDual, TwoThreadTrainingInBf16IsBitIdenticalToOneThread) {
+  if (!nn::cpu_has_bf16()) GTEST_SKIP() << "this CPU has no AVX512-BF16";
+  const nn::MatmulPrecisionScope in_bf16(nn::Precision::bf16);
+  expect_dual_training_independent_of_threads();
 }
 
 // A dual short of convergence is not a diverged one: a hopper run's first fit had raw
@@ -588,7 +597,7 @@ TEST(Discriminator, LogitApproximatesTheLogDensityRatio) {
 
 // With 2 threads each step's two halves run at once; the losses and the fitted network's
 // logits are bit-identical to 1 thread (with and without the gradient penalty).
-TEST(Discriminator, TwoThreadFitIsBitIdenticalToOneThread) {
+void expect_discriminator_fit_independent_of_threads() {
   for (const double penalty : {0.0, 10.0}) {
     const auto fit = [&](int threads) {
       set_threads(threads);
@@ -609,6 +618,14 @@ TEST(Discriminator, TwoThreadFitIsBitIdenticalToOneThread) {
     EXPECT_EQ(serial_loss, parallel_loss) << "grad_penalty " << penalty;
     EXPECT_TRUE(torch::equal(serial_logits, parallel_logits)) << "grad_penalty " << penalty;
   }
+}
+
+TEST(Discriminator, TwoThreadFitIsBitIdenticalToOneThread) { expect_discriminator_fit_independent_of_threads(); }
+
+TEST(Discriminator, TwoThreadFitInBf16IsBitIdenticalToOneThread) {
+  if (!nn::cpu_has_bf16()) GTEST_SKIP() << "this CPU has no AVX512-BF16";
+  const nn::MatmulPrecisionScope in_bf16(nn::Precision::bf16);
+  expect_discriminator_fit_independent_of_threads();
 }
 
 TEST(Discriminator, RecreatesOrContinuesBetweenFits) {

@@ -31,6 +31,20 @@ bool cpu_has_bf16();
 void set_matmul_precision(Precision precision);
 Precision matmul_precision();
 
+// Sets the matmul precision for a scope and restores the one before it on leaving.
+class MatmulPrecisionScope {
+ public:
+  explicit MatmulPrecisionScope(Precision precision) : before_(matmul_precision()) {
+    set_matmul_precision(precision);
+  }
+  ~MatmulPrecisionScope() { set_matmul_precision(before_); }
+  MatmulPrecisionScope(const MatmulPrecisionScope&) = delete;
+  MatmulPrecisionScope& operator=(const MatmulPrecisionScope&) = delete;
+
+ private:
+  Precision before_;
+};
+
 enum class Epilogue { none, relu };
 
 // out = epilogue(a @ b + bias), in the process's matmul precision.
