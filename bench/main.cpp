@@ -1,5 +1,5 @@
 // Benchmark main: OpenBLAS's kernels first (tom/core/blas_kernel.hpp), as in `tom`.
-// --precision=fp32|bf16 (default fp32) sets the networks' matmul precision
+// --precision=fp32|fp32-fused|bf16 (default fp32) sets the networks' matmul precision
 // (tom/nn/matmul.hpp) for every benchmark but BM_Linear, which names its own.
 #include <benchmark/benchmark.h>
 

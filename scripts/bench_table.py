@@ -7,8 +7,8 @@ A block in a Markdown file records its own arguments:
   <!-- end of bench_table NAME -->
 Each LABEL is one setting, measured in one or more invocations (interleave the settings'
 invocations so the machine's noise falls on both); a benchmark's figure under a label is the
-median real time over its invocations, and with two labels or more the last column is the
-last label's time over the first's. An argument figure=COUNTER shows that user counter of
+median real time over its invocations, and with two labels or more a column per later
+label gives its time over the first label's. An argument figure=COUNTER shows that user counter of
 the benchmarks instead of their real time; only=REGEX keeps the benchmarks whose names it
 matches (re.search).
   bench_table.py --into [FILE.md ...]    rewrites every block from its JSON files
@@ -72,17 +72,17 @@ def table(name, args):
     names = [b for b in sides[0][1] if all(b in side for _, side in sides)]
     if not names:
         fail(f"block {name}: no benchmark is in every label's files")
-    ratio = len(sides) > 1
     what = figure or "real time"
     head = [f"<!-- bench_table {name}: {args} -->",
-            "| benchmark | " + " | ".join(f"{label}: {what} (median)" for label, _ in sides) +
-            (f" | {sides[-1][0]} / {sides[0][0]} |" if ratio else " |"),
-            "|---|" + "---:|" * (len(sides) + ratio)]
+            "| benchmark | " + " | ".join([f"{label}: {what} (median)" for label, _ in sides] +
+                                        [f"{label} / {sides[0][0]}" for label, _ in sides[1:]]) + " |",
+            "|---|" + "---:|" * (2 * len(sides) - 1)]
     for bench in names:
         medians = [statistics.median(t for t, _ in side[bench]) for _, side in sides]
         unit = sides[0][1][bench][0][1]
         cells = [f"{m:.4g}{' ' + unit if unit else ''} (n={len(side[bench])})" for m, (_, side) in zip(medians, sides)]
-        head.append(f"| {bench} | " + " | ".join(cells) + (f" | {medians[-1] / medians[0]:.2f} |" if ratio else " |"))
+        cells += [f"{m / medians[0]:.2f}" for m in medians[1:]]
+        head.append(f"| {bench} | " + " | ".join(cells) + " |")
     head.append(f"<!-- end of bench_table {name} -->")
     return "\n".join(head)
 

@@ -80,6 +80,18 @@ def test_bench_table_medians_and_ratio(tmp_path):
     assert run("bench_table.py", "--check", str(doc)).returncode == 0
 
 
+def test_bench_table_gives_each_later_label_its_ratio(tmp_path):
+    for name, t in [("a", 10.0), ("b", 9.0), ("c", 5.0)]:
+        bench_json(tmp_path / f"{name}.json", {"BM_One": t})
+    doc = tmp_path / "doc.md"
+    doc.write_text(f"<!-- bench_table r: fp32={tmp_path / 'a.json'} fused={tmp_path / 'b.json'} "
+                   f"bf16={tmp_path / 'c.json'} -->\n<!-- end of bench_table r -->\n")
+    assert run("bench_table.py", "--into", str(doc)).returncode == 0
+    text = doc.read_text()
+    assert "| fused / fp32 | bf16 / fp32 |" in text
+    assert "| BM_One | 10 ms (n=1) | 9 ms (n=1) | 5 ms (n=1) | 0.90 | 0.50 |" in text
+
+
 def test_bench_table_counter_and_bad_input(tmp_path):
     bench_json(tmp_path / "a.json", {"BM_One": 10.0})
     (tmp_path / "bad.json").write_text("{not json")

@@ -35,7 +35,7 @@ struct ConfigFlags {
     cmd.add_option("--seed", seed, "random seed");
     cmd.add_option("--threads", threads, "CPU threads (default: every core this process may use); 1 is the deterministic reference mode");
     cmd.add_option("--device", device, "cpu, cuda or cuda:N");
-    cmd.add_option("--precision", precision, "matrix products: fp32 (default) or bf16 (CPUs with AVX512-BF16)");
+    cmd.add_option("--precision", precision, "matrix products: fp32 (default), fp32-fused or bf16 (CPUs with AVX512-BF16)");
     cmd.add_option("--eval-every", eval_every, "env steps between evaluations");
     cmd.add_option("--eval-episodes", eval_episodes, "episodes per evaluation");
     cmd.add_option("--checkpoint-every", checkpoint_every, "env steps between checkpoints");

@@ -35,7 +35,7 @@ TEST(Matmul, PrecisionNamesParseAndUnknownOnesAreErrors) {
   EXPECT_EQ(tom::nn::parse_precision("fp32"), Precision::fp32);
   EXPECT_EQ(tom::nn::parse_precision("bf16"), Precision::bf16);
   EXPECT_STREQ(tom::nn::precision_name(Precision::bf16), "bf16");
-  EXPECT_NE(error_of([] { tom::nn::parse_precision("fp16"); }).find("fp32 or bf16"), std::string::npos);
+  EXPECT_NE(error_of([] { tom::nn::parse_precision("fp16"); }).find("fp32, fp32-fused or bf16"), std::string::npos);
 }
 
 TEST(Matmul, Bf16IsRefusedExactlyWhereTheCpuLacksIt) {
@@ -60,20 +60,16 @@ TEST(Matmul, Fp32IsLibTorchsOwnProduct) {
 }
 
 // Every layout the networks use: plain, either factor transposed, batched, a bias per
-// column or per row, ReLU in the epilogue. bf16 must be the exact product of the rounded
-// factors up to fp32 summation, and differ from the fp32 product by bf16's rounding.
-TEST(Matmul, Bf16MultipliesRoundedFactorsAndSumsInFp32) {
-  SKIP_WITHOUT_BF16();
-  tom::set_threads(1);
-  Bf16Scope scope;
+// column or per row, ReLU in the epilogue.
+struct LayoutCase {
+  const char* name;
+  torch::Tensor a, b, bias;
+  Epilogue epilogue;
+};
+constexpr std::int64_t M = 45, K = 203, N = 31;
+std::vector<LayoutCase> layout_cases() {
   auto gen = at::make_generator<at::CPUGeneratorImpl>(2);
-  struct Case {
-    const char* name;
-    torch::Tensor a, b, bias;
-    Epilogue epilogue;
-  };
-  const std::int64_t M = 45, K = 203, N = 31;
-  const std::vector<Case> cases{
+  return {
       {"plain", torch::randn({M, K}, gen), torch::randn({K, N}, gen), {}, Epilogue::none},
       {"transposed a, bias per column", torch::randn({K, M}, gen).t(), torch::randn({K, N}, gen),
        torch::randn({N}, gen), Epilogue::none},
@@ -86,28 +82,60 @@ TEST(Matmul, Bf16MultipliesRoundedFactorsAndSumsInFp32) {
       {"batched, a broadcast over members", torch::randn({M, K}, gen).unsqueeze(0).expand({3, M, K}),
        torch::randn({3, K, N}, gen), {}, Epilogue::none},
   };
-  for (const auto& c : cases) {
+}
+
+// epilogue(a @ b + bias) in float64, from the factors as given.
+torch::Tensor exact_linear(const LayoutCase& c, const torch::Tensor& a64, const torch::Tensor& b64) {
+  auto exact = torch::matmul(a64, b64);
+  if (c.bias.defined()) exact += c.bias.to(torch::kFloat64);
+  if (c.epilogue == Epilogue::relu) exact.relu_();
+  return exact;
+}
+
+// The case's product through nn::linear_out, with the exact product's entry-wise magnitude.
+std::pair<torch::Tensor, torch::Tensor> product_and_magnitude(const LayoutCase& c) {
+  auto sizes = c.a.sizes().vec();
+  sizes.back() = N;
+  auto out = torch::full(sizes, 7.0f);
+  tom::nn::linear_out(out, c.a, c.b, c.bias, c.epilogue);
+  const auto a64 = c.a.to(torch::kFloat64), b64 = c.b.to(torch::kFloat64);
+  const auto magnitude = torch::matmul(a64.abs(), b64.abs()) +
+                         (c.bias.defined() ? c.bias.abs().to(torch::kFloat64) : torch::zeros({1}, torch::kFloat64));
+  return {out, magnitude};
+}
+
+// fp32 summation of K terms: at most K roundings of 2^-24 relative to the magnitude.
+const double kFp32Sum = K * std::ldexp(1.0, -24);
+
+// fp32-fused is the fp32 product, summed in another order: within fp32 summation of the
+// exact product, as LibTorch's own is.
+TEST(Matmul, Fp32FusedIsTheFp32ProductToRounding) {
+  tom::set_threads(1);
+  for (const auto& c : layout_cases()) {
     SCOPED_TRACE(c.name);
-    auto sizes = c.a.sizes().vec();
-    sizes.back() = N;
-    auto out = torch::full(sizes, 7.0f);
-    tom::nn::linear_out(out, c.a, c.b, c.bias, c.epilogue);
-    const auto a64 = c.a.to(torch::kFloat64), b64 = c.b.to(torch::kFloat64);
-    auto exact_rounded = torch::matmul(rounded_to_bf16(c.a), rounded_to_bf16(c.b));
-    auto exact = torch::matmul(a64, b64);
-    if (c.bias.defined()) {
-      exact_rounded += c.bias.to(torch::kFloat64);
-      exact += c.bias.to(torch::kFloat64);
-    }
-    if (c.epilogue == Epilogue::relu) {
-      exact_rounded.relu_();
-      exact.relu_();
-    }
-    const auto magnitude = torch::matmul(a64.abs(), b64.abs()) + (c.bias.defined() ? c.bias.abs().to(torch::kFloat64) : torch::zeros({1}, torch::kFloat64));
-    // fp32 summation of K terms: at most K roundings of 2^-24 relative to the magnitude.
-    expect_within(out, exact_rounded, magnitude, K * std::ldexp(1.0, -24));
+    const auto want = exact_linear(c, c.a.to(torch::kFloat64), c.b.to(torch::kFloat64));
+    const auto [libtorch, magnitude] = product_and_magnitude(c);
+    const tom::nn::MatmulPrecisionScope fused(Precision::fp32_fused);
+    const auto [out, unused] = product_and_magnitude(c);
+    expect_within(out, want, magnitude, kFp32Sum);
+    expect_within(libtorch, want, magnitude, kFp32Sum);
+  }
+}
+
+// bf16 must be the exact product of the rounded factors up to fp32 summation, and differ
+// from the fp32 product by bf16's rounding.
+TEST(Matmul, Bf16MultipliesRoundedFactorsAndSumsInFp32) {
+  SKIP_WITHOUT_BF16();
+  tom::set_threads(1);
+  Bf16Scope scope;
+  for (const auto& c : layout_cases()) {
+    SCOPED_TRACE(c.name);
+    const auto [out, magnitude] = product_and_magnitude(c);
+    const auto exact_rounded = exact_linear(c, rounded_to_bf16(c.a), rounded_to_bf16(c.b));
+    const auto exact = exact_linear(c, c.a.to(torch::kFloat64), c.b.to(torch::kFloat64));
+    expect_within(out, exact_rounded, magnitude, kFp32Sum);
     // bf16 factors: each term's relative error is at most about 2 * 2^-9.
-    expect_within(out, exact, magnitude, 1.01 * std::ldexp(1.0, -8) + K * std::ldexp(1.0, -24));
+    expect_within(out, exact, magnitude, 1.01 * std::ldexp(1.0, -8) + kFp32Sum);
     // ... and that rounding is really there: fp32 factors would be ~100x closer.
     EXPECT_GT((out.to(torch::kFloat64) - exact).abs().max().item<double>(),
               1e-4 * magnitude.max().item<double>());
@@ -134,33 +162,36 @@ TEST(Matmul, EachLayoutOfAShapeGetsItsOwnKernel) {
     }
 }
 
-TEST(Matmul, Bf16GradientsMatchFp32Autograd) {
-  SKIP_WITHOUT_BF16();
+// linear()'s autograd gradients (a, b, bias; then a without a bias) in `precision` are
+// within `tolerance` of fp32's, relative to each gradient's largest entry.
+void expect_gradients_near_fp32(Precision precision, double tolerance) {
   tom::set_threads(1);
   auto gen = at::make_generator<at::CPUGeneratorImpl>(3);
   const auto a0 = torch::randn({4, 64, 50}, gen), b0 = torch::randn({4, 50, 30}, gen),
              bias0 = torch::randn({4, 1, 30}, gen), weights = torch::randn({4, 64, 30}, gen);
-  auto gradients = [&](bool bf16) {
+  auto gradients = [&](Precision in) {
+    const tom::nn::MatmulPrecisionScope scope(in);
     auto a = a0.clone().requires_grad_(), b = b0.clone().requires_grad_(), bias = bias0.clone().requires_grad_();
-    std::optional<Bf16Scope> scope;
-    if (bf16) scope.emplace();
     (tom::nn::linear(a, b, bias) * weights).sum().backward();
-    return std::vector<torch::Tensor>{a.grad(), b.grad(), bias.grad()};
+    const auto a_alone = a0.clone().requires_grad_();  // without a bias autograd takes two inputs
+    (tom::nn::linear(a_alone, b0) * weights).sum().backward();
+    return std::vector<torch::Tensor>{a.grad(), b.grad(), bias.grad(), a_alone.grad()};
   };
-  const auto fp32 = gradients(false), bf16 = gradients(true);
+  const auto fp32 = gradients(Precision::fp32), other = gradients(precision);
   for (std::size_t i = 0; i < fp32.size(); ++i) {
     SCOPED_TRACE(i);
-    const double scale = fp32[i].abs().max().item<double>();
-    EXPECT_LT((bf16[i] - fp32[i]).abs().max().item<double>(), 0.02 * scale);
+    EXPECT_LT((other[i] - fp32[i]).abs().max().item<double>(), tolerance * fp32[i].abs().max().item<double>());
   }
-  EXPECT_TRUE(torch::allclose(bf16[2], fp32[2]));  // the bias's gradient is a sum, not a product
-  // Without a bias (autograd takes two inputs then).
-  const auto a = a0.clone().requires_grad_();
-  {
-    Bf16Scope scope;
-    (tom::nn::linear(a, b0) * weights).sum().backward();
-  }
-  EXPECT_LT((a.grad() - fp32[0]).abs().max().item<double>(), 0.02 * fp32[0].abs().max().item<double>());
+  EXPECT_TRUE(torch::allclose(other[2], fp32[2]));  // the bias's gradient is a sum, not a product
+}
+
+TEST(Matmul, Bf16GradientsMatchFp32Autograd) {
+  SKIP_WITHOUT_BF16();
+  expect_gradients_near_fp32(Precision::bf16, 0.02);
+}
+
+TEST(Matmul, Fp32FusedGradientsAreFp32AutogradsToRounding) {
+  expect_gradients_near_fp32(Precision::fp32_fused, 1e-5);
 }
 
 TEST(Matmul, WrongShapesAreErrors) {
@@ -173,27 +204,33 @@ TEST(Matmul, WrongShapesAreErrors) {
             std::string::npos);
 }
 
-// The SAC networks' tape in bf16 computes what autograd computes through the same bf16
-// products (the tape's hand-written backward is right in bf16 too), and stays close to
-// fp32: its output within bf16's rounding; its gradients within a few percent, since a
-// ReLU whose input is near zero may switch (70 of 65536 units here), which moves a
-// gradient by whole terms, not by roundings.
+// The SAC networks' tape (forward output, parameter and input gradients) in `precision`.
+std::vector<torch::Tensor> tape_run(const tom::nn::FlatMlp& net, const torch::Tensor& x, const torch::Tensor& grad_out,
+                                    Precision precision) {
+  const tom::nn::MatmulPrecisionScope scope(precision);
+  tom::nn::FlatMlpTape tape(net, x.size(0));
+  const auto out = tape.forward(net, x).clone();
+  auto param_grad = torch::empty_like(net.parameters());
+  const auto input_grad = tape.backward(net, grad_out, param_grad, true).clone();
+  return {out, param_grad, input_grad};
+}
+
+double relative(const torch::Tensor& got, const torch::Tensor& want) {
+  return (got - want).norm().item<double>() / want.norm().item<double>();
+}
+
+// The tape in bf16 computes what autograd computes through the same bf16 products (the
+// tape's hand-written backward is right in bf16 too), and stays close to fp32: its output
+// within bf16's rounding; its gradients within a few percent, since a ReLU whose input is
+// near zero may switch (70 of 65536 units here), which moves a gradient by whole terms,
+// not by roundings.
 TEST(Matmul, FlatMlpTapeInBf16IsAutogradInBf16AndCloseToFp32) {
   SKIP_WITHOUT_BF16();
   tom::set_threads(1);
   auto gen = at::make_generator<at::CPUGeneratorImpl>(4);
   tom::nn::FlatMlp net({17, 256, 256, 6}, gen);
   const auto x = torch::randn({256, 17}, gen), grad_out = torch::randn({256, 6}, gen);
-  auto tape_run = [&](bool bf16) {
-    std::optional<Bf16Scope> scope;
-    if (bf16) scope.emplace();
-    tom::nn::FlatMlpTape tape(net, 256);
-    const auto out = tape.forward(net, x).clone();
-    auto param_grad = torch::empty_like(net.parameters());
-    const auto input_grad = tape.backward(net, grad_out, param_grad, true).clone();
-    return std::vector<torch::Tensor>{out, param_grad, input_grad};
-  };
-  const auto fp32 = tape_run(false), bf16 = tape_run(true);
+  const auto fp32 = tape_run(net, x, grad_out, Precision::fp32), bf16 = tape_run(net, x, grad_out, Precision::bf16);
   std::vector<torch::Tensor> autograd;
   {
     Bf16Scope scope;
@@ -202,14 +239,26 @@ TEST(Matmul, FlatMlpTapeInBf16IsAutogradInBf16AndCloseToFp32) {
     (out * grad_out).sum().backward();
     autograd = {out.detach(), params.grad(), input.grad()};
   }
-  auto relative = [](const torch::Tensor& got, const torch::Tensor& want) {
-    return (got - want).norm().item<double>() / want.norm().item<double>();
-  };
   for (std::size_t i = 0; i < fp32.size(); ++i) {
     SCOPED_TRACE(i);
     EXPECT_LT(relative(bf16[i], autograd[i]), 1e-6);
     EXPECT_GT(relative(bf16[i], fp32[i]), 1e-5);  // rounded: not the fp32 path
     EXPECT_LT(relative(bf16[i], fp32[i]), i == 0 ? 0.01 : 0.1);
+  }
+}
+
+// With fused bias and ReLU on oneDNN the tape is the fp32 tape up to summation order.
+TEST(Matmul, FlatMlpTapeFusedIsTheFp32TapeToRounding) {
+  tom::set_threads(1);
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(4);
+  tom::nn::FlatMlp net({17, 256, 256, 6}, gen);
+  const auto x = torch::randn({256, 17}, gen), grad_out = torch::randn({256, 6}, gen);
+  const auto fp32 = tape_run(net, x, grad_out, Precision::fp32),
+             fused = tape_run(net, x, grad_out, Precision::fp32_fused);
+  for (std::size_t i = 0; i < fp32.size(); ++i) {
+    SCOPED_TRACE(i);
+    EXPECT_LT(relative(fused[i], fp32[i]), 1e-5);
+    EXPECT_FALSE(torch::equal(fused[i], fp32[i]));  // summed in another order: not LibTorch's path
   }
 }
 

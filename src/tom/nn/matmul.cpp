@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <unordered_map>
 #include <vector>
 
@@ -48,12 +49,13 @@ Dims contiguous_strides(const Dims& sizes) {
 
 // oneDNN's objects for one thread: its engine and stream, the primitives made so far
 // (making one costs tens of microseconds; a training step runs the same few shapes
-// thousands of times) and the bf16 copies of the two factors.
+// thousands of times) and the copies of the two factors it makes.
 struct Kernels {
   dnnl::engine engine{dnnl::engine::kind::cpu, 0};
   dnnl::stream stream{engine};
   std::map<std::vector<std::int64_t>, dnnl::matmul> matmuls;
-  torch::Tensor factors[2];
+  torch::Tensor rounded[2];       // bf16: the factors rounded
+  torch::Tensor dense_copies[2];  // a factor that is no dense block (a broadcast), copied; kept until the next product
 };
 Kernels& kernels() {
   thread_local Kernels k;
@@ -73,14 +75,16 @@ __attribute__((target("avx512f,avx512bf16,avx512vl"))) void round_to_bf16(const 
   }
 }
 
-// `source` (float32) rounded to bf16 into the thread's buffer `slot`, in the same layout:
-// oneDNN's bf16 kernels take transposed factors at full speed, so a transposed view is
-// converted as the dense block of memory it is, not transposed. Returns it as oneDNN
-// memory.
-dnnl::memory to_bf16(Kernels& k, const torch::Tensor& source, int slot) {
-  const torch::Tensor dense = source.is_non_overlapping_and_dense() ? source : source.contiguous();
+// A factor (float32) as oneDNN memory of `type`, in its own layout: oneDNN's kernels take
+// transposed factors at full speed, so a transposed view is passed (and in bf16 rounded
+// into the thread's buffer `slot`) as the dense block of memory it is, not transposed.
+dnnl::memory factor_memory(Kernels& k, const torch::Tensor& source, int slot, DataType type) {
+  torch::Tensor dense = source;
+  if (!source.is_non_overlapping_and_dense()) dense = k.dense_copies[slot] = source.contiguous();
   const Layout layout = layout_of(dense, static_cast<std::size_t>(dense.dim()));
-  auto& buffer = k.factors[slot];
+  if (type == DataType::f32)
+    return dnnl::memory(dnnl::memory::desc(layout.sizes, type, layout.strides), k.engine, dense.data_ptr());
+  auto& buffer = k.rounded[slot];
   if (!buffer.defined() || buffer.numel() < dense.numel())
     buffer = torch::empty({dense.numel()}, torch::TensorOptions().dtype(torch::kBFloat16));
   // A dense tensor's elements are the numel() floats from its lowest address on.
@@ -101,7 +105,7 @@ void check_factors(const torch::Tensor& out, const torch::Tensor& a, const torch
       fail("matrix product: a bias of shape {} does not broadcast to the output's {}", shape_of(bias), shape_of(out));
 }
 
-// Whether oneDNN's bf16 kernels take this bias in their epilogue: one value per output
+// Whether oneDNN's fast kernels take this bias in their epilogue: one value per output
 // column only. A bias per row or per batch member sends oneDNN 2.6 to its reference
 // kernel (the ensemble's train step ran 300x slower), so such a bias is added after the product.
 bool epilogue_takes(const torch::Tensor& bias) {
@@ -110,11 +114,11 @@ bool epilogue_takes(const torch::Tensor& bias) {
   return true;
 }
 
-// The product on oneDNN's bf16 kernels (CPU float32 tensors, checked).
-void bf16_linear_out(const torch::Tensor& out, const torch::Tensor& a, const torch::Tensor& b,
-                     const torch::Tensor& bias, Epilogue epilogue) {
+// The product on oneDNN's kernels with factors of `type` (CPU float32 tensors, checked).
+void onednn_linear_out(const torch::Tensor& out, const torch::Tensor& a, const torch::Tensor& b,
+                       const torch::Tensor& bias, Epilogue epilogue, DataType type) {
   if (bias.defined() && !epilogue_takes(bias)) {
-    bf16_linear_out(out, a, b, {}, Epilogue::none);
+    onednn_linear_out(out, a, b, {}, Epilogue::none, type);
     auto result = out;
     result.add_(bias);
     if (epilogue == Epilogue::relu) result.relu_();
@@ -123,12 +127,13 @@ void bf16_linear_out(const torch::Tensor& out, const torch::Tensor& a, const tor
   // oneDNN's threads are OpenMP's, as LibTorch's: set this thread's count as LibTorch does.
   at::internal::lazy_init_num_threads();
   Kernels& k = kernels();
-  const dnnl::memory a16 = to_bf16(k, a, 0);
-  const dnnl::memory b16 = to_bf16(k, b, 1);
+  const dnnl::memory a_memory = factor_memory(k, a, 0, type);
+  const dnnl::memory b_memory = factor_memory(k, b, 1, type);
   const auto rank = static_cast<std::size_t>(out.dim());
   const Layout out_layout = layout_of(out, rank);
-  std::vector<std::int64_t> key{static_cast<std::int64_t>(epilogue), a.size(-1), bias.defined()};
-  for (const auto& factor : {a16, b16}) {
+  std::vector<std::int64_t> key{static_cast<std::int64_t>(type), static_cast<std::int64_t>(epilogue), a.size(-1),
+                                bias.defined()};
+  for (const auto& factor : {a_memory, b_memory}) {
     const dnnl::memory::desc desc = factor.get_desc();  // the strides live in it
     const auto* strides = desc.data.format_desc.blocking.strides;
     key.insert(key.end(), strides, strides + rank);
@@ -154,25 +159,35 @@ void bf16_linear_out(const torch::Tensor& out, const torch::Tensor& a, const tor
       post.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
       attributes.set_post_ops(post);
     }
-    const dnnl::matmul::desc description(a16.get_desc(), b16.get_desc(), bias_desc, out_desc);
+    const dnnl::matmul::desc description(a_memory.get_desc(), b_memory.get_desc(), bias_desc, out_desc);
     found = k.matmuls.emplace(key, dnnl::matmul(dnnl::matmul::primitive_desc(description, attributes, k.engine))).first;
   }
   std::unordered_map<int, dnnl::memory> arguments{
-      {DNNL_ARG_SRC, a16}, {DNNL_ARG_WEIGHTS, b16}, {DNNL_ARG_DST, dnnl::memory(out_desc, k.engine, out.data_ptr())}};
+      {DNNL_ARG_SRC, a_memory}, {DNNL_ARG_WEIGHTS, b_memory}, {DNNL_ARG_DST, dnnl::memory(out_desc, k.engine, out.data_ptr())}};
   if (bias.defined()) arguments.emplace(DNNL_ARG_BIAS, dnnl::memory(bias_desc, k.engine, bias_values.data_ptr()));
   found->second.execute(k.stream, arguments);
   k.stream.wait();
 }
 
-bool uses_bf16(const torch::Tensor& t) {
-  return process_precision.load(std::memory_order_relaxed) == Precision::bf16 && t.device().is_cpu();
+// The factors' type on oneDNN in this precision, or none for LibTorch's own product.
+std::optional<DataType> onednn_type(const torch::Tensor& t) {
+  if (!t.device().is_cpu()) return std::nullopt;
+  switch (process_precision.load(std::memory_order_relaxed)) {
+    case Precision::fp32: return std::nullopt;
+    case Precision::fp32_fused: return DataType::f32;
+    case Precision::bf16: return DataType::bf16;
+  }
+  return std::nullopt;
 }
 
-// autograd's view of linear() in bf16: its backward is two more bf16 products. Without
-// a bias it takes two inputs (autograd refuses an undefined one).
-struct Bf16Linear : torch::autograd::Function<Bf16Linear> {
+// autograd's view of linear() on oneDNN: its backward is two more products with factors
+// of the forward's type. Without a bias it takes two inputs (autograd refuses an
+// undefined one).
+struct OnednnLinear : torch::autograd::Function<OnednnLinear> {
   static torch::Tensor forward(torch::autograd::AutogradContext* context, const torch::Tensor& a,
                                const torch::Tensor& b, const torch::Tensor& bias) {
+    const DataType type = *onednn_type(a);
+    context->saved_data["type"] = static_cast<std::int64_t>(type);
     context->save_for_backward({a, b});
     context->saved_data["bias_sizes"] = bias.defined() ? bias.sizes().vec() : std::vector<std::int64_t>{};
     context->saved_data["has_bias"] = bias.defined();
@@ -180,7 +195,7 @@ struct Bf16Linear : torch::autograd::Function<Bf16Linear> {
     sizes.back() = b.size(-1);
     auto out = torch::empty(sizes, a.options());
     check_factors(out, a, b, bias);
-    bf16_linear_out(out, a, b, bias, Epilogue::none);
+    onednn_linear_out(out, a, b, bias, Epilogue::none, type);
     return out;
   }
   static torch::Tensor forward(torch::autograd::AutogradContext* context, const torch::Tensor& a,
@@ -193,14 +208,15 @@ struct Bf16Linear : torch::autograd::Function<Bf16Linear> {
     const auto& a = saved[0];
     const auto& b = saved[1];
     const auto& grad = grads[0];
+    const auto type = static_cast<DataType>(context->saved_data["type"].toInt());
     torch::Tensor grad_a, grad_b;
     if (context->needs_input_grad(0)) {
       grad_a = torch::empty_like(a, torch::MemoryFormat::Contiguous);
-      bf16_linear_out(grad_a, grad, b.transpose(-1, -2), {}, Epilogue::none);
+      onednn_linear_out(grad_a, grad, b.transpose(-1, -2), {}, Epilogue::none, type);
     }
     if (context->needs_input_grad(1)) {
       grad_b = torch::empty_like(b, torch::MemoryFormat::Contiguous);
-      bf16_linear_out(grad_b, a.transpose(-1, -2), grad, {}, Epilogue::none);
+      onednn_linear_out(grad_b, a.transpose(-1, -2), grad, {}, Epilogue::none, type);
     }
     if (!context->saved_data["has_bias"].toBool()) return {grad_a, grad_b};
     torch::Tensor grad_bias;
@@ -211,12 +227,19 @@ struct Bf16Linear : torch::autograd::Function<Bf16Linear> {
 
 }  // namespace
 
-const char* precision_name(Precision precision) { return precision == Precision::bf16 ? "bf16" : "fp32"; }
+const char* precision_name(Precision precision) {
+  switch (precision) {
+    case Precision::fp32: return "fp32";
+    case Precision::fp32_fused: return "fp32-fused";
+    case Precision::bf16: return "bf16";
+  }
+  return "?";
+}
 
 Precision parse_precision(const std::string& name) {
-  if (name == "fp32") return Precision::fp32;
-  if (name == "bf16") return Precision::bf16;
-  fail("unknown precision '{}' (choose fp32 or bf16)", name);
+  for (const Precision precision : {Precision::fp32, Precision::fp32_fused, Precision::bf16})
+    if (name == precision_name(precision)) return precision;
+  fail("unknown precision '{}' (choose fp32, fp32-fused or bf16)", name);
 }
 
 bool cpu_has_bf16() {
@@ -236,11 +259,12 @@ Precision matmul_precision() { return process_precision.load(); }
 void linear_out(const torch::Tensor& out, const torch::Tensor& a, const torch::Tensor& b, const torch::Tensor& bias,
                 Epilogue epilogue) {
   check_factors(out, a, b, bias);
-  if (uses_bf16(out)) {
+  if (const auto type = onednn_type(out)) {
     if (a.scalar_type() != torch::kFloat32 || b.scalar_type() != torch::kFloat32 ||
         out.scalar_type() != torch::kFloat32 || (bias.defined() && bias.scalar_type() != torch::kFloat32))
-      fail("matrix product in bf16: the factors, bias and output must be float32 (master values)");
-    bf16_linear_out(out, a, b, bias, epilogue);
+      fail("matrix product in {}: the factors, bias and output must be float32 (master values)",
+           precision_name(matmul_precision()));
+    onednn_linear_out(out, a, b, bias, epilogue, *type);
     return;
   }
   auto result = out;  // a handle: the *_out ops take a non-const reference
@@ -255,13 +279,13 @@ void linear_out(const torch::Tensor& out, const torch::Tensor& a, const torch::T
 }
 
 torch::Tensor linear(const torch::Tensor& a, const torch::Tensor& b, const torch::Tensor& bias) {
-  if (!uses_bf16(a) || a.scalar_type() != torch::kFloat32) {
+  if (!onednn_type(a) || a.scalar_type() != torch::kFloat32) {
     if (a.dim() == 3) return bias.defined() ? torch::baddbmm(bias, a, b) : torch::bmm(a, b);
     return bias.defined() ? torch::addmm(bias, a, b) : torch::mm(a, b);
   }
   const bool graph = torch::GradMode::is_enabled() &&
                      (a.requires_grad() || b.requires_grad() || (bias.defined() && bias.requires_grad()));
-  if (graph) return bias.defined() ? Bf16Linear::apply(a, b, bias) : Bf16Linear::apply(a, b);
+  if (graph) return bias.defined() ? OnednnLinear::apply(a, b, bias) : OnednnLinear::apply(a, b);
   auto sizes = a.sizes().vec();
   sizes.back() = b.size(-1);
   auto out = torch::empty(sizes, a.options());

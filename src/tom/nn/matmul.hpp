@@ -2,6 +2,9 @@
 // The matrix products of the hot networks, in a chosen precision.
 //
 // fp32 is LibTorch's addmm/baddbmm (OpenBLAS), exactly as before this setting existed.
+// fp32-fused multiplies the same float32 factors on oneDNN's kernels, with the bias and
+// ReLU applied in the GEMM's epilogue (no pass of its own over the output); it equals
+// fp32 up to the order of the sums' roundings.
 // bf16 rounds both factors to bfloat16 (nearest even) and multiplies them with oneDNN's
 // AVX512-BF16 kernels, summing in fp32, with the bias and ReLU applied in the GEMM's
 // epilogue: about twice the fp32 rate on the shapes these networks use. Master weights,
@@ -17,9 +20,9 @@
 
 namespace tom::nn {
 
-enum class Precision { fp32, bf16 };
+enum class Precision { fp32, fp32_fused, bf16 };
 
-const char* precision_name(Precision precision);  // "fp32", "bf16"
+const char* precision_name(Precision precision);  // "fp32", "fp32-fused", "bf16"
 // Throws tom::Error naming the valid names.
 Precision parse_precision(const std::string& name);
 

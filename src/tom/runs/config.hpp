@@ -59,9 +59,10 @@ struct RunSettings {
       Range::between(0, 256));
     v("device", device, "LibTorch device: cpu, cuda or cuda:N");
     v("precision", precision,
-      "matrix products of the networks: fp32, or bf16 (CPUs with AVX512-BF16: inputs rounded to bfloat16, sums, "
-      "weights and losses in fp32; docs/precision.md)",
-      OneOf{"fp32", "bf16"});
+      "matrix products of the networks: fp32 (LibTorch's), fp32-fused (oneDNN's, bias and ReLU in the product), or "
+      "bf16 (CPUs with AVX512-BF16: inputs rounded to bfloat16, sums, weights and losses in fp32; "
+      "docs/precision.md)",
+      OneOf{"fp32", "fp32-fused", "bf16"});
     v("eval_every", eval_every, "env steps between evaluations", Range::at_least(1));
     v("eval_episodes", eval_episodes, "deterministic episodes per evaluation", Range::at_least(1));
     v("checkpoint_every", checkpoint_every, "env steps between checkpoints", Range::at_least(1));
