@@ -98,6 +98,32 @@ TEST(ResultsCompare, SettingsAnOlderVersionDidNotWriteTakeTheirResumedValues) {
   fs::remove_all(root);
 }
 
+// A binary that knows more settings fills them in for older runs (resumed_settings); the
+// bootstrap intervals of those runs stay what a binary that did not know them printed,
+// because a row's seed comes only from the settings the runs recorded.
+TEST(ResultsCompare, IntervalsDoNotMoveWhenALaterVersionKnowsMoreSettings) {
+  // Eight seeds of scattered values, so that the percentiles depend on the resamples.
+  const fs::path root = temp_dir("later_version");
+  for (int s = 0; s < 8; ++s) {
+    make_run(root / "sweep", "mle", s, {{100, (s * 37) % 11 + 0.1 * s}});
+    make_run(root / "sweep", "tom", s, {{100, (s * 53) % 13 + 0.3 * s}});
+  }
+  CompareOptions options;
+  options.baseline = "objective.name=mle";
+  const auto as_written = compare_runs(find_runs({root / "sweep"}), options);
+  const auto filled_in = compare_runs(find_runs({root / "sweep"}, resumed_settings), options);
+  EXPECT_GT(filled_in.arm_settings[0].size(), as_written.arm_settings[0].size() + 10);
+  ASSERT_EQ(as_written.rows.size(), filled_in.rows.size());
+  for (std::size_t i = 0; i < as_written.rows.size(); ++i) {
+    SCOPED_TRACE(i);
+    EXPECT_EQ(as_written.rows[i].ci.low, filled_in.rows[i].ci.low);
+    EXPECT_EQ(as_written.rows[i].ci.high, filled_in.rows[i].ci.high);
+    EXPECT_EQ(as_written.rows[i].diff_ci.low, filled_in.rows[i].diff_ci.low);
+    EXPECT_EQ(as_written.rows[i].diff_ci.high, filled_in.rows[i].diff_ci.high);
+  }
+  fs::remove_all(root);
+}
+
 TEST(ResultsCompare, TableHasHandComputedStatisticsAndBaselineDifference) {
   const fs::path root = make_two_arms("table");
   CompareOptions options;

@@ -30,10 +30,14 @@ double iqm_difference(const Strata& s) { return interquartile_mean(s[0]) - inter
 // settings, the quantity, the step, interval or difference), never from its place in the
 // table: the whole table is reproducible, rows do not share resampling noise by accident,
 // and an arm's interval at a step is the same whichever other runs or steps a command names.
+// Only settings that every run of the arm recorded count: a setting a later binary adds
+// does not move the intervals of runs made before it.
 std::uint64_t row_seed(std::uint64_t seed, const Arm& arm, const std::string& quantity, std::int64_t step,
                        bool difference) {
   std::string name;
-  for (const auto& [key, value] : arm.settings) name += key + "=" + value + "\n";
+  for (const auto& [key, value] : arm.settings)
+    if (std::ranges::all_of(arm.runs, [&](const RunRecord* run) { return run->recorded.contains(key); }))
+      name += key + "=" + value + "\n";
   return named_seed(seed, fmt::format("{}{} at {}: {}", name, quantity, step, difference ? "difference" : "interval"));
 }
 

@@ -41,7 +41,10 @@ RunRecord read_run(const fs::path& dir, const SettingsReader& read_settings) {
     fail("{} has no metrics.csv (the run has not written an evaluation yet)", dir.string());
   std::ifstream metrics(metrics_file);
   if (!metrics) fail("cannot read {}: not readable", metrics_file.string());
-  return parse_run(dir, std::move(settings), metrics);
+  RunRecord run = parse_run(dir, std::move(settings), metrics);
+  run.recorded.clear();
+  for (const auto& [key, value] : flatten_toml(text.str(), config.string())) run.recorded.insert(key);
+  return run;
 }
 
 RunRecord parse_run(const fs::path& dir, std::map<std::string, std::string> settings, std::istream& metrics) {
@@ -49,6 +52,7 @@ RunRecord parse_run(const fs::path& dir, std::map<std::string, std::string> sett
   run.dir = dir;
   const fs::path config = dir / "config.toml";
   run.settings = std::move(settings);
+  for (const auto& [key, value] : run.settings) run.recorded.insert(key);
   run.metrics = parse_numeric_csv(metrics, dir / "metrics.csv");
   if (run.metrics.rows.empty()) fail("{} has no rows (the run has not finished an evaluation yet)",
                                      run.metrics.file.string());

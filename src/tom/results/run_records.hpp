@@ -10,6 +10,7 @@
 #include <iosfwd>
 #include <functional>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -21,6 +22,9 @@ namespace tom::runs {
 struct RunRecord {
   std::filesystem::path dir;
   std::map<std::string, std::string> settings;  // "section.name" -> value as text
+  // The keys its config.toml wrote: settings a later version added (and filled in with
+  // their defaults) are in `settings`, not here.
+  std::set<std::string> recorded;
   NumericTable metrics;
   std::int64_t seed = 0;
 
@@ -32,7 +36,8 @@ using SettingsReader = std::function<std::map<std::string, std::string>(const st
                                                                         const std::string& source)>;
 // Reads one run directory (config.toml and metrics.csv must exist).
 RunRecord read_run(const std::filesystem::path& dir, const SettingsReader& read_settings);
-// A run record from its flattened config.toml (flatten_toml) and its metrics.csv stream:
+// A run record from its flattened config.toml (flatten_toml: every key recorded) and its
+// metrics.csv stream:
 // throws tom::Error naming the file for a seed that is not an integer, no evaluation
 // rows, or steps that are not increasing whole numbers.
 RunRecord parse_run(const std::filesystem::path& dir, std::map<std::string, std::string> settings,
