@@ -8,8 +8,8 @@ A block in a Markdown file records its own arguments:
 Each LABEL is one setting, measured in one or more invocations (interleave the settings'
 invocations so the machine's noise falls on both); a benchmark's figure under a label is the
 median real time over its invocations, and with two labels or more a column per later
-label gives its time over the first label's. An argument figure=COUNTER shows that user counter of
-the benchmarks instead of their real time; only=REGEX keeps the benchmarks whose names it
+label gives its time over the first label's. An argument figure=COUNTER shows that user counter (or
+another numeric field, such as cpu_time) of the benchmarks instead of their real time; only=REGEX keeps the benchmarks whose names it
 matches (re.search).
   bench_table.py --into [FILE.md ...]    rewrites every block from its JSON files
   bench_table.py --check [FILE.md ...]   fails when a block is stale
@@ -44,7 +44,8 @@ def read_times(path, figure, only):
         if figure:
             if figure not in run:
                 fail(f"{path}: {run['name']} has no counter {figure}")
-            times.setdefault(run["name"], []).append((float(run[figure]), ""))
+            unit = run.get("time_unit", "ns") if figure in ("cpu_time", "real_time") else ""
+            times.setdefault(run["name"], []).append((float(run[figure]), unit))
         elif "real_time" in run:
             times.setdefault(run["name"], []).append((float(run["real_time"]), run.get("time_unit", "ns")))
     if not times:
